@@ -1,0 +1,1 @@
+"""The embedded loopback lab used by ``presend demo`` (DNS responder + scripted mail hosts)."""

@@ -1,0 +1,171 @@
+"""Records that flow through the pipeline: rows → checks → verdicts → outputs.
+
+Every record is a frozen dataclass. Stages return these; they never print or exit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class Status(StrEnum):
+    """The five row statuses of the product contract (``presend_status``)."""
+
+    DELIVERABLE = "deliverable"
+    RISKY = "risky"
+    UNDELIVERABLE = "undeliverable"
+    UNKNOWN = "unknown"
+    DUPLICATE = "duplicate"
+
+
+#: Result columns appended to the input columns, in this order (PRODUCT.md).
+RESULT_COLUMNS: tuple[str, ...] = (
+    "presend_status",
+    "presend_code",
+    "presend_enhanced",
+    "presend_reason",
+    "presend_detail",
+    "presend_email",
+    "presend_suggestion",
+    "presend_disposable",
+    "presend_role",
+    "presend_free",
+    "presend_catch_all",
+    "presend_mx",
+    "presend_checked_at",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """One forecast: the SMTP reply a send would get, and why.
+
+    ``code`` is the three-digit reply code as text (``"250"``, ``"550"``), empty for a
+    duplicate. ``reason`` is a stable machine slug; ``detail`` one human sentence.
+    """
+
+    status: Status
+    code: str
+    enhanced: str
+    reason: str
+    detail: str
+    mx: str = ""
+    checked_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class AddressCheck:
+    """The syntax layer's view of one cell.
+
+    ``ok`` is true when the address is syntactically sendable. Then ``email`` is the
+    normalized address (as it should be sent), ``local``/``domain`` its parts (domain in
+    Unicode form), ``ascii_domain`` the IDNA form used for DNS, and ``smtputf8`` whether
+    sending needs the SMTPUTF8 extension (non-ASCII local part). When ``ok`` is false,
+    ``reason``/``detail`` say why (the forecast is 501 / 5.1.3).
+    """
+
+    ok: bool
+    email: str = ""
+    local: str = ""
+    domain: str = ""
+    ascii_domain: str = ""
+    smtputf8: bool = False
+    reason: str = ""
+    detail: str = ""
+
+    @property
+    def key(self) -> str:
+        """Case-insensitive duplicate key of a valid address (empty when invalid)."""
+        return self.email.casefold() if self.ok else ""
+
+
+@dataclass(frozen=True, slots=True)
+class MxHost:
+    """One mail exchanger of a domain, with the addresses it resolved to."""
+
+    preference: int
+    host: str
+    addresses: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class DomainVerdict:
+    """The DNS layer's answer for one domain (shared by every row of that domain).
+
+    ``verdict`` is set when DNS alone decides the forecast (NXDOMAIN, null MX, SERVFAIL,
+    private MX ...). When it is ``None`` the domain accepts mail and ``mx_hosts`` lists the
+    hosts to try, in preference order (an implicit MX is a single host, the domain itself).
+    """
+
+    domain: str
+    verdict: Verdict | None
+    mx_hosts: tuple[MxHost, ...] = ()
+    implicit_mx: bool = False
+    provider: str = ""
+    from_cache: bool = False
+    checked_at: str = ""
+
+    @property
+    def accepts_mail(self) -> bool:
+        """True when the next layer (mailbox) decides."""
+        return self.verdict is None
+
+    @property
+    def preferred_mx(self) -> str:
+        """Name of the most preferred mail host, or empty."""
+        return self.mx_hosts[0].host if self.mx_hosts else ""
+
+
+@dataclass(frozen=True, slots=True)
+class MailboxVerdict:
+    """The mailbox layer's answer for one address (from RCPT TO, or from cache)."""
+
+    email: str
+    verdict: Verdict
+    catch_all: bool = False
+    from_cache: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HygieneFlags:
+    """List-hygiene flags and a suggested correction for one address."""
+
+    disposable: bool = False
+    role: bool = False
+    free: bool = False
+    suggestion: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RowOutcome:
+    """Everything presend appends to one input row."""
+
+    verdict: Verdict
+    email: str = ""
+    flags: HygieneFlags = field(default_factory=HygieneFlags)
+    catch_all: bool = False
+
+    def columns(self) -> list[str]:
+        """The values of :data:`RESULT_COLUMNS`, in order, as text."""
+        v = self.verdict
+        f = self.flags
+        return [
+            v.status.value,
+            v.code,
+            v.enhanced,
+            v.reason,
+            v.detail,
+            self.email,
+            f.suggestion,
+            _bool(f.disposable),
+            _bool(f.role),
+            _bool(f.free),
+            _bool(self.catch_all),
+            v.mx,
+            v.checked_at,
+        ]
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"

@@ -1,0 +1,41 @@
+"""Shared test helpers: lab binaries that skip loudly (or fail under CI), sample files."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+REQUIRE_LAB = os.environ.get("PRESEND_REQUIRE_LAB") == "1"
+
+
+def require_binary(*names: str) -> str:
+    """Return the path of the first binary found; skip loudly (fail under CI) if none is.
+
+    ``.ci/run`` sets ``PRESEND_REQUIRE_LAB=1`` so a missing lab binary fails the run instead
+    of silently skipping the tests that need it.
+    """
+    for name in names:
+        found = shutil.which(name) or next(
+            (str(p) for d in ("/usr/sbin", "/usr/lib/postfix/sbin", "/sbin") if (p := Path(d) / name).exists()),
+            None,
+        )
+        if found:
+            return found
+    message = (
+        f"LAB BINARY MISSING: none of {', '.join(names)} is installed; "
+        "run scripts/test.sh as root to install the lab's Debian packages"
+    )
+    if REQUIRE_LAB:
+        pytest.fail(message)
+    pytest.skip(message)
+    raise AssertionError("unreachable")
+
+
+@pytest.fixture
+def repo() -> Path:
+    """The repository root."""
+    return REPO
