@@ -144,13 +144,13 @@ class Table:
                 f"{self.path}: no column named {wanted!r}; the header has "
                 f"{', '.join(repr(h) for h in header)}"
             )
-        index = find_email_column(header, peek)
-        if index is None:
+        found = find_email_column(header, peek)
+        if found is None:
             raise InputError(
                 f"{self.path}: no column looks like email addresses; "
                 "name it with --email-column NAME"
             )
-        return index
+        return found
 
     def _rows(self) -> Iterator[InputRow]:
         with self.path.open("r", encoding=self.encoding, newline="", errors="strict") as handle:
