@@ -1,0 +1,1 @@
+"""Real servers on loopback that tests, benchmarks and demos start and stop (DNS lab)."""
