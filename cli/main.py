@@ -44,7 +44,7 @@ def clean(
     email_column: Annotated[str | None, typer.Option("--email-column", help="Column holding the addresses.")] = None,
     nameserver: Annotated[list[str] | None, typer.Option("--nameserver", help="Resolver IP[:PORT]; repeatable.")] = None,
     no_dns: Annotated[bool, typer.Option("--no-dns", help="Stop after syntax (offline).")] = False,
-    dns_concurrency: Annotated[int, typer.Option("--dns-concurrency", min=1, help="Domains resolved at once.")] = 64,
+    dns_concurrency: Annotated[int, typer.Option("--dns-concurrency", min=1, help="DNS queries in flight at once.")] = 64,
     dns_timeout: Annotated[float, typer.Option("--dns-timeout", min=0.1, help="Seconds per DNS query.")] = 5.0,
     allow_private_mx: Annotated[bool, typer.Option("--allow-private-mx", help="Treat loopback/private MX addresses as ordinary.")] = False,
     probe: Annotated[bool, typer.Option("--probe", help="Ask mail hosts with RCPT TO (never DATA).")] = False,
@@ -122,7 +122,24 @@ def clean(
         counts = result.summary["by_status"]
         line = ", ".join(f"{counts[k]} {k}" for k in counts)
         typer.echo(f"{result.summary['rows']} rows: {line}")
+        dns_stats = result.summary.get("dns") or {}
+        if dns_stats:
+            typer.echo(_dns_line(dns_stats))
         typer.echo(f"report: {result.paths['report']}")
+
+
+def _dns_line(stats: dict[str, object]) -> str:
+    """One line on the DNS level: domains, cache use, queries, main providers."""
+    line = (
+        f"dns: {stats.get('domains', 0)} domains, {stats.get('cache_hits', 0)} from cache, "
+        f"{stats.get('queries', 0)} queries"
+    )
+    providers = stats.get("providers")
+    if isinstance(providers, dict):
+        named = [f"{name} {count}" for name, count in providers.items() if name != "other"][:5]
+        if named:
+            line += f"; providers: {', '.join(named)}"
+    return line
 
 
 @app.command()
