@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Collection, Iterator
 from dataclasses import dataclass, replace
@@ -32,6 +33,7 @@ import dns.name
 import dns.rcode
 import dns.rdatatype
 import dns.resolver
+import dns.rrset
 import idna
 
 from .cache import VerdictCache, domain_from_dict, domain_to_dict
@@ -45,6 +47,7 @@ from .dnsdecide import (
     hosts_to_look_up,
     merge_addresses,
 )
+from .dnssockets import SocketPool
 from .errors import ResolverUnreachable, UsageError
 from .models import DomainVerdict, Status, Verdict
 from .options import CacheOptions, DnsOptions
@@ -53,6 +56,9 @@ from .stages import DomainResolver, ProgressCallback, no_progress
 CACHE_KIND = "domain"
 _EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: avoids fragmentation and most truncation
 _TARGET_MEMO = 100_000  # mail hosts whose addresses are kept for the rest of the run
+_MAX_TTL = 2**31 - 1
+_MAX_CHAIN = 16
+_MALFORMED = "the answer did not hold together (a CNAME loop or no question)"
 
 T = TypeVar("T")
 
@@ -101,6 +107,18 @@ def system_nameservers() -> list[Nameserver]:
     return servers
 
 
+_now_cache: tuple[int, str] = (0, "")
+
+
+def _now_text() -> str:
+    """:func:`utc_now`, formatted at most once per second (it is asked once per domain)."""
+    global _now_cache
+    second = int(time.time())
+    if _now_cache[0] != second:
+        _now_cache = (second, utc_now())
+    return _now_cache[1]
+
+
 def utc_now() -> str:
     """The current time as ISO-8601 UTC, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -116,9 +134,8 @@ def ascii_domain(domain: str) -> str | None:
             name = idna.encode(name, uts46=True).decode("ascii")
         except (idna.IDNAError, UnicodeError):
             return None
-    try:
-        dns.name.from_text(name)
-    except dns.exception.DNSException:
+    labels = name.split(".")
+    if len(name) > 253 or not all(0 < len(label) < 64 for label in labels):
         return None
     return name
 
@@ -179,6 +196,7 @@ class DnsResolver:
         self._providers: Counter[str] = Counter()
         self._done = 0
         self._total = 0
+        self._reported_at = 0.0
 
     # --- the DomainResolver protocol -----------------------------------------------------
 
@@ -274,18 +292,30 @@ class DnsResolver:
                 self._advance(1, progress)
 
         workers = min(len(names), max(1, self.options.concurrency))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        self._sockets = SocketPool()
+        try:
+            await asyncio.gather(*(worker() for _ in range(workers)))
+        finally:
+            await self._sockets.close()
         return decisions
 
     async def _one(self, domain: str) -> Decision:
         mx = await self._mx(domain)
         hosts = hosts_to_look_up(domain, mx)
-        lookups = await asyncio.gather(*(self._addresses(host) for host in hosts))
-        return decide(domain, mx, dict(zip(hosts, lookups, strict=True)), utc_now())
+        if len(hosts) == 1:  # the common case: no need for a task per host
+            lookups = [await self._addresses(hosts[0])]
+        else:
+            lookups = await asyncio.gather(*(self._addresses(host) for host in hosts))
+        return decide(domain, mx, dict(zip(hosts, lookups, strict=True)), _now_text())
 
     def _advance(self, count: int, progress: ProgressCallback) -> None:
-        if count:
-            self._done += count
+        """Count finished domains; tell ``progress`` at most ten times a second, and at the end."""
+        if not count:
+            return
+        self._done += count
+        now = time.monotonic()
+        if self._done >= self._total or now - self._reported_at >= 0.1:
+            self._reported_at = now
             progress("domains", self._done, self._total)
 
     # --- questions -----------------------------------------------------------------------
@@ -294,17 +324,15 @@ class DnsResolver:
         reply = await self._ask(domain, dns.rdatatype.MX)
         if reply.response is None:
             return MxLookup(reply.outcome, failure=reply.failure)
-        chain = _chain(reply.response)
-        if chain is None:
-            return MxLookup(Outcome.SERVFAIL, failure="the answer did not hold together (bad CNAME chain)")
-        ttl = int(chain.minimum_ttl)
+        read = _read_answer(reply.response)
+        if read is None:
+            return MxLookup(Outcome.SERVFAIL, failure=_MALFORMED)
+        answer, ttl = read
         if reply.outcome is Outcome.NXDOMAIN:
             return MxLookup(Outcome.NXDOMAIN, ttl=ttl)
-        if chain.answer is None:
+        if answer is None:
             return MxLookup(Outcome.NODATA, ttl=ttl)
-        records = tuple(
-            (int(rd.preference), rd.exchange.to_text(omit_final_dot=True) or ".") for rd in chain.answer
-        )
+        records = tuple((int(rd.preference), rd.exchange.to_text(omit_final_dot=True) or ".") for rd in answer)
         return MxLookup(Outcome.ANSWER, records, ttl)
 
     async def _addresses(self, host: str) -> AddressLookup:
@@ -321,9 +349,9 @@ class DnsResolver:
         return lookup
 
     async def _look_up_host(self, host: str) -> AddressLookup:
-        a, aaaa = await asyncio.gather(
-            self._address_family(host, dns.rdatatype.A), self._address_family(host, dns.rdatatype.AAAA)
-        )
+        aaaa_task = asyncio.ensure_future(self._address_family(host, dns.rdatatype.AAAA))
+        a = await self._address_family(host, dns.rdatatype.A)
+        aaaa = await aaaa_task
         lookup = merge_addresses(a, aaaa)
         self._counters["targets"] += 1
         if lookup.complete:
@@ -336,17 +364,15 @@ class DnsResolver:
         reply = await self._ask(host, rdtype)
         if reply.response is None:
             return AddressLookup(reply.outcome, failure=reply.failure, complete=False)
-        chain = _chain(reply.response)
-        if chain is None:
-            return AddressLookup(
-                Outcome.SERVFAIL, failure="the answer did not hold together (bad CNAME chain)", complete=False
-            )
-        ttl = int(chain.minimum_ttl)
+        read = _read_answer(reply.response)
+        if read is None:
+            return AddressLookup(Outcome.SERVFAIL, failure=_MALFORMED, complete=False)
+        answer, ttl = read
         if reply.outcome is Outcome.NXDOMAIN:
             return AddressLookup(Outcome.NXDOMAIN, ttl=ttl)
-        if chain.answer is None:
+        if answer is None:
             return AddressLookup(Outcome.NODATA, ttl=ttl)
-        return AddressLookup(Outcome.ANSWER, tuple(rd.address for rd in chain.answer), ttl)
+        return AddressLookup(Outcome.ANSWER, tuple(rd.address for rd in answer), ttl)
 
     async def _ask(self, name: str, rdtype: dns.rdatatype.RdataType) -> _Reply:
         """One question, with one more try after a SERVFAIL/timeout/error."""
@@ -358,7 +384,10 @@ class DnsResolver:
             server = self.nameservers[index]
             if attempt:
                 self._counters["retries"] += 1
-            query = dns.message.make_query(name, rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
+            try:
+                query = dns.message.make_query(name, rdtype, use_edns=0, payload=_EDNS_PAYLOAD)
+            except dns.exception.DNSException as exc:
+                return _Reply(Outcome.SERVFAIL, None, f"{name} is not a usable DNS name ({exc})")
             self._counters["queries"] += 1
             try:
                 async with self._gate:
@@ -385,9 +414,15 @@ class DnsResolver:
 
     async def _exchange(self, query: dns.message.Message, server: Nameserver) -> dns.message.Message:
         timeout = self.options.timeout
-        response = await dns.asyncquery.udp(
-            query, server.host, timeout=timeout, port=server.port, ignore_unexpected=True
-        )
+        sock, uses = await self._sockets.take(server.host)
+        healthy = False
+        try:
+            response = await dns.asyncquery.udp(
+                query, server.host, timeout=timeout, port=server.port, ignore_unexpected=True, sock=sock
+            )
+            healthy = True
+        finally:
+            self._sockets.give(server.host, sock, uses + 1, healthy)
         if response.flags & dns.flags.TC:
             self._counters["tcp_fallbacks"] += 1
             response = await dns.asyncquery.tcp(query, server.host, timeout=timeout, port=server.port)
@@ -422,14 +457,38 @@ class DnsResolver:
             )
 
 
-def _chain(response: dns.message.Message) -> dns.message.ChainingResult | None:
-    """The answer with its CNAME chain followed (and the TTL it may be kept), or None."""
-    if not isinstance(response, dns.message.QueryMessage):
+def _read_answer(response: dns.message.Message) -> tuple[dns.rrset.RRset | None, int] | None:
+    """The answer RRset with CNAMEs followed (None for a negative answer), and its lifetime.
+
+    The lifetime is the smallest TTL along the chain; a negative answer lives as long as
+    the SOA of the authority section allows (min of its TTL and minimum field, RFC 2308),
+    and not at all without an SOA. Returns None for a malformed answer (no question, a
+    CNAME loop).
+    """
+    if len(response.question) != 1:
         return None
-    try:
-        return response.resolve_chaining()
-    except dns.exception.DNSException:
+    qname = response.question[0].name
+    rdtype = response.question[0].rdtype
+    ttl = _MAX_TTL
+    for _ in range(_MAX_CHAIN):
+        cname: dns.rrset.RRset | None = None
+        for rrset in response.answer:
+            if rrset.name != qname:
+                continue
+            if rrset.rdtype == rdtype:
+                return rrset, min(ttl, rrset.ttl)
+            if rrset.rdtype == dns.rdatatype.CNAME:
+                cname = rrset
+        if cname is None:
+            break
+        ttl = min(ttl, cname.ttl)
+        qname = cname[0].target
+    else:
         return None
+    for rrset in response.authority:
+        if rrset.rdtype == dns.rdatatype.SOA:
+            return None, min(ttl, rrset.ttl, rrset[0].minimum)
+    return None, 0
 
 
 def _summarize(failures: list[str]) -> str:

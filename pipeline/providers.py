@@ -9,6 +9,8 @@ explains shared outcomes (one provider's policy decides for all of them).
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 #: Host-name suffixes (label-aligned, lower case, no trailing dot) → provider name.
 _SUFFIXES: dict[str, str] = {
     # Consumer and workspace mailbox providers
@@ -84,6 +86,7 @@ _ANY_TLD: dict[str, str] = {
 _SECOND_LEVEL = frozenset({"com", "co", "net", "org"})
 
 
+@lru_cache(maxsize=4096)
 def identify_provider(mx_host: str) -> str:
     """The provider operating ``mx_host`` (``"Google"``, ``"Microsoft 365"`` ...), or ``""``.
 
