@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import sqlite3
 import threading
 import time
 from collections import Counter, OrderedDict
@@ -168,6 +169,11 @@ class DnsResolver:
     system's resolvers are used. ``cache`` is the persistent verdict cache, or None.
     """
 
+    # Bound to one event loop: made afresh by each resolve() call.
+    _gate: asyncio.Semaphore
+    _inflight: dict[str, asyncio.Future[AddressLookup]]
+    _sockets: SocketPool
+
     def __init__(
         self,
         options: DnsOptions,
@@ -189,7 +195,7 @@ class DnsResolver:
         # learnt through explicitly chosen resolvers are kept apart in the cache.
         explicit = nameservers is not None or bool(options.nameservers)
         self._cache_suffix = "@" + ",".join(sorted(str(ns) for ns in self.nameservers)) if explicit else ""
-        self._targets: OrderedDict[str, AddressLookup] = OrderedDict()
+        self._targets: OrderedDict[str, tuple[AddressLookup, float]] = OrderedDict()
         self._reachable_checked = False
         self._primary = 0  # index of the name server tried first
         self._counters: Counter[str] = Counter()
@@ -219,6 +225,7 @@ class DnsResolver:
             "timeouts": counters["timeouts"],
             "servfails": counters["servfails"],
             "tcp_fallbacks": counters["tcp_fallbacks"],
+            "cache_errors": counters["cache_errors"],
         }
         if self.cache is not None:
             data.update(self.cache.stats(CACHE_KIND))
@@ -241,7 +248,12 @@ class DnsResolver:
 
         if self.cache is not None and names:
             keys = {name + self._cache_suffix: name for name in names}
-            for key, value in self.cache.get_many(CACHE_KIND, keys).items():
+            try:
+                cached = self.cache.get_many(CACHE_KIND, keys)
+            except sqlite3.Error:
+                self._counters["cache_errors"] += 1  # a broken cache costs lookups, not the run
+                cached = {}
+            for key, value in cached.items():
                 found[keys[key]] = domain_from_dict(value)
             self._advance(len(found), progress)
 
@@ -257,14 +269,15 @@ class DnsResolver:
                 await self._check_reachable()
             self._counters["resolved"] += len(decisions)
             if self.cache is not None:
-                self.cache.put_many(
-                    CACHE_KIND,
-                    [
-                        (name + self._cache_suffix, domain_to_dict(d.domain), d.ttl)
-                        for name, d in decisions.items()
-                        if d.ttl > 0
-                    ],
-                )
+                items = [
+                    (name + self._cache_suffix, domain_to_dict(d.domain), d.ttl)
+                    for name, d in decisions.items()
+                    if d.ttl > 0
+                ]
+                try:
+                    self.cache.put_many(CACHE_KIND, items)
+                except sqlite3.Error:
+                    self._counters["cache_errors"] += 1
             found.update((name, d.domain) for name, d in decisions.items())
 
         result: dict[str, DomainVerdict] = {}
@@ -282,7 +295,7 @@ class DnsResolver:
     async def _resolve_fresh(self, names: list[str], progress: ProgressCallback) -> dict[str, Decision]:
         """Resolve ``names`` with a pool of workers; queries are bounded by a semaphore."""
         self._gate = asyncio.Semaphore(self.options.concurrency)
-        self._inflight: dict[str, asyncio.Future[AddressLookup]] = {}
+        self._inflight = {}
         pending: Iterator[str] = iter(names)
         decisions: dict[str, Decision] = {}
 
@@ -339,8 +352,12 @@ class DnsResolver:
         """A and AAAA of one host, once per run (shared by every domain naming it)."""
         known = self._targets.get(host)
         if known is not None:
-            self._targets.move_to_end(host)
-            return known
+            lookup, learnt = known
+            age = int(time.monotonic() - learnt)
+            if age < lookup.ttl:  # a long run must not use an answer past its TTL
+                self._targets.move_to_end(host)
+                return replace(lookup, ttl=lookup.ttl - age) if age else lookup
+            del self._targets[host]
         future = self._inflight.get(host)
         if future is None:
             future = self._inflight[host] = asyncio.ensure_future(self._look_up_host(host))
@@ -355,7 +372,7 @@ class DnsResolver:
         lookup = merge_addresses(a, aaaa)
         self._counters["targets"] += 1
         if lookup.complete:
-            self._targets[host] = lookup
+            self._targets[host] = (lookup, time.monotonic())
             if len(self._targets) > _TARGET_MEMO:
                 self._targets.popitem(last=False)
         return lookup
