@@ -196,7 +196,9 @@ def run(
         writer.abort()
         raise
 
-    notes = prober.notes() if (prober is not None and options.probe.enabled) else []
+    notes = table.notes()
+    if prober is not None and options.probe.enabled:
+        notes.extend(prober.notes())
     levels = ["syntax"]
     if options.dns.enabled:
         levels.append("dns")
@@ -208,9 +210,7 @@ def run(
             "name": options.input.name,
             "path": str(options.input),
             "sha256": file_sha256(options.input),
-            "encoding": table.info.encoding,
-            "delimiter": table.info.delimiter,
-            "email_column": table.info.email_column,
+            **table.report(),
         },
         "levels": levels,
         "mailboxes_probed": options.probe.enabled,
