@@ -171,7 +171,8 @@ def find_email_column(header: Sequence[str], rows: Sequence[Sequence[str]]) -> i
 
 
 def _is_blank(cells: Sequence[str]) -> bool:
-    return not any(cell.strip() for cell in cells)
+    # Blank when every cell is empty or white space: then so is their concatenation.
+    return not "".join(cells).strip()
 
 
 def _csv_problem(exc: csv.Error) -> str:
@@ -309,25 +310,22 @@ class Table:
                 offset = 1
             reader = csv.reader(lines, delimiter=text.delimiter, quotechar='"', doublequote=True, strict=False)
             done = 0
-            while True:
-                try:
-                    cells = next(reader)
-                except StopIteration:
-                    return
-                except csv.Error as exc:
-                    raise InputError(f"{self.path}: line {offset + done + 1}: {_csv_problem(exc)}") from exc
-                except UndecodableText as exc:
-                    raise InputError(
-                        f"{self.path}: line {offset + exc.line}: bytes that are not valid {text.encoding}; "
-                        "export the list again (as UTF-8 if you can)"
-                    ) from exc
-                except OSError as exc:
-                    raise InputError(
-                        f"{self.path}: reading stopped after line {offset + done} ({exc.strerror or exc})"
-                    ) from exc
-                start = offset + done + 1
-                done = reader.line_num
-                yield start, cells
+            try:
+                for cells in reader:
+                    start = offset + done + 1
+                    done = reader.line_num
+                    yield start, cells
+            except csv.Error as exc:
+                raise InputError(f"{self.path}: line {offset + done + 1}: {_csv_problem(exc)}") from exc
+            except UndecodableText as exc:
+                raise InputError(
+                    f"{self.path}: line {offset + exc.line}: bytes that are not valid {text.encoding}; "
+                    "export the list again (as UTF-8 if you can)"
+                ) from exc
+            except OSError as exc:
+                raise InputError(
+                    f"{self.path}: reading stopped after line {offset + done} ({exc.strerror or exc})"
+                ) from exc
 
     def rows(self) -> Generator[InputRow, None, None]:
         """Data rows (header and blank rows excluded), ragged rows flagged in ``problem``.
@@ -343,13 +341,16 @@ class Table:
         records = self._records(stats.decode)
         try:
             for line, cells in records:
-                if _is_blank(cells):
+                if not "".join(cells).strip():  # blank (inlined _is_blank: this loop is hot)
                     stats.blank_rows += 1
                     continue
                 if header_pending:
                     header_pending = False
                     continue
                 number += 1
+                if len(cells) == width:
+                    yield InputRow(number, line, tuple(cells))
+                    continue
                 problem = ""
                 count = len(cells)
                 if count > width:
@@ -363,11 +364,10 @@ class Table:
                     else:
                         cells = cells[:width]
                         stats.trimmed_rows += 1
-                elif count < width:
-                    if workbook:
-                        cells = cells + [""] * (width - count)
-                    else:
-                        problem = f"line {line} has {count} fields where the header has {width}"
+                elif workbook:
+                    cells = cells + [""] * (width - count)
+                else:
+                    problem = f"line {line} has {count} fields where the header has {width}"
                 if problem:
                     stats.malformed_rows += 1
                     stats.first_malformed_line = stats.first_malformed_line or line

@@ -33,7 +33,7 @@ _CP1252_CHARS: tuple[str, ...] = tuple(
 _CP1252_TRANSLATE = {b: ch for b, ch in enumerate(_CP1252_CHARS) if ch != chr(b)}
 
 # str.splitlines also breaks on these; a CSV line ends only at CR, LF or CRLF.
-_ODD_BREAKS = re.compile("[\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029]")
+_ODD_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
 _LINE = re.compile(r"[^\r\n]*(?:\r\n?|\n)|[^\r\n]+")
 _SEP_LINE = re.compile(r"sep=(.)\r?\n?", re.IGNORECASE)
 
@@ -157,7 +157,7 @@ def make_decoder(encoding: str) -> _Decoder:
 
 def split_lines(text: str) -> list[str]:
     """Split text into lines that keep their ending; only CR, LF and CRLF end a line."""
-    if _ODD_BREAKS.search(text):
+    if any(ch in text for ch in _ODD_BREAKS):  # eight fast scans beat one regex scan
         return _LINE.findall(text)
     return text.splitlines(keepends=True)
 
@@ -183,12 +183,13 @@ class DecodeStats:
     fallback_first_line: int = 0
 
 
-def read_lines(
+def read_line_blocks(
     handle: BinaryIO, encoding: str, stats: DecodeStats, *, skip_bom: bool = True
-) -> Iterator[str]:
-    """Yield the file's lines as text, each with its own line ending, streaming.
+) -> Iterator[list[str]]:
+    """Yield the file's lines as text, one list per block read, streaming.
 
-    A lone CR at the end of a block is held back in case the next block starts with LF.
+    Each line keeps its own line ending. A lone CR at the end of a block is held back in
+    case the next block starts with LF.
     """
     decoder = make_decoder(encoding)
     if encoding == "utf-8-sig" and skip_bom:
@@ -216,9 +217,16 @@ def read_lines(
             if not final and (last.endswith("\r") or not last.endswith(("\n", "\r"))):
                 rest = lines.pop()
             lines_done += len(lines)
-            yield from lines
+            yield lines
         if final:
             return
+
+
+def read_lines(
+    handle: BinaryIO, encoding: str, stats: DecodeStats, *, skip_bom: bool = True
+) -> Iterator[str]:
+    """The file's lines as text, each with its own line ending (see :func:`read_line_blocks`)."""
+    return itertools.chain.from_iterable(read_line_blocks(handle, encoding, stats, skip_bom=skip_bom))
 
 
 def sniff_text_format(sample: bytes, truncated: bool, *, prefer_tab: bool = False) -> TextFormat:
@@ -277,6 +285,7 @@ __all__ = [
     "detect_encoding",
     "looks_binary",
     "make_decoder",
+    "read_line_blocks",
     "read_lines",
     "sniff_text_format",
     "split_lines",
