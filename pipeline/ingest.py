@@ -202,6 +202,14 @@ class Table:
         self._text: TextFormat | None = None
         self._workbook: Workbook | None = None
         self._detect_format()
+        try:
+            self.info = self._read_head(email_column)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_head(self, email_column: str | None) -> TableInfo:
+        path = self.path
         records = self._records(DecodeStats())
         try:
             first = next(((line, cells) for line, cells in records if not _is_blank(cells)), None)
@@ -220,7 +228,7 @@ class Table:
         header = tuple(first[1]) if has_header else tuple(f"column_{i}" for i in range(1, width + 1))
         index = self._resolve_column(header, peek, email_column)
         text = self._text
-        self.info = TableInfo(
+        return TableInfo(
             path=path,
             format="xlsx" if self._workbook else "csv",
             encoding=text.encoding if text else "",
@@ -375,6 +383,17 @@ class Table:
             stats.rows = number
         finally:
             records.close()
+
+    def close(self) -> None:
+        """Release the open workbook, if any (text files are opened per pass)."""
+        if self._workbook is not None:
+            self._workbook.close()
+
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
     def chunks(self, size: int) -> Generator[list[InputRow], None, None]:
         """Data rows in lists of at most ``size``."""

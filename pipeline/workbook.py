@@ -40,7 +40,8 @@ def cell_text(value: Any) -> str:
     if isinstance(value, float):
         if value.is_integer() and abs(value) < _EXACT_INT_LIMIT:
             return str(int(value))
-        return repr(value)
+        # Excel shows (and keeps) 15 significant digits: 0.1 + 0.2 reads 0.3, not 0.30000000000000004.
+        return f"{value:.15g}"
     if isinstance(value, dt.datetime):
         if value.time() == dt.time(0) and value.tzinfo is None:
             return value.date().isoformat()
@@ -53,19 +54,27 @@ def cell_text(value: Any) -> str:
 class Workbook:
     """The first worksheet of an .xlsx file, read as rows of text.
 
-    ``sheet`` names the sheet read and ``sheets`` how many the workbook has.
+    The workbook stays open (read-only) until :meth:`close`, so that looking at the first
+    rows and reading them all later cost one opening: openpyxl scans a whole sheet on opening
+    when the file does not state its dimensions. ``sheet`` names the sheet read and
+    ``sheets`` how many the workbook has.
     """
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        book = self._load()
+        self._book = self._load()
         try:
-            self.sheets = len(book.worksheets)
+            self.sheets = len(self._book.worksheets)
             if not self.sheets:
                 raise InputError(f"{path}: the workbook has no worksheet; export the list again")
-            self.sheet = book.worksheets[0].title
-        finally:
-            book.close()
+            self._sheet = self._book.worksheets[0]
+            # The stored dimension is often wrong (or missing); read what is really there,
+            # from A1, so row numbers are the sheet's and columns never shift.
+            self._sheet.reset_dimensions()
+        except BaseException:
+            self._book.close()
+            raise
+        self.sheet: str = self._sheet.title
 
     def _load(self) -> Any:
         import openpyxl  # imported here: only workbook inputs pay for it
@@ -86,14 +95,10 @@ class Workbook:
 
     def records(self) -> Generator[tuple[int, list[str]], None, None]:
         """Yield ``(sheet row number, cells)``; trailing empty cells are left out."""
-        book = self._load()
+        sheet = self._sheet
+        number = 0
+        rows = sheet.iter_rows(values_only=True)
         try:
-            sheet = book.worksheets[0]
-            # The stored dimension is often wrong (or missing); read what is really there,
-            # from A1, so row numbers are the sheet's and columns never shift.
-            sheet.reset_dimensions()
-            number = 0
-            rows = sheet.iter_rows(values_only=True)
             while True:
                 try:
                     values = next(rows)
@@ -110,7 +115,11 @@ class Workbook:
                     cells.pop()
                 yield number, cells
         finally:
-            book.close()
+            rows.close()  # closes the sheet's file inside the archive
+
+    def close(self) -> None:
+        """Close the workbook file."""
+        self._book.close()
 
 
 __all__ = ["OLE_MAGIC", "XLSX_SUFFIXES", "ZIP_MAGIC", "Workbook", "cell_text"]

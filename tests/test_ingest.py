@@ -358,7 +358,7 @@ def _workbook(path: Path) -> Path:
     sheet.append([])
     sheet.append(["Big", "big@example.com", None, 442079460000.0, dt.datetime(2024, 5, 6, 7, 8, 9), None, None])
     sheet.append(["Over", "over@example.com", None, None, None, None, None, "beyond"])
-    sheet.append(["Neg", "neg@example.com", -0.25, 1e20])
+    sheet.append(["Neg", "neg@example.com", -0.25, 1e20, 0.1 + 0.2])
     book.create_sheet("Notes").append(["not read"])
     book.save(path)
     return path
@@ -374,7 +374,7 @@ def test_xlsx_values_come_back_as_text(tmp_path: Path) -> None:
     assert rows[1].cells == ("NA", "Ann <ann@example.com>", "501", "1.5", "2023-12-01", "FALSE", "")
     assert rows[2].cells == ("Big", "big@example.com", "", "442079460000", "2024-05-06T07:08:09", "", "")
     assert rows[3].problem.startswith("row 6 has 8 fields where the header has 7")
-    assert rows[4].cells == ("Neg", "neg@example.com", "-0.25", "1e+20", "", "", "")
+    assert rows[4].cells == ("Neg", "neg@example.com", "-0.25", "1e+20", "0.3", "", "")
     assert table.stats.blank_rows == 1
 
     result = run_syntax(source, tmp_path / "out")
