@@ -184,6 +184,10 @@ def _csv_problem(exc: csv.Error) -> str:
     return f"the CSV cannot be parsed ({exc}); fix that line"
 
 
+def _unreadable(path: Path, exc: OSError) -> InputError:
+    return InputError(f"{path}: cannot be read ({exc.strerror or exc}); check the file and its permissions")
+
+
 def _quote_list(names: Sequence[str], limit: int = 12) -> str:
     shown = ", ".join(repr(name) for name in names[:limit])
     return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
@@ -251,7 +255,7 @@ class Table:
             with path.open("rb") as handle:
                 sample = handle.read(SAMPLE_BYTES)
         except OSError as exc:
-            raise InputError(f"{path}: cannot be read ({exc.strerror or exc}); check its permissions") from exc
+            raise _unreadable(path, exc) from exc
         suffix = path.suffix.lower()
         if not sample:
             raise InputError(f"{path}: the file is empty; export the list with a header row")
@@ -309,16 +313,15 @@ class Table:
         try:
             handle = self.path.open("rb")
         except OSError as exc:
-            raise InputError(f"{self.path}: cannot be read ({exc.strerror or exc}); check its permissions") from exc
+            raise _unreadable(self.path, exc) from exc
         with handle:
             lines = read_lines(handle, text.encoding, decode)
-            offset = 0
-            if text.sep_line:
-                next(lines, None)
-                offset = 1
+            offset = 1 if text.sep_line else 0
             reader = csv.reader(lines, delimiter=text.delimiter, quotechar='"', doublequote=True, strict=False)
             done = 0
             try:
+                if text.sep_line:
+                    next(lines, None)
                 for cells in reader:
                     start = offset + done + 1
                     done = reader.line_num
@@ -327,7 +330,7 @@ class Table:
                 raise InputError(f"{self.path}: line {offset + done + 1}: {_csv_problem(exc)}") from exc
             except UndecodableText as exc:
                 raise InputError(
-                    f"{self.path}: line {offset + exc.line}: bytes that are not valid {text.encoding}; "
+                    f"{self.path}: line {exc.line}: bytes that are not valid {text.encoding}; "
                     "export the list again (as UTF-8 if you can)"
                 ) from exc
             except OSError as exc:

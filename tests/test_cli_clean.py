@@ -103,6 +103,19 @@ def test_user_mistakes_exit_2_with_one_line(tmp_path: Path, setup: str, args: li
     assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
 
 
+@pytest.mark.skipif(not Path("/sys/kernel").is_dir() or not Path("/proc/self/mem").exists(), reason="needs Linux")
+def test_unreadable_input_and_unwritable_folder(listing: Path) -> None:
+    # Real refusals from the kernel, which hold even for root: /proc/self/mem cannot be read
+    # from offset 0, and sysfs takes no new files.
+    result = runner.invoke(app, ["clean", "/proc/self/mem", "--no-dns"])
+    assert result.exit_code == 2
+    assert "/proc/self/mem: cannot be read (" in _error_line(result.stderr)
+    result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--out", "/sys/kernel"])
+    assert result.exit_code == 2
+    assert "/sys/kernel: cannot write contacts.results.csv (" in _error_line(result.stderr)
+    assert "choose another folder with --out" in result.stderr
+
+
 def test_other_failures_exit_1_with_one_line(listing: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def unreachable(*args: object, **kwargs: object) -> None:
         raise ResolverUnreachable("no resolver answered (127.0.0.1:9); check --nameserver")

@@ -439,3 +439,11 @@ def test_chunks_cover_every_row_once(tmp_path: Path) -> None:
     chunks = list(open_table(source).chunks(7))
     assert [len(c) for c in chunks] == [7, 7, 7, 4]
     assert [list(r.cells) for c in chunks for r in c] == rows
+
+
+def test_broken_utf16_line_counts_the_sep_line(tmp_path: Path) -> None:
+    source = tmp_path / "s.txt"
+    good = "sep=\t\r\nemail\tname\r\na@example.com\tAnn\r\n".encode("utf-16")
+    source.write_bytes(good + "b@example.com\t".encode("utf-16-le") + b"\x00\xd8" + "x\r\n".encode("utf-16-le"))
+    with pytest.raises(InputError, match="line 4: bytes that are not valid utf-16"):
+        list(open_table(source).rows())

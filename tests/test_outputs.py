@@ -21,7 +21,7 @@ from pipeline.outputs import TableWriter, atomic_write_json, atomic_write_text, 
 from pipeline.run import run
 
 NASTY = ["plain", "", " spaced ", 'q"uo""te', "com,ma", "semi;colon", "tab\there", "pipe|bar",
-         "lf\nin", "cr\rin", "crlf\r\nin", "José €", "😀", "NA", "00123", "=1+1", '"', "\\"]
+         "lf\nin", "cr\rin", "crlf\r\nin", "José €", "😀", "nul\x00in", "NA", "00123", "=1+1", '"', "\\"]
 
 
 def _info(tmp_path: Path, *, delimiter: str = ",", encoding: str = "utf-8", fmt: str = "csv",
