@@ -30,7 +30,7 @@ DELIMITERS = (",", ";", "\t", "|")
 _CP1252_CHARS: tuple[str, ...] = tuple(
     bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)
 )
-_CP1252_TRANSLATE = {b: ch for b, ch in enumerate(_CP1252_CHARS) if ch != chr(b)}
+_CP1252_TABLE = "".join(_CP1252_CHARS)
 
 # str.splitlines also breaks on these; a CSV line ends only at CR, LF or CRLF.
 _ODD_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -90,7 +90,7 @@ class Cp1252Decoder:
 
     def decode(self, data: bytes, final: bool = False) -> str:
         """Decode ``data``; one byte is always one character."""
-        return data.decode("latin-1").translate(_CP1252_TRANSLATE)
+        return codecs.charmap_decode(data, "strict", _CP1252_TABLE)[0]
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,8 +18,8 @@ from typer.testing import CliRunner
 import pipeline.run
 from cli.main import app
 from pipeline.errors import ResolverUnreachable
-from tests.conftest import REPO
 
+REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
 LIST = "Name;E-mail\r\nJosé;jose@example.com\r\nBad;bad@\r\nDup;JOSE@example.com\r\n;\r\nAnn;Ann <ann@example.org>\r\n"
