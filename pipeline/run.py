@@ -136,7 +136,11 @@ class _Judge:
             flags = self.hygiene.flags(check, domain)
             if first is not None:
                 outcomes.append(
-                    RowOutcome(duplicate_verdict(first, check.email), check.email, flags)
+                    RowOutcome(
+                        duplicate_verdict(first, check.email, self.hygiene.duplicate_note(check)),
+                        check.email,
+                        flags,
+                    )
                 )
                 continue
             mailbox = mailboxes.get(check.email)
