@@ -1,1 +1,1 @@
-"""Real servers on loopback that tests, benchmarks and demos start and stop (DNS lab)."""
+"""Loopback labs the tests start and stop: Postfix + postgrey, scripted SMTP hosts, DNS."""

@@ -16,9 +16,19 @@ NS ns.nowhere.example.``) gives a prompt, real SERVFAIL.
 Addresses: everything lives in 127.0.1.0/24 (NSD .1, Unbound .2, slow forwarder .4,
 black hole .9) on one port picked at start unless given, so two sessions do not clash.
 
-    with DnsLab(["alpha.example. MX 10 mx.alpha.example.", "mx.alpha.example. A 127.0.1.50"],
-                tmp_path) as lab:
-        resolver_address = lab.nameserver        # "127.0.1.2:PORT"
+In a test (``require_binary`` skips loudly, or fails under CI, when a daemon is missing)::
+
+    from tests.conftest import require_binary
+    from tests.lab.dnslab import DnsLab
+
+    @pytest.fixture(scope="module")
+    def dns_lab(tmp_path_factory):
+        records = ["alpha.example. MX 10 mx.alpha.example.", "mx.alpha.example. A 127.0.2.10"]
+        with DnsLab(records, tmp_path_factory.mktemp("dns"),
+                    nsd_binary=require_binary("nsd"), unbound_binary=require_binary("unbound")) as lab:
+            yield lab      # lab.nameserver == "127.0.1.2:PORT": pass it as --nameserver
+
+Starting takes well under two seconds; ``stop()`` (or leaving the ``with``) ends every process.
 """
 
 from __future__ import annotations
