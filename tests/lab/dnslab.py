@@ -41,8 +41,10 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 
+import dns.exception
 import dns.message
 import dns.query
+import dns.rcode
 import dns.rdatatype
 
 from .delayer import Delayer
@@ -91,14 +93,18 @@ def pick_port(hosts: Iterable[str] = _HOSTS) -> int:
     raise LabError("no free port found for the DNS lab")
 
 
-def answers(host: str, port: int, timeout: float = 0.2) -> bool:
-    """True when a DNS server at host:port answers a query for the root SOA."""
+def root_rcode(host: str, port: int, timeout: float = 0.2) -> int | None:
+    """The rcode a DNS server at host:port gives for the root SOA, or None without answer."""
     query = dns.message.make_query(".", dns.rdatatype.SOA)
     try:
-        dns.query.udp(query, host, port=port, timeout=timeout)
+        return dns.query.udp(query, host, port=port, timeout=timeout).rcode()
     except (OSError, dns.exception.DNSException):
-        return False
-    return True
+        return None
+
+
+def answers(host: str, port: int, timeout: float = 0.2) -> bool:
+    """True when a DNS server at host:port answers a query for the root SOA."""
+    return root_rcode(host, port, timeout) is not None
 
 
 class DnsLab:
@@ -157,27 +163,41 @@ class DnsLab:
     # --- life cycle ----------------------------------------------------------------------
 
     def start(self, timeout: float = 10.0) -> DnsLab:
-        """Write the configs, start everything, and wait until Unbound answers."""
+        """Write the configs, start everything, and wait until Unbound answers.
+
+        When the port was picked here and another process grabs it between the check and
+        the bind, the lab tries again on another port (three attempts).
+        """
         if not self.nsd_binary or not self.unbound_binary:
             raise LabError("nsd and unbound must be installed (scripts/apt/dns.txt)")
-        if not self.port:
-            self.port = pick_port()
+        picked = not self.port
+        for attempt in range(3 if picked else 1):
+            if picked:
+                self.port = pick_port()
+            try:
+                self._start_once(timeout)
+                return self
+            except (RuntimeError, OSError):  # LabError, or a port lost to another process
+                self.stop()
+                if attempt == (2 if picked else 0):
+                    raise
+            except BaseException:
+                self.stop()
+                raise
+        return self
+
+    def _start_once(self, timeout: float) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self._write_configs()
-        try:
-            self._blackhole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-            self._blackhole.bind((BLACKHOLE_HOST, self.port))
-            self._launch("nsd", [self.nsd_binary, "-d", "-c", str(self.workdir / "nsd.conf")])
-            self._wait(NSD_HOST, "nsd", timeout)
-            if self.slow_zones:
-                self._slow = Delayer(f"{SLOW_HOST}:{self.port}", self.authoritative, self.slow_delay)
-                self._slow.start()
-            self._launch("unbound", [self.unbound_binary, "-d", "-c", str(self.workdir / "unbound.conf")])
-            self._wait(UNBOUND_HOST, "unbound", timeout)
-        except BaseException:
-            self.stop()
-            raise
-        return self
+        self._blackhole = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self._blackhole.bind((BLACKHOLE_HOST, self.port))
+        self._launch("nsd", [self.nsd_binary or "nsd", "-d", "-c", str(self.workdir / "nsd.conf")])
+        self._wait(NSD_HOST, "nsd", timeout)
+        if self.slow_zones:
+            self._slow = Delayer(f"{SLOW_HOST}:{self.port}", self.authoritative, self.slow_delay)
+            self._slow.start()
+        self._launch("unbound", [self.unbound_binary or "unbound", "-d", "-c", str(self.workdir / "unbound.conf")])
+        self._wait(UNBOUND_HOST, "unbound", timeout)
 
     def stop(self) -> None:
         """Stop every process the lab started and close the black hole."""
@@ -219,8 +239,13 @@ class DnsLab:
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise LabError(f"{name} exited at start (status {process.returncode}): {self._log_tail(name)}")
-            if answers(host, self.port):
+            rcode = root_rcode(host, self.port)
+            if rcode == dns.rcode.NOERROR:
                 return
+            if rcode is not None and name == "nsd":
+                # NSD serves only after loading its zones: anything but NOERROR means the
+                # lab zone did not load (a bad record).
+                raise LabError(f"nsd did not load the lab zone ({dns.rcode.to_text(rcode)}): {self._log_tail(name)}")
             time.sleep(0.02)
         raise LabError(f"{name} did not answer on {host}:{self.port} within {timeout}s: {self._log_tail(name)}")
 
@@ -233,6 +258,7 @@ class DnsLab:
 
     def _write_configs(self) -> None:
         d = self.workdir
+        (d / "nsd.log").unlink(missing_ok=True)  # so an error report shows this start only
         zone = [
             f"$TTL {self.default_ttl}",
             "$ORIGIN .",
