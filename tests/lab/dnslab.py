@@ -245,7 +245,8 @@ class DnsLab:
             if rcode is not None and name == "nsd":
                 # NSD serves only after loading its zones: anything but NOERROR means the
                 # lab zone did not load (a bad record).
-                raise LabError(f"nsd did not load the lab zone ({dns.rcode.to_text(rcode)}): {self._log_tail(name)}")
+                status = dns.rcode.to_text(dns.rcode.Rcode(rcode))
+                raise LabError(f"nsd did not load the lab zone ({status}): {self._log_tail(name)}")
             time.sleep(0.02)
         raise LabError(f"{name} did not answer on {host}:{self.port} within {timeout}s: {self._log_tail(name)}")
 
