@@ -7,6 +7,7 @@ a well-behaved recursive resolver would not (REFUSED, a negative answer without 
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from collections import Counter
@@ -183,3 +184,17 @@ def test_cname_ttl_bounds_the_cached_lifetime(serve: Callable[[Handler], Respond
     assert look_up().from_cache
     now[0] += 2  # past the CNAME's 30 s
     assert not look_up().from_cache
+
+
+def test_resolve_works_when_called_inside_a_running_event_loop(serve: Callable[[Handler], Responder]) -> None:
+    records = {
+        ("in.example", "MX"): rr("in.example", 300, "MX", "10 mx.in.example."),
+        ("mx.in.example", "A"): rr("mx.in.example", 300, "A", "192.0.2.3"),
+    }
+    server = serve(zone_handler(records))
+    resolver = DnsResolver(DnsOptions(timeout=1.0, allow_private_mx=True, nameservers=(server.address,)))
+
+    async def caller() -> DomainVerdict:
+        return resolver.resolve(["in.example"])["in.example"]  # sync API from async code
+
+    assert asyncio.run(caller()).preferred_mx == "mx.in.example"
