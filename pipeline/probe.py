@@ -563,12 +563,17 @@ def _opportunistic_tls() -> ssl.SSLContext:
 
 
 def _describe(exc: BaseException) -> str:
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError):
-        return "timed out"
-    text = str(exc) or type(exc).__name__
-    if "refused" in text.lower():
-        return "connection refused"
-    return text.rstrip(".")
+    """A few words for a failed connection or session, from the root cause."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(seen, asyncio.TimeoutError | TimeoutError):
+            return "timed out"
+        if isinstance(seen, ConnectionResetError):
+            return "connection reset"
+        seen = seen.__cause__
+    return (str(exc) or type(exc).__name__).rstrip(".")
 
 
 def _outranks(new: Verdict | None, old: Verdict | None) -> bool:

@@ -133,7 +133,6 @@ class _ScriptedSMTP(SMTP):
 
     def _recorded(self, verb: str, method: Any) -> Any:
         async def run(arg: str | None) -> None:
-            self.lines.append(f"{verb} {arg}" if arg else verb)
             if verb == "RCPT":
                 self.rcpts += 1
                 if self.script.drop_after_rcpts is not None and self.rcpts >= self.script.drop_after_rcpts:
@@ -149,6 +148,16 @@ class _ScriptedSMTP(SMTP):
         self.log.session_starts.append(time.monotonic())
         self.log.open_now += 1
         self.log.open_max = max(self.log.open_max, self.log.open_now)
+        reader = self._reader
+        read_line = reader.readuntil
+
+        async def recorded_readuntil(separator: bytes = b"\n") -> bytes:
+            # Every line the client sends, even those refused before dispatch (530 ...).
+            line = await read_line(separator)
+            self.lines.append(line.rstrip(b"\r\n").decode("utf-8", "replace"))
+            return line
+
+        reader.readuntil = recorded_readuntil  # type: ignore[method-assign]
         try:
             if self.script.banner_delay:
                 await asyncio.sleep(self.script.banner_delay)
