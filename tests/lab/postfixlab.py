@@ -172,7 +172,8 @@ class PostfixLab:
             "sender_block": f"check_sender_access texthash:{self.conf}/sender_access",
             "greylist_restrictions": (
                 f"check_recipient_access texthash:{self.conf}/recipient_access, "
-                f"check_policy_service inet:{POSTGREY_ADDRESS[0]}:{POSTGREY_ADDRESS[1]}"
+                f"check_policy_service inet:{POSTGREY_ADDRESS[0]}:{POSTGREY_ADDRESS[1]}, "
+                "reject_unlisted_recipient"
             ),
         }
         if spec.tls:
@@ -215,6 +216,7 @@ class PostfixLab:
                 f"--delay={delay}",
                 f"--dbdir={grey}",
                 "--auto-whitelist-clients=0",
+                "--greylist-action=DEFER",  # not DEFER_IF_PERMIT: unknown users are greylisted too
                 "--max-age=1",
                 "--retry-window=1h",
                 f"--whitelist-clients={self.conf / 'empty'}",  # not the system's lists
@@ -224,7 +226,11 @@ class PostfixLab:
             stderr=(self.root / "postgrey.log").open("wb"),
             start_new_session=True,
         )
+        if _port_open(host, port):
+            raise RuntimeError(f"{host}:{port} is taken already (a stale postgrey?); the lab needs it")
         _wait_port(host, port, 15.0, lambda: (self.root / "postgrey.log").read_text(errors="replace"))
+        if self._postgrey.poll() is not None:
+            raise RuntimeError("postgrey exited: " + (self.root / "postgrey.log").read_text(errors="replace"))
 
     def stop(self) -> None:
         """Stop Postfix and postgrey, kill leftovers of this instance, remove the folder."""
@@ -246,13 +252,17 @@ class PostfixLab:
         shutil.rmtree(self.root, ignore_errors=True)
 
 
+def _port_open(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex((host, port)) == 0
+
+
 def _wait_port(host: str, port: int, timeout: float, log: object) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        with socket.socket() as sock:
-            sock.settimeout(0.5)
-            if sock.connect_ex((host, port)) == 0:
-                return
+        if _port_open(host, port):
+            return
         time.sleep(0.05)
     text = log() if callable(log) else ""
     raise RuntimeError(f"nothing listens on {host}:{port} after {timeout:g} s\n{text}")
@@ -277,7 +287,15 @@ BLOCKING = _listener(
 SENDERBLOCK = _listener(
     "mx-senderblock", 5, "550 to our MAIL FROM", smtpd_delay_reject="no", smtpd_sender_restrictions="$sender_block"
 )
-GREY = _listener("mx-grey", 6, "postgrey", smtpd_recipient_restrictions="$greylist_restrictions")
+# Postfix rejects unknown users before the restrictions unless told otherwise; here the
+# policy check comes first, so an unknown user is greylisted too (450, then 550 on retry).
+GREY = _listener(
+    "mx-grey",
+    6,
+    "postgrey",
+    smtpd_recipient_restrictions="$greylist_restrictions",
+    smtpd_reject_unlisted_recipient="no",
+)
 LIMIT = _listener("mx-limit", 7, "smtpd_recipient_limit = 3", smtpd_recipient_limit="3")
 TLS = _listener("mx-tls", 8, "STARTTLS required (530 before it)", smtpd_tls_security_level="encrypt")
 DEAD = f"{LAB_NET}.99"  # nothing listens here: connection refused
