@@ -20,7 +20,7 @@ import contextlib
 import ssl
 import threading
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
@@ -32,6 +32,7 @@ from .models import MailboxVerdict, Verdict
 from .options import CacheOptions, ProbeOptions
 from .probeplan import (
     BLOCKED_AFTER,
+    REFUSALS_PER_SESSION,
     Batch,
     BlockedDetector,
     by_domain,
@@ -113,6 +114,11 @@ class _SessionOutcome:
     failure: str = ""
     failure_verdict: Verdict | None = None
     answered: bool = False
+    more: bool = False  # ended on purpose (refusal budget): the rest wants a new session here
+
+
+class _EnoughForNow(Exception):
+    """The session collected its share of refusals: QUIT, go on in a new session."""
 
 
 class SmtpProber:
@@ -285,10 +291,7 @@ class _Run:
         failures: list[str] = []
         fallback: Verdict | None = None
         answered = False
-        for host, address in mx_attempts(batch.route):
-            if self.prober.blocked or not pending:
-                break
-            outcome = await self.session(host, address, pending, batch)
+        async for outcome in self.sessions_along(batch, pending):
             answered = answered or outcome.answered
             for email, mailbox in outcome.decided.items():
                 self.finish(email, mailbox)
@@ -296,7 +299,7 @@ class _Run:
             if retry:
                 self.schedule_retry(batch, retry, outcome.retry)
             settled = set(outcome.decided) | set(outcome.retry)
-            pending = [t for t in pending if t.email not in settled]
+            pending[:] = [t for t in pending if t.email not in settled]  # seen by sessions_along
             if outcome.failure:
                 failures.append(outcome.failure)
             if _outranks(outcome.failure_verdict, fallback):
@@ -318,6 +321,19 @@ class _Run:
             if not answered:
                 self.connect_only.add(target.email)
             self.finish(target.email, MailboxVerdict(target.email, verdict))
+
+    async def sessions_along(
+        self, batch: Batch, pending: list[ProbeTarget]
+    ) -> AsyncIterator[_SessionOutcome]:
+        """Sessions over the MX hosts in order; the caller shrinks ``pending`` in between."""
+        for host, address in mx_attempts(batch.route):
+            while pending and not self.prober.blocked:
+                outcome = await self.session(host, address, pending, batch)
+                yield outcome
+                if not outcome.more:
+                    break
+            if not pending or self.prober.blocked:
+                return
 
     def schedule_retry(self, batch: Batch, targets: list[ProbeTarget], verdicts: dict[str, Verdict]) -> None:
         """Queue temporary answers for another try later; give up after ``max_retries``."""
@@ -384,6 +400,9 @@ class _Run:
                                 outcome.retry[target.email] = trouble.verdict
                             else:
                                 outcome.decided[target.email] = MailboxVerdict(target.email, trouble.verdict)
+                except _EnoughForNow:
+                    outcome.more = True
+                    self.prober.counters["sessions_split"] += 1
                 except (aiosmtplib.SMTPException, OSError) as exc:
                     outcome.failure = f"{label}: {_describe(exc)} during the session"
                     self.prober.counters["sessions_lost"] += 1
@@ -446,11 +465,16 @@ class _Run:
         return Reply.parse(response.code, response.message)
 
     async def rcpt_to(self, smtp: aiosmtplib.SMTP, address: str, utf8: bool) -> Reply:
+        """One RCPT TO; returns the reply whatever its code.
+
+        The address is already validated and normalised by the syntax layer, so it goes out
+        as ``<address>`` through aiosmtplib's command path (which still refuses control
+        characters) without re-parsing it as a header address for every recipient.
+        """
         self.prober.counters["rcpts"] += 1
         try:
-            response = await smtp.rcpt(address, encoding="utf-8" if utf8 else "ascii")
-        except aiosmtplib.SMTPResponseException as exc:
-            return Reply.parse(exc.code, exc.message)
+            argument = b"TO:<" + address.encode("utf-8" if utf8 else "ascii") + b">"
+            response = await smtp.execute_command(b"RCPT", argument)
         except (ValueError, UnicodeError) as exc:
             # Characters an SMTP command line cannot carry: the address cannot be sent as is.
             raise _HostTrouble(f"RCPT TO not sent ({exc})") from exc
@@ -464,6 +488,7 @@ class _Run:
         tls = await self.greet(smtp, host, address)
         utf8_ok = smtp.supports_extension("smtputf8")
         first_transaction = True
+        refusals = 0
         for domain, group in by_domain(targets):
             asked: list[ProbeTarget] = []
             for target in group:
@@ -487,10 +512,13 @@ class _Run:
                     limit = self.prober.rcpt_limit(address)
                     sent = 0
                     while queue and sent < limit:
+                        if refusals >= REFUSALS_PER_SESSION and any(i is not None for i in queue):
+                            raise _EnoughForNow
                         item = queue[0]
                         rcpt = probe_address if item is None else _rcpt_address(item)
                         reply = await self.rcpt_to(smtp, rcpt, utf8)
                         decision = decide(reply, Stage.RCPT, host)
+                        refusals += reply.code >= 400
                         if decision.action is Action.SHRINK and sent > 0:
                             self.prober.lower_rcpt_limit(address, sent)
                             break

@@ -18,6 +18,11 @@ from .stages import ProbeTarget
 #: the probe assumes outbound port 25 is blocked and stops.
 BLOCKED_AFTER = 3
 
+#: A session ends (QUIT, then a fresh session for the rest) after this many refused RCPTs.
+#: Mail servers count refusals per session and punish a client that collects many: Postfix
+#: by default delays every reply by 1 s after 10 errors and disconnects after 20.
+REFUSALS_PER_SESSION = 8
+
 #: The made-up local part asked once per domain and session to detect catch-all domains.
 PROBE_PREFIX = "presend-check-"
 

@@ -91,8 +91,9 @@ def test_catch_all_domain_is_risky_and_flagged() -> None:
     with ScriptedHosts([HostScript(a, mailboxes=None)], PORT):
         result = prober().probe([target("who@any.example", route(a)), target("else@any.example", route(a))])
     for mailbox in result.values():
-        assert (mailbox.verdict.status, mailbox.verdict.code, mailbox.verdict.enhanced) == (Status.RISKY, "250", "2.1.5")
-        assert mailbox.verdict.reason == "catch_all" and mailbox.catch_all
+        v = mailbox.verdict
+        assert (v.status, v.code, v.enhanced, v.reason) == (Status.RISKY, "250", "2.1.5", "catch_all")
+        assert mailbox.catch_all
 
 
 def test_per_host_bound_is_never_exceeded() -> None:
@@ -335,3 +336,20 @@ def test_cached_verdicts_need_no_network(tmp_path: Path) -> None:
     assert second["grey@cache.example"].verdict.reason == "host_unavailable"
     stats = second_prober.stats()
     assert stats["cache_hits"] == 2 and stats["connect_failures"] == 1
+
+
+def test_many_refusals_split_the_work_over_fresh_sessions() -> None:
+    a = net(95)
+    with ScriptedHosts([HostScript(a, mailboxes={"real@many.example"})], PORT) as hosts:
+        p = prober(batch_size=30)
+        emails = [f"nobody{i}@many.example" for i in range(20)] + ["real@many.example"]
+        result = p.probe([target(e, route(a)) for e in emails])
+    assert result["real@many.example"].verdict.reason == "mailbox_exists"
+    assert sum(m.verdict.reason == "mailbox_not_found" for m in result.values()) == 20
+    sessions = hosts.log(a).sessions
+    assert len(sessions) >= 3
+    # a server counts refusals per session (Postfix slows down after 10, hangs up at 20)
+    for session in sessions:
+        rcpts = [line for line in session if line.startswith("RCPT")]
+        assert len(rcpts) <= 9
+        assert session[-1] == "QUIT"
