@@ -1,41 +1,37 @@
 """The mailbox level: ask each address's mail host with RCPT TO, politely, never DATA.
 
-A thin asyncio loop around :mod:`aiosmtplib`. Every decision (what a reply means, catch-all,
-batching, cache lifetimes, when to give up) is made by the pure modules
-:mod:`pipeline.smtpreply` and :mod:`pipeline.probeplan`.
+An asyncio loop that only schedules: it groups addresses into batches per mail host
+(:mod:`pipeline.probeplan`), bounds sessions overall and per host address, keeps the retry
+queue, walks the MX hosts in preference order and fills the cache. Each SMTP session is one
+blocking conversation (:mod:`pipeline.smtpsession`, over the standard library's smtplib) in a
+worker thread; what replies mean is decided in :mod:`pipeline.smtpreply`.
 
-One session per batch of addresses that share their MX hosts: connect, EHLO (HELO when EHLO
-is refused), STARTTLS when offered or demanded, then per domain one MAIL FROM, one made-up
-local part (catch-all question) and the real recipients, RSET between transactions, QUIT.
-MX hosts are tried in preference order; a refused connection, a timeout or a 421 moves on
-to the next. Temporary answers (450/451 greylisting) wait in a retry queue (a timer, holding
-no session) and are asked again after ``retry_after`` seconds, up to ``max_retries`` times.
-Sessions are bounded overall and per host address; every reply has a timeout.
+One session per batch of addresses that share their MX hosts. A refused connection, a
+timeout or a 421 moves on to the next MX host. Temporary answers (450/451 greylisting) wait
+in a retry queue (a timer that holds no session) and are asked again after ``retry_after``
+seconds, up to ``max_retries`` times. When the first few hosts all fail to connect and none
+ever answered, outbound port 25 is taken to be blocked and probing stops.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import ssl
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
-
-import aiosmtplib
 
 from .cache import VerdictCache, mailbox_from_dict, mailbox_to_dict
 from .models import MailboxVerdict, Verdict
 from .options import CacheOptions, ProbeOptions
 from .probeplan import (
     BLOCKED_AFTER,
-    REFUSALS_PER_SESSION,
     Batch,
     BlockedDetector,
-    by_domain,
     extension_names,
     host_label,
     mx_attempts,
@@ -44,19 +40,12 @@ from .probeplan import (
     random_local_part,
 )
 from .smtpreply import (
-    Action,
-    Reply,
-    Stage,
-    apply_catch_all,
     cache_lifetime,
     connection_failed_verdict,
-    decide,
-    is_catch_all,
-    smtputf8_verdict,
-    temporary_verdict,
     unreachable_verdict,
     with_retries,
 )
+from .smtpsession import SessionPlan, SessionResult, run_session
 from .stages import MailboxProber, ProbeTarget, ProgressCallback, no_progress
 
 CACHE_KIND = "mailbox"
@@ -95,34 +84,8 @@ class HostInfo:
         }
 
 
-class _HostTrouble(Exception):
-    """The session cannot go on with this host (move to the next MX host)."""
-
-    def __init__(self, why: str, verdict: Verdict | None = None, *, settle: Action | None = None) -> None:
-        super().__init__(why)
-        self.why = why
-        self.verdict = verdict
-        self.settle = settle  # SENDER: every address left gets ``verdict``; RETRY: all wait
-
-
-@dataclass
-class _SessionOutcome:
-    """What one session settled; the rest goes to the next MX host."""
-
-    decided: dict[str, MailboxVerdict] = field(default_factory=dict)
-    retry: dict[str, Verdict] = field(default_factory=dict)
-    failure: str = ""
-    failure_verdict: Verdict | None = None
-    answered: bool = False
-    more: bool = False  # ended on purpose (refusal budget): the rest wants a new session here
-
-
-class _EnoughForNow(Exception):
-    """The session collected its share of refusals: QUIT, go on in a new session."""
-
-
 class SmtpProber:
-    """The :class:`~pipeline.stages.MailboxProber` of presend, built on aiosmtplib."""
+    """The :class:`~pipeline.stages.MailboxProber` of presend (SMTP sessions over smtplib)."""
 
     def __init__(
         self,
@@ -141,7 +104,7 @@ class SmtpProber:
         self._probe_locals: dict[str, str] = {}
         self._rcpt_limits: dict[str, int] = {}
         self._blocked = BlockedDetector(blocked_after)
-        self._tls = tls_context or _opportunistic_tls()
+        self.tls_context = tls_context or _opportunistic_tls()
 
     # --- the MailboxProber protocol ----------------------------------------------------
 
@@ -210,16 +173,12 @@ class SmtpProber:
         self._rcpt_limits[address] = max(1, min(limit, self.rcpt_limit(address)))
         self.counters["rcpt_limit_lowered"] += 1
 
-    def record_host(self, host: str, address: str, extensions: dict[str, str], esmtp: bool, tls: bool) -> None:
-        """Keep a host's EHLO extensions (before and after STARTTLS) for the summary."""
+    def record_host(self, host: str, address: str, extensions: set[str], esmtp: bool, tls: bool) -> None:
+        """Keep a host's EHLO extensions (before and after STARTTLS) and count the session."""
         info = self.hosts.setdefault(host_label(host, address), HostInfo(host, address))
         info.extensions = sorted(set(info.extensions) | set(extension_names(list(extensions))))
         info.esmtp = esmtp
         info.tls = info.tls or tls
-
-    def sessions_at(self, host: str, address: str) -> None:
-        """Count a session that got past the greeting."""
-        info = self.hosts.setdefault(host_label(host, address), HostInfo(host, address))
         info.sessions += 1
 
     def connection_failed(self, address: str) -> None:
@@ -256,8 +215,16 @@ class _Run:
         self.host_sems: dict[str, asyncio.Semaphore] = {}
         self.all_sem = asyncio.Semaphore(max(1, self.options.concurrency))
         self.tasks: set[asyncio.Task[None]] = set()
+        # one worker thread per session slot: a session blocks its thread, never the loop
+        self.pool = ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="smtp")
 
     async def go(self) -> dict[str, MailboxVerdict]:
+        try:
+            return await self._go()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _go(self) -> dict[str, MailboxVerdict]:
         self.progress("probe", 0, len(self.targets))
         for batch in plan_batches(self.targets, self.options.batch_size):
             self.spawn(self.run_batch(batch))
@@ -324,7 +291,7 @@ class _Run:
 
     async def sessions_along(
         self, batch: Batch, pending: list[ProbeTarget]
-    ) -> AsyncIterator[_SessionOutcome]:
+    ) -> AsyncIterator[SessionResult]:
         """Sessions over the MX hosts in order; the caller shrinks ``pending`` in between."""
         for host, address in mx_attempts(batch.route):
             while pending and not self.prober.blocked:
@@ -350,221 +317,40 @@ class _Run:
         await asyncio.sleep(self.options.retry_after)
         await self.run_batch(batch)
 
-    # --- one SMTP session ----------------------------------------------------------------
+    # --- one SMTP session ------------------------------------------------------------------
 
-    async def session(self, host: str, address: str, targets: list[ProbeTarget], batch: Batch) -> _SessionOutcome:
-        label = host_label(host, address)
+    async def session(self, host: str, address: str, targets: list[ProbeTarget], batch: Batch) -> SessionResult:
+        """One session at ``address`` for ``targets``, within the per-host and overall bounds."""
+        prober = self.prober
         sem = self.host_sems.setdefault(address, asyncio.Semaphore(max(1, self.options.per_host)))
         async with sem, self.all_sem:
-            outcome = _SessionOutcome()
-            if self.prober.blocked:
-                outcome.failure = f"{label}: not tried"
-                return outcome
-            self.prober.counters["sessions"] += 1
-            smtp = aiosmtplib.SMTP(
-                hostname=address,
+            if prober.blocked:
+                return SessionResult(failure=f"{host_label(host, address)}: not tried")
+            prober.counters["sessions"] += 1
+            plan = SessionPlan(
+                host=host,
+                address=address,
                 port=self.options.port,
-                local_hostname=self.prober.helo,
+                helo=prober.helo,
+                mail_from=self.options.mail_from,
                 timeout=self.options.timeout,
-                start_tls=False,
-                validate_certs=False,
-                tls_context=self.prober._tls,
+                targets=tuple(targets),
+                probe_locals={t.ascii_domain: prober.probe_local(t.ascii_domain) for t in targets},
+                rcpt_limit=prober.rcpt_limit(address),
+                tls=prober.tls_context,
             )
-            try:
-                try:
-                    await smtp.connect()
-                except aiosmtplib.SMTPConnectResponseError as exc:
-                    self.prober.answered(address)
-                    outcome.answered = True
-                    reply = Reply.parse(exc.code, exc.message)
-                    decision = decide(reply, Stage.CONNECT, host)
-                    outcome.failure = f"{label}: {reply}"
-                    outcome.failure_verdict = decision.verdict
-                    return outcome
-                except (aiosmtplib.SMTPException, OSError) as exc:
-                    self.prober.connection_failed(address)
-                    outcome.failure = f"{label}: {_describe(exc)}"
-                    return outcome
-                self.prober.answered(address)
-                outcome.answered = True
-                try:
-                    await self.converse(smtp, host, address, targets, outcome)
-                except _HostTrouble as trouble:
-                    outcome.failure = f"{label}: {trouble.why}"
-                    outcome.failure_verdict = trouble.verdict
-                    if trouble.settle is not None and trouble.verdict is not None:
-                        for target in targets:
-                            if target.email in outcome.decided or target.email in outcome.retry:
-                                continue
-                            if trouble.settle is Action.RETRY:
-                                outcome.retry[target.email] = trouble.verdict
-                            else:
-                                outcome.decided[target.email] = MailboxVerdict(target.email, trouble.verdict)
-                except _EnoughForNow:
-                    outcome.more = True
-                    self.prober.counters["sessions_split"] += 1
-                except (aiosmtplib.SMTPException, OSError) as exc:
-                    outcome.failure = f"{label}: {_describe(exc)} during the session"
-                    self.prober.counters["sessions_lost"] += 1
-                if smtp.is_connected:
-                    with contextlib.suppress(aiosmtplib.SMTPException, OSError):
-                        await smtp.quit()
-                return outcome
-            finally:
-                smtp.close()
-
-    async def greet(self, smtp: aiosmtplib.SMTP, host: str, address: str) -> bool:
-        """EHLO (HELO when refused), then STARTTLS when the host offers it; True when on TLS."""
-        await self.hello(smtp, host, address)
-        if smtp.supports_extension("starttls"):
-            return await self.start_tls(smtp, host, address)
-        return False
-
-    async def hello(self, smtp: aiosmtplib.SMTP, host: str, address: str, tls: bool = False) -> None:
-        """EHLO, or HELO when EHLO is refused; records the host's extensions."""
-        try:
-            await smtp.ehlo()
-        except aiosmtplib.SMTPHeloError as exc:
-            first = Reply.parse(exc.code, exc.message)
-            if first.code == 421 or not smtp.is_connected:
-                raise _HostTrouble(f"EHLO: {first}", decide(first, Stage.HELO, host).verdict) from exc
-            try:
-                await smtp.helo()
-            except aiosmtplib.SMTPHeloError as exc2:
-                reply = Reply.parse(exc2.code, exc2.message)
-                decision = decide(reply, Stage.HELO, host)
-                if decision.action is Action.SENDER:
-                    raise _HostTrouble(f"HELO: {reply}", decision.verdict, settle=Action.SENDER) from exc2
-                raise _HostTrouble(f"HELO: {reply}", decision.verdict) from exc2
-        self.prober.record_host(host, address, smtp.esmtp_extensions, smtp.supports_esmtp, tls)
-
-    async def start_tls(self, smtp: aiosmtplib.SMTP, host: str, address: str) -> bool:
-        """Upgrade to TLS (RFC 3207); a refusal keeps the plain session, a failed handshake ends it."""
-        # A 530 may demand STARTTLS from a host that did not advertise it; RFC 3207 lets
-        # the client try, and aiosmtplib only checks the advertisement.
-        smtp.esmtp_extensions.setdefault("starttls", "")
-        try:
-            await smtp.starttls()
-        except aiosmtplib.SMTPResponseException as exc:
-            if smtp.is_connected:
-                self.prober.counters["starttls_refused"] += 1
-                return False
-            raise _HostTrouble(f"STARTTLS: {Reply.parse(exc.code, exc.message)}") from exc
-        except (aiosmtplib.SMTPException, OSError, ssl.SSLError) as exc:
-            raise _HostTrouble(f"STARTTLS failed ({_describe(exc)})") from exc
-        self.prober.counters["starttls"] += 1
-        await self.hello(smtp, host, address, tls=True)
-        return True
-
-    async def mail_from(self, smtp: aiosmtplib.SMTP, host: str, utf8: bool) -> Reply:
-        options = ["SMTPUTF8"] if utf8 else []
-        try:
-            response = await smtp.mail(self.options.mail_from, options=options)
-        except aiosmtplib.SMTPResponseException as exc:
-            return Reply.parse(exc.code, exc.message)
-        return Reply.parse(response.code, response.message)
-
-    async def rcpt_to(self, smtp: aiosmtplib.SMTP, address: str, utf8: bool) -> Reply:
-        """One RCPT TO; returns the reply whatever its code.
-
-        The address is already validated and normalised by the syntax layer, so it goes out
-        as ``<address>`` through aiosmtplib's command path (which still refuses control
-        characters) without re-parsing it as a header address for every recipient.
-        """
-        self.prober.counters["rcpts"] += 1
-        try:
-            argument = b"TO:<" + address.encode("utf-8" if utf8 else "ascii") + b">"
-            response = await smtp.execute_command(b"RCPT", argument)
-        except (ValueError, UnicodeError) as exc:
-            # Characters an SMTP command line cannot carry: the address cannot be sent as is.
-            raise _HostTrouble(f"RCPT TO not sent ({exc})") from exc
-        return Reply.parse(response.code, response.message)
-
-    async def converse(
-        self, smtp: aiosmtplib.SMTP, host: str, address: str, targets: list[ProbeTarget], outcome: _SessionOutcome
-    ) -> None:
-        """The session after the greeting: per domain MAIL FROM, RCPTs, RSET; never DATA."""
-        self.prober.sessions_at(host, address)
-        tls = await self.greet(smtp, host, address)
-        utf8_ok = smtp.supports_extension("smtputf8")
-        first_transaction = True
-        refusals = 0
-        for domain, group in by_domain(targets):
-            asked: list[ProbeTarget] = []
-            for target in group:
-                if target.smtputf8 and not utf8_ok:
-                    outcome.decided[target.email] = MailboxVerdict(target.email, smtputf8_verdict(host))
-                else:
-                    asked.append(target)
-            if not asked:
-                continue
-            utf8 = any(t.smtputf8 for t in asked)
-            probe_address = f"{self.prober.probe_local(domain)}@{domain}"
-            queue: list[ProbeTarget | None] = [None, *asked]  # None = the catch-all question
-            probe_reply: Reply | None = None
-            domain_decided: list[str] = []
-            try:
-                while queue:
-                    if not first_transaction:
-                        await self.reset(smtp, host)
-                    first_transaction = False
-                    tls = await self.open_transaction(smtp, host, address, utf8, tls)
-                    limit = self.prober.rcpt_limit(address)
-                    sent = 0
-                    while queue and sent < limit:
-                        if refusals >= REFUSALS_PER_SESSION and any(i is not None for i in queue):
-                            raise _EnoughForNow
-                        item = queue[0]
-                        rcpt = probe_address if item is None else _rcpt_address(item)
-                        reply = await self.rcpt_to(smtp, rcpt, utf8)
-                        decision = decide(reply, Stage.RCPT, host)
-                        refusals += reply.code >= 400
-                        if decision.action is Action.SHRINK and sent > 0:
-                            self.prober.lower_rcpt_limit(address, sent)
-                            break
-                        if decision.action is Action.NEXT_MX or decision.action is Action.STARTTLS:
-                            raise _HostTrouble(f"RCPT TO: {reply}", decision.verdict)
-                        queue.pop(0)
-                        sent += 1
-                        if item is None:
-                            probe_reply = reply
-                            continue
-                        if decision.action in (Action.RETRY, Action.SHRINK):
-                            outcome.retry[item.email] = decision.verdict or _shrink_verdict(reply, host)
-                        else:
-                            assert decision.verdict is not None
-                            outcome.decided[item.email] = MailboxVerdict(item.email, decision.verdict)
-                            domain_decided.append(item.email)
-            finally:
-                catch_all = is_catch_all(probe_reply)
-                if catch_all:
-                    self.prober.counters["catch_all_domains"] += 1
-                for email in domain_decided:
-                    outcome.decided[email] = apply_catch_all(outcome.decided[email], domain, probe_address, catch_all)
-
-    async def open_transaction(self, smtp: aiosmtplib.SMTP, host: str, address: str, utf8: bool, tls: bool) -> bool:
-        """MAIL FROM (after STARTTLS when a 530 demands it); a refusal ends the session.
-
-        Returns whether the session is now on TLS.
-        """
-        for _ in range(2):
-            reply = await self.mail_from(smtp, host, utf8)
-            decision = decide(reply, Stage.MAIL, host)
-            if decision.action is Action.OK:
-                return tls
-            if decision.action is Action.STARTTLS and not tls and await self.start_tls(smtp, host, address):
-                tls = True
-                continue
-            if decision.action in (Action.RETRY, Action.SENDER):
-                raise _HostTrouble(f"MAIL FROM: {reply}", decision.verdict, settle=decision.action)
-            raise _HostTrouble(f"MAIL FROM: {reply}", decision.verdict)
-        raise _HostTrouble("MAIL FROM refused after STARTTLS")
-
-    async def reset(self, smtp: aiosmtplib.SMTP, host: str) -> None:
-        try:
-            await smtp.rset()
-        except aiosmtplib.SMTPResponseException as exc:
-            raise _HostTrouble(f"RSET: {Reply.parse(exc.code, exc.message)}") from exc
+            result = await asyncio.get_running_loop().run_in_executor(self.pool, run_session, plan)
+        # back on the event loop: shared state is only touched here
+        prober.counters.update(result.counters)
+        if result.connect_failed:
+            prober.connection_failed(address)
+        elif result.answered:
+            prober.answered(address)
+        if result.greeted:
+            prober.record_host(host, address, result.extensions, result.esmtp, result.tls)
+        if result.rcpt_limit is not None:
+            prober.lower_rcpt_limit(address, result.rcpt_limit)
+        return result
 
 
 # --- small helpers ------------------------------------------------------------------------
@@ -578,30 +364,12 @@ def _cache_key(email: str) -> str:
     return email.casefold()
 
 
-def _rcpt_address(target: ProbeTarget) -> str:
-    return f"{target.local}@{target.ascii_domain}"
-
-
 def _opportunistic_tls() -> ssl.SSLContext:
     # Like MTAs between each other (RFC 7435): encrypt when offered, do not authenticate.
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
-
-
-def _describe(exc: BaseException) -> str:
-    """A few words for a failed connection or session, from the root cause."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, ConnectionRefusedError):
-            return "connection refused"
-        if isinstance(seen, asyncio.TimeoutError | TimeoutError):
-            return "timed out"
-        if isinstance(seen, ConnectionResetError):
-            return "connection reset"
-        seen = seen.__cause__
-    return (str(exc) or type(exc).__name__).rstrip(".")
 
 
 def _outranks(new: Verdict | None, old: Verdict | None) -> bool:
@@ -612,11 +380,6 @@ def _outranks(new: Verdict | None, old: Verdict | None) -> bool:
         return True
     rank = {"sender_blocked": 2, "host_unavailable": 1}
     return rank.get(new.reason, 0) > rank.get(old.reason, 0)
-
-
-def _shrink_verdict(reply: Reply, host: str) -> Verdict:
-    # 452 4.5.3 on the first RCPT of a transaction is no recipient limit: treat as temporary.
-    return temporary_verdict(reply, host, Stage.RCPT)
 
 
 def _run_coroutine(coro: Any) -> dict[str, MailboxVerdict]:

@@ -126,6 +126,7 @@ def test_every_postfix_answer_is_forecast(postfix_lab: PostfixLab) -> None:
     assert stats["retries"] >= 3  # dave, nobody (greylisted) and busy (451) went round again
     assert stats["rcpt_limit_lowered"] >= 1  # smtpd_recipient_limit = 3 answered 452 4.5.3
     assert stats["starttls"] >= 1
+    assert stats["pipelined_groups"] >= 1  # Postfix offers PIPELINING (RFC 2920)
     hosts = prober.host_report()
     assert "SMTPUTF8" not in hosts["mx-noutf8.lab.example [127.0.2.2]"]["extensions"]
     assert "SMTPUTF8" in hosts["mx-main.lab.example [127.0.2.1]"]["extensions"]

@@ -353,3 +353,26 @@ def test_many_refusals_split_the_work_over_fresh_sessions() -> None:
         rcpts = [line for line in session if line.startswith("RCPT")]
         assert len(rcpts) <= 9
         assert session[-1] == "QUIT"
+
+
+def test_pipelined_rcpts_when_offered_keep_order_and_limits() -> None:
+    a, b = net(100), net(101)
+    boxes = {f"u{i}@pipe.example" for i in range(0, 12, 2)}
+    scripts = [
+        HostScript(a, mailboxes=boxes, pipelining=True),
+        HostScript(b, mailboxes=boxes, pipelining=True, rcpt_limit=3),
+    ]
+    with ScriptedHosts(scripts, PORT) as hosts:
+        p = prober(batch_size=12)
+        first = p.probe([target(f"u{i}@pipe.example", route(a)) for i in range(12)])
+        limited = p.probe([target(f"u{i}@pipe.example", route(b)) for i in range(12)])
+    for result in (first, limited):
+        for i in range(12):
+            expected = "mailbox_exists" if i % 2 == 0 else "mailbox_not_found"
+            assert result[f"u{i}@pipe.example"].verdict.reason == expected, (i, result)
+    stats = p.stats()
+    assert stats["pipelined_groups"] >= 2
+    assert stats["rcpt_limit_lowered"] >= 1
+    for host in (a, b):
+        verbs = hosts.log(host).commands()
+        assert "DATA" not in verbs and verbs[-1] == "QUIT"

@@ -59,6 +59,7 @@ class HostScript:
     rcpt_delay: float = 0.0  # seconds before answering each RCPT
     refuse_ehlo: bool = False  # 502 to EHLO (client must fall back to HELO)
     smtputf8: bool = True
+    pipelining: bool = False  # advertise PIPELINING (RFC 2920; aiosmtpd reads commands in order)
 
 
 @dataclass
@@ -93,6 +94,8 @@ class _Handler:
         session.host_name = hostname
         if self.script.hide_starttls:
             responses = [r for r in responses if "STARTTLS" not in r]
+        if self.script.pipelining:
+            responses.insert(1, "250-PIPELINING")
         return responses
 
     async def handle_RCPT(
@@ -154,7 +157,8 @@ class _ScriptedSMTP(SMTP):
         async def recorded_readuntil(separator: bytes = b"\n") -> bytes:
             # Every line the client sends, even those refused before dispatch (530 ...).
             line = await read_line(separator)
-            self.lines.append(line.rstrip(b"\r\n").decode("utf-8", "replace"))
+            verb, _, rest = line.rstrip(b"\r\n").decode("utf-8", "replace").partition(" ")
+            self.lines.append(f"{verb.upper()} {rest}" if rest else verb.upper())
             return line
 
         reader.readuntil = recorded_readuntil  # type: ignore[method-assign]
