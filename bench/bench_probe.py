@@ -14,10 +14,15 @@ Prints addresses/s side by side and the ratio batched / one-per-address (target:
 first on bare loopback, then through a proxy that adds a network round-trip time (``--rtt-ms``,
 default 10 ms, fewer addresses) in front of the same Postfix: on loopback the server's own
 work per RCPT bounds the gain, on a real network the round trips do.
-The listener lifts Postfix's per-client anvil limits for loopback
-(``smtpd_client_event_limit_exceptions``, ``smtpd_client_connection_count_limit = 0``) so
-the baseline measures connections, not throttling; ``smtpd_recipient_limit`` stays at its
-default (1000), above the batch size. Needs root (Postfix). Loopback only.
+The prober pipelines its RCPTs (Postfix offers PIPELINING) in groups of at most 8.
+
+Postfix settings that would otherwise throttle the baseline: the listener lifts the
+per-client anvil limits for loopback (``smtpd_client_event_limit_exceptions``,
+``smtpd_client_connection_count_limit = 0``), and the lab sets ``in_flow_delay = 0s``
+(each probe session opens a queue file it never fills; with the default, Postfix pauses
+every new transaction for up to 1 s after about fifty). ``smtpd_recipient_limit`` stays at
+its default (1000), above the batch size. Needs root (Postfix). Loopback only.
+Exit status 0 when either round reaches 10x and all modes agree on every reply code.
 
     python bench/bench_probe.py [--addresses 2000] [--batch-size 25] [--rtt-ms 10] [--rtt-addresses 400]
 """
