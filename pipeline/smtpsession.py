@@ -108,6 +108,7 @@ class _Session:
         self.smtp: smtplib.SMTP = smtplib.SMTP(local_hostname=plan.helo)  # no getfqdn() lookup
         self.limit = max(1, plan.rcpt_limit)
         self.refusals = 0
+        self.lost = ""  # why the connection went away, when it did
 
     def run(self) -> SessionResult:
         result, plan = self.result, self.plan
@@ -134,7 +135,8 @@ class _Session:
             except _EnoughForNow:
                 result.more = True
                 result.counters["sessions_split"] += 1
-            except (OSError, smtplib.SMTPException) as exc:
+            except (OSError, smtplib.SMTPException, ValueError) as exc:
+                # ValueError: text our side cannot encode (a non-ASCII --mail-from ...)
                 result.failure = f"{self.label}: {describe(exc)} during the session"
                 result.counters["sessions_lost"] += 1
             if self.smtp.sock is not None:
@@ -258,8 +260,11 @@ class _Session:
                                 answered_here.append(item.email)
                         if shrunk:
                             break
+                        if len(replies) < len(chunk) and replies[-1:] and replies[-1].code == 421:
+                            raise _HostTrouble(f"RCPT TO: {replies[-1]}")
                         if len(replies) < len(chunk):
-                            raise _HostTrouble("the connection closed in the middle of RCPT TO")
+                            self.result.counters["sessions_lost"] += 1
+                            raise _HostTrouble(f"{self.lost or 'connection lost'} during RCPT TO")
             finally:
                 catch_all = is_catch_all(probe_reply)
                 self.result.counters["catch_all_domains"] += bool(catch_all)
@@ -287,7 +292,8 @@ class _Session:
     def ask(self, addresses: list[str], utf8: bool) -> list[Reply]:
         """RCPT TO for each address, pipelined when there are several; replies in order.
 
-        Stops reading at a 421 (the host closes right after it); other lost connections raise.
+        Stops at a 421 (the host closes right after it) or a lost connection, returning the
+        replies read so far.
         """
         encoding = "utf-8" if utf8 else "ascii"
         lines = []
@@ -303,10 +309,9 @@ class _Session:
         for _ in lines:
             try:
                 code, message = self.smtp.getreply()
-            except smtplib.SMTPServerDisconnected:
-                if replies and replies[-1].code == 421:
-                    break
-                raise
+            except smtplib.SMTPServerDisconnected as exc:
+                self.lost = describe(exc)
+                break
             replies.append(_reply(code, message))
             if code == 421:
                 break

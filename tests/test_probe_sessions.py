@@ -376,3 +376,15 @@ def test_pipelined_rcpts_when_offered_keep_order_and_limits() -> None:
     for host in (a, b):
         verbs = hosts.log(host).commands()
         assert "DATA" not in verbs and verbs[-1] == "QUIT"
+
+
+def test_every_reply_has_a_timeout() -> None:
+    slow = net(102)
+    with ScriptedHosts([HostScript(slow, mailboxes={"s@slow2.example"}, rcpt_delay=2.0)], PORT):
+        started = time.monotonic()
+        result = prober(timeout=0.4).probe([target("s@slow2.example", route(slow))])
+        elapsed = time.monotonic() - started
+    verdict = result["s@slow2.example"].verdict
+    assert (verdict.status, verdict.reason) == (Status.UNKNOWN, "host_unavailable")
+    assert "timed out during RCPT TO" in verdict.detail
+    assert elapsed < 3
