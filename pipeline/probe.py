@@ -182,9 +182,18 @@ class SmtpProber:
         info.sessions += 1
 
     def connection_failed(self, address: str) -> None:
-        """Count a refused/timed-out connection; give up on port 25 when it looks blocked."""
+        """Count a refused/timed-out connection (towards the port-25-blocked question)."""
         self.counters["connect_failures"] += 1
-        if self._blocked.failed_to_connect(address):
+        self._blocked.failed_to_connect(address)
+
+    @property
+    def block_suspected(self) -> bool:
+        """Several hosts failed to connect and none answered: wait before starting more."""
+        return self._blocked.suspect
+
+    def settle_block(self, in_flight: int) -> None:
+        """Give up on port 25 when the suspicion holds after every attempt under way ended."""
+        if self._blocked.settle(in_flight):
             hosts = len(self._blocked.failed)
             self._notes.append(
                 f"Probing stopped early: the SMTP port ({self.options.port}) answered on none of "
@@ -215,6 +224,8 @@ class _Run:
         self.host_sems: dict[str, asyncio.Semaphore] = {}
         self.all_sem = asyncio.Semaphore(max(1, self.options.concurrency))
         self.tasks: set[asyncio.Task[None]] = set()
+        self.in_flight = 0  # sessions handed to worker threads and not back yet
+        self.attempts_ended = asyncio.Condition()
         # one worker thread per session slot: a session blocks its thread, never the loop
         self.pool = ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="smtp")
 
@@ -236,6 +247,7 @@ class _Run:
                     for other in self.tasks:
                         other.cancel()
                     raise task.exception()  # type: ignore[misc]
+        self.prober.settle_block(self.in_flight)
         if self.prober.blocked:
             for email in self.connect_only:
                 verdict = self.results[email].verdict
@@ -324,6 +336,12 @@ class _Run:
         prober = self.prober
         sem = self.host_sems.setdefault(address, asyncio.Semaphore(max(1, self.options.per_host)))
         async with sem, self.all_sem:
+            if prober.block_suspected:
+                # Several hosts failed and none answered: let the attempts under way finish
+                # before deciding that outbound port 25 is blocked.
+                async with self.attempts_ended:
+                    await self.attempts_ended.wait_for(lambda: not prober.block_suspected or self.in_flight == 0)
+                prober.settle_block(self.in_flight)
             if prober.blocked:
                 return SessionResult(failure=f"{host_label(host, address)}: not tried")
             prober.counters["sessions"] += 1
@@ -339,7 +357,11 @@ class _Run:
                 rcpt_limit=prober.rcpt_limit(address),
                 tls=prober.tls_context,
             )
-            result = await asyncio.get_running_loop().run_in_executor(self.pool, run_session, plan)
+            self.in_flight += 1
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(self.pool, run_session, plan)
+            finally:
+                self.in_flight -= 1
         # back on the event loop: shared state is only touched here
         prober.counters.update(result.counters)
         if result.connect_failed:
@@ -350,6 +372,8 @@ class _Run:
             prober.record_host(host, address, result.extensions, result.esmtp, result.tls)
         if result.rcpt_limit is not None:
             prober.lower_rcpt_limit(address, result.rcpt_limit)
+        async with self.attempts_ended:
+            self.attempts_ended.notify_all()
         return result
 
 

@@ -85,14 +85,13 @@ def random_local_part() -> str:
     return PROBE_PREFIX + secrets.token_hex(6)
 
 
-def transactions(count: int, limit: int) -> list[range]:
-    """Split ``count`` recipients into MAIL FROM transactions of at most ``limit`` RCPTs."""
-    step = max(1, limit)
-    return [range(start, min(count, start + step)) for start in range(0, count, step)]
-
-
 class BlockedDetector:
-    """Decides when outbound SMTP looks blocked: N distinct hosts failed, none ever answered."""
+    """Decides when outbound SMTP looks blocked: N distinct hosts failed, none ever answered.
+
+    Refusals come back faster than greetings, so reaching N failures only makes the probe
+    *suspect* a block: it starts no new session until the attempts already under way have
+    ended (:meth:`settle`); if one of them got an answer, probing goes on.
+    """
 
     def __init__(self, threshold: int = BLOCKED_AFTER) -> None:
         self.threshold = max(1, threshold)
@@ -104,10 +103,18 @@ class BlockedDetector:
         """A host answered (any SMTP reply counts, even 421 or 554)."""
         self.answered = True
 
-    def failed_to_connect(self, address: str) -> bool:
-        """A host refused or timed out; return True when this makes the probe give up."""
+    def failed_to_connect(self, address: str) -> None:
+        """A host refused the connection or timed out."""
         self.failed.add(address)
-        if not self.answered and not self.blocked and len(self.failed) >= self.threshold:
+
+    @property
+    def suspect(self) -> bool:
+        """Enough distinct hosts failed and none answered (not decided yet)."""
+        return not self.answered and not self.blocked and len(self.failed) >= self.threshold
+
+    def settle(self, in_flight: int) -> bool:
+        """Declare the block once no attempt is under way; True when this call declared it."""
+        if self.suspect and in_flight == 0:
             self.blocked = True
             return True
         return False

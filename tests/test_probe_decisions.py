@@ -250,17 +250,23 @@ def test_mx_attempts_follow_preference_then_given_order() -> None:
     assert preferred_host(route) == "nowhere"
 
 
-def test_blocked_detector_needs_distinct_hosts_and_no_answer() -> None:
+def test_blocked_detector_needs_distinct_hosts_no_answer_and_nothing_under_way() -> None:
     detector = BlockedDetector(3)
-    assert not detector.failed_to_connect("127.0.0.1")
-    assert not detector.failed_to_connect("127.0.0.1")
-    assert not detector.failed_to_connect("127.0.0.2")
-    assert detector.failed_to_connect("127.0.0.3")
-    assert detector.blocked
-    assert not detector.failed_to_connect("127.0.0.4")  # said once
+    for address in ("127.0.0.1", "127.0.0.1", "127.0.0.2"):
+        detector.failed_to_connect(address)
+    assert not detector.suspect
+    detector.failed_to_connect("127.0.0.3")
+    assert detector.suspect
+    assert not detector.settle(in_flight=2)  # attempts still under way may yet answer
+    assert not detector.blocked
+    assert detector.settle(in_flight=0)
+    assert detector.blocked and not detector.suspect
+    assert not detector.settle(in_flight=0)  # declared once
 
-    answered = BlockedDetector(2)
-    answered.connected("127.0.0.9")
-    assert not answered.failed_to_connect("127.0.0.1")
-    assert not answered.failed_to_connect("127.0.0.2")
-    assert not answered.blocked
+    late = BlockedDetector(2)
+    late.failed_to_connect("127.0.0.1")
+    late.failed_to_connect("127.0.0.2")
+    assert late.suspect
+    late.connected("127.0.0.9")  # an attempt under way got a greeting after all
+    assert not late.suspect
+    assert not late.settle(in_flight=0) and not late.blocked

@@ -388,3 +388,18 @@ def test_every_reply_has_a_timeout() -> None:
     assert (verdict.status, verdict.reason) == (Status.UNKNOWN, "host_unavailable")
     assert "timed out during RCPT TO" in verdict.detail
     assert elapsed < 3
+
+
+def test_fast_refusals_do_not_outrun_a_slow_greeting() -> None:
+    # refusals come back at once, the live host greets after 0.3 s: that is no blocked port 25
+    live = net(103)
+    dead = [net(n) for n in range(104, 110)]
+    with ScriptedHosts([HostScript(live, mailboxes={"a@late.example"}, banner_delay=0.3)], PORT):
+        p = prober(concurrency=4, blocked_after=3)  # three refusals come back while the live host greets
+        targets = [target("a@late.example", route(live))] + [
+            target(f"x@dead{a.rsplit('.', 1)[1]}.example", route(a)) for a in dead
+        ]
+        result = p.probe(targets)
+    assert result["a@late.example"].verdict.reason == "mailbox_exists"
+    assert {result[f"x@dead{a.rsplit('.', 1)[1]}.example"].verdict.reason for a in dead} == {"host_unavailable"}
+    assert p.notes() == [] and p.stats()["port25_blocked"] == 0
