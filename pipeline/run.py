@@ -136,7 +136,11 @@ class _Judge:
             flags = self.hygiene.flags(check, domain)
             if first is not None:
                 outcomes.append(
-                    RowOutcome(duplicate_verdict(first, check.email), check.email, flags)
+                    RowOutcome(
+                        duplicate_verdict(first, check.email, self.hygiene.duplicate_note(check)),
+                        check.email,
+                        flags,
+                    )
                 )
                 continue
             mailbox = mailboxes.get(check.email)
@@ -196,7 +200,9 @@ def run(
         writer.abort()
         raise
 
-    notes = prober.notes() if (prober is not None and options.probe.enabled) else []
+    notes = table.notes()
+    if prober is not None and options.probe.enabled:
+        notes.extend(prober.notes())
     levels = ["syntax"]
     if options.dns.enabled:
         levels.append("dns")
@@ -208,9 +214,7 @@ def run(
             "name": options.input.name,
             "path": str(options.input),
             "sha256": file_sha256(options.input),
-            "encoding": table.info.encoding,
-            "delimiter": table.info.delimiter,
-            "email_column": table.info.email_column,
+            **table.report(),
         },
         "levels": levels,
         "mailboxes_probed": options.probe.enabled,
