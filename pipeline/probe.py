@@ -385,7 +385,7 @@ def _domain_of(address: str) -> str:
 
 
 def _cache_key(email: str) -> str:
-    return email.casefold()
+    return email.lower()  # like the duplicate key: straße and strasse stay apart
 
 
 def _opportunistic_tls() -> ssl.SSLContext:
