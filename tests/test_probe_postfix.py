@@ -170,6 +170,9 @@ def test_end_to_end_csv_every_row_right(postfix_lab: PostfixLab, tmp_path: Path)
     assert not wrong, "\n".join(map(str, wrong))
     assert result.summary["probe"]["sessions"] >= 8
     assert result.summary["mailboxes_probed"] is True
+    hosts = result.summary["probe_hosts"]
+    assert "SMTPUTF8" not in hosts["mx-noutf8.lab.example [127.0.2.2]"]["extensions"]
+    assert {"SIZE", "8BITMIME", "SMTPUTF8"} <= set(hosts["mx-main.lab.example [127.0.2.1]"]["extensions"])
 
 
 def _read(path: Path) -> list[dict[str, str]]:
