@@ -197,7 +197,23 @@ class PostfixLab:
         (self.conf / "master.cf").write_text("\n".join(lines) + "\n" + _SERVICES)
 
     def start(self, timeout: float = 15.0) -> None:
-        """Write the configuration, start postgrey (if asked) and Postfix; wait for listeners."""
+        """Write the configuration, start postgrey (if asked) and Postfix; wait for listeners.
+
+        On any failure everything started so far is stopped and the folder removed.
+        """
+        try:
+            self._start(timeout)
+        except BaseException:
+            self.stop()
+            raise
+
+    def _start(self, timeout: float) -> None:
+        taken = [f"{x.address}:25" for x in self.spec.listeners if _port_open(x.address, 25)]
+        if taken:
+            raise RuntimeError(
+                f"already answering: {', '.join(taken)} (a Postfix left over from an earlier run, or a "
+                "server bound to 0.0.0.0:25?); the lab needs these addresses"
+            )
         self.write_config()
         if self.spec.greylist_delay is not None:
             self._start_postgrey(self.spec.greylist_delay)
@@ -206,7 +222,6 @@ class PostfixLab:
         )
         self.started = True
         if result.returncode != 0:
-            self.stop()
             raise RuntimeError(f"postfix start failed: {result.stdout}{result.stderr}\n{self.log_text()}")
         for listener in self.spec.listeners:
             _wait_port(listener.address, 25, timeout, self.log_text)
