@@ -142,6 +142,8 @@ class SmtpProber:
             counts[f"hosts_{ext.lower()}"] = sum(1 for h in self.hosts.values() if ext in h.extensions)
         counts["hosts_tls"] = sum(1 for h in self.hosts.values() if h.tls)
         counts["port25_blocked"] = int(self._blocked.blocked)
+        if self.cache is not None:
+            counts["cache_writes"] = self.cache.writes[CACHE_KIND]
         return counts
 
     def notes(self) -> list[str]:

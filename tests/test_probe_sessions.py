@@ -336,6 +336,7 @@ def test_cached_verdicts_need_no_network(tmp_path: Path) -> None:
     assert second["grey@cache.example"].verdict.reason == "host_unavailable"
     stats = second_prober.stats()
     assert stats["cache_hits"] == 2 and stats["connect_failures"] == 1
+    assert stats["cache_writes"] == 0  # host_unavailable is not kept
 
 
 def test_many_refusals_split_the_work_over_fresh_sessions() -> None:
