@@ -227,6 +227,7 @@ def run(
         },
         "dns": resolver.stats() if (resolver is not None and options.dns.enabled) else {},
         "probe": prober.stats() if (prober is not None and options.probe.enabled) else {},
+        "probe_hosts": _probe_hosts(prober) if options.probe.enabled else {},
         "notes": notes,
         "options": _options_dict(options),
     }
@@ -234,6 +235,12 @@ def run(
     atomic_write_json(paths["summary"], summary)
     atomic_write_text(paths["report"], render_report(summary, tally))
     return RunResult(paths=paths, summary=summary, tally=tally, notes=notes)
+
+
+def _probe_hosts(prober: MailboxProber | None) -> dict[str, Any]:
+    """Per mail host: EHLO extensions, TLS, sessions (when the prober keeps them)."""
+    report = getattr(prober, "host_report", None)
+    return report() if callable(report) else {}
 
 
 def _options_dict(options: RunOptions) -> dict[str, Any]:
