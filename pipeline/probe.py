@@ -40,6 +40,7 @@ from .probeplan import (
     random_local_part,
 )
 from .smtpreply import (
+    answered_on_retry,
     cache_lifetime,
     connection_failed_verdict,
     unreachable_verdict,
@@ -275,6 +276,9 @@ class _Run:
         async for outcome in self.sessions_along(batch, pending):
             answered = answered or outcome.answered
             for email, mailbox in outcome.decided.items():
+                if batch.attempt:
+                    verdict = answered_on_retry(mailbox.verdict, batch.attempt, self.options.retry_after)
+                    mailbox = replace(mailbox, verdict=verdict)
                 self.finish(email, mailbox)
             retry = [t for t in pending if t.email in outcome.retry]
             if retry:

@@ -459,6 +459,9 @@ def test_report_names_every_code_and_reason(runs: dict[str, CliRun]) -> None:
             assert e.reason in page, e.reason  # every problem row's reason is listed
     assert "Mailboxes were probed" in page
     assert f"{run.stem}.results.csv" in page
+    # the 550 card's "remove the address" is not for the 550 at MAIL FROM (a sender problem)
+    card = re.search(r'aria-labelledby="todo-550">(.*?)</article>', page, re.S)
+    assert card is not None and "1 of these rows is a sender problem (our sender was refused)" in card.group(1)
 
 
 # --- the same list without --allow-private-mx, and without --probe ---------------------------
@@ -492,6 +495,9 @@ def test_private_mx_addresses_are_risky_and_not_probed(runs: dict[str, CliRun]) 
     assert isinstance(probe, dict)
     assert probe.get("sessions", 0) == 0 and probe.get("rcpts", 0) == 0  # nothing to probe
     assert read_table(run.path("clean")) == [read_table(LIST)[0]]  # no row is safe to send
+    page = run.path("report", "html").read_text(encoding="utf-8")
+    assert "No mailbox was probed" in page and "--allow-private-mx" in page
+    assert "Mailboxes were probed with RCPT TO" not in page
 
 
 def test_without_probe_domains_that_take_mail_are_deliverable(runs: dict[str, CliRun]) -> None:

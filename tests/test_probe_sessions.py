@@ -261,6 +261,8 @@ def test_greylisted_addresses_wait_without_holding_a_worker() -> None:
         ]
         result = p.probe(targets)
     assert result["g@grey.example"].verdict.reason == "mailbox_exists"
+    assert "when asked again 1 s after a temporary one (greylisting" in result["g@grey.example"].verdict.detail
+    assert "asked again" not in result["o0@other.example"].verdict.detail
     grey_log, other_log = hosts.log(grey), hosts.log(other)
     assert len(grey_log.sessions) == 2
     first_grey, retry_grey = grey_log.session_starts
