@@ -51,6 +51,22 @@ from .stages import MailboxProber, ProbeTarget, ProgressCallback, no_progress
 
 CACHE_KIND = "mailbox"
 
+#: The counters of :meth:`SmtpProber.stats` (host counts and cache writes come on top).
+STAT_KEYS = (
+    "sessions",
+    "sessions_split",
+    "sessions_lost",
+    "connect_failures",
+    "rcpts",
+    "pipelined_groups",
+    "rcpt_limit_lowered",
+    "retries",
+    "catch_all_domains",
+    "starttls",
+    "starttls_refused",
+    "cache_hits",
+)
+
 
 def make_prober(probe: ProbeOptions, cache: CacheOptions) -> MailboxProber:
     """Build the mailbox level's prober from options (opens the verdict cache if enabled)."""
@@ -136,15 +152,19 @@ class SmtpProber:
         return results
 
     def stats(self) -> dict[str, int]:
-        """Counters for summary.json: sessions, RCPTs, retries, cache hits, hosts seen ..."""
-        counts = dict(self.counters)
+        """Counters for summary.json: sessions, RCPTs, retries, cache hits, hosts seen ...
+
+        Every counter of :data:`STAT_KEYS` is there, 0 when nothing happened, so a script can
+        read ``summary["probe"]["sessions"]`` whatever the run did.
+        """
+        counts = dict.fromkeys(STAT_KEYS, 0)
+        counts.update(self.counters)
         counts["hosts"] = len(self.hosts)
         for ext in ("STARTTLS", "SMTPUTF8", "8BITMIME", "SIZE", "PIPELINING"):
             counts[f"hosts_{ext.lower()}"] = sum(1 for h in self.hosts.values() if ext in h.extensions)
         counts["hosts_tls"] = sum(1 for h in self.hosts.values() if h.tls)
         counts["port25_blocked"] = int(self._blocked.blocked)
-        if self.cache is not None:
-            counts["cache_writes"] = self.cache.writes[CACHE_KIND]
+        counts["cache_writes"] = self.cache.writes[CACHE_KIND] if self.cache is not None else 0
         return counts
 
     def notes(self) -> list[str]:

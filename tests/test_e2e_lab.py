@@ -437,7 +437,7 @@ def test_summary_counts_and_level_statistics(runs: dict[str, CliRun]) -> None:
 
     probe = summary["probe"]
     assert isinstance(probe, dict)
-    assert probe["sessions"] >= 8 and probe.get("cache_hits", 0) == 0
+    assert probe["sessions"] >= 8 and probe["cache_hits"] == 0
     assert probe["retries"] == 4  # busy, stuck (still temporary), erin, ghost (greylisted once)
     assert probe["starttls"] >= 1 and probe["rcpt_limit_lowered"] >= 1
     assert probe["connect_failures"] >= 2 and probe["port25_blocked"] == 0
@@ -493,7 +493,7 @@ def test_private_mx_addresses_are_risky_and_not_probed(runs: dict[str, CliRun]) 
     check_times(rows, run.summary)
     probe = run.summary["probe"]
     assert isinstance(probe, dict)
-    assert probe.get("sessions", 0) == 0 and probe.get("rcpts", 0) == 0  # nothing to probe
+    assert probe["sessions"] == 0 and probe["rcpts"] == 0  # nothing to probe
     assert read_table(run.path("clean")) == [read_table(LIST)[0]]  # no row is safe to send
     page = run.path("report", "html").read_text(encoding="utf-8")
     assert "No mailbox was probed" in page and "--allow-private-mx" in page
@@ -573,7 +573,7 @@ def test_second_run_with_cache_asks_nothing(dns_lab: DnsLab, postfix_lab: Postfi
     assert dns2["cache_hits"] == dns2["domains"] == dns1["domains"]
     assert dns2["cache_misses"] == 0
     probed = sum(1 for e in subset if e.domain_takes_mail and e.status != "duplicate")
-    assert probe2.get("sessions", 0) == 0, probe2
+    assert probe2["sessions"] == 0 and probe2["rcpts"] == 0, probe2
     assert probe2["cache_hits"] == probed == probe1["cache_writes"]
 
 
