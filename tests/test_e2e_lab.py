@@ -57,8 +57,8 @@ EXPECTED = DATA / "e2e_lab.expected.csv"
 
 GREY_DELAY = 2  # postgrey's delay (seconds)
 RETRY_AFTER = 3  # a little longer, so a greylisted address passes on its retry
-DNS_TIMEOUT = 1.0  # seconds per DNS query; the slow zone answers after SLOW_DELAY
-SLOW_DELAY = 3.0
+DNS_TIMEOUT = 1.5  # seconds per DNS query; the slow zone answers after SLOW_DELAY
+SLOW_DELAY = 4.0
 MAIN_HOST = "mx-main.lab.example"
 
 # --- the lab's world ---------------------------------------------------------------------
