@@ -9,12 +9,22 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from .models import RESULT_COLUMNS
 
 _COL = {name: index for index, name in enumerate(RESULT_COLUMNS)}
 _PROBLEM_STATUSES = {"risky", "undeliverable", "unknown"}
+_STATUS, _CODE, _REASON, _EMAIL, _SUGGESTION, _MX, _CATCH_ALL = (
+    _COL[f"presend_{name}"] for name in ("status", "code", "reason", "email", "suggestion", "mx", "catch_all")
+)
+_FLAG_COLUMNS = tuple((flag, _COL[f"presend_{flag}"]) for flag in ("disposable", "role", "free", "catch_all"))
+_SIGNATURE = itemgetter(_STATUS, _CODE, _REASON, *(at for _, at in _FLAG_COLUMNS))
+_GET_STATUS = itemgetter(_STATUS)
+_GET_EMAIL = itemgetter(_EMAIL)
+_GET_SUGGESTION = itemgetter(_SUGGESTION)
+_GET_DOMAIN_FACTS = itemgetter(_MX, _CATCH_ALL, _REASON)
 
 
 @dataclass
@@ -76,6 +86,54 @@ class Tally:
                 record = {"row": str(row_number), "input": email_cell}
                 record.update(zip(RESULT_COLUMNS, columns, strict=True))
                 self.problem_rows.append(record)
+
+    def add_many(
+        self, row_numbers: Sequence[int], email_cells: Sequence[str], rows: Sequence[Sequence[str]]
+    ) -> None:
+        """Count a block of result rows; the same as :meth:`add` on each, in order, only faster.
+
+        Rows are grouped by the columns the counters read, so the counters are updated once
+        per distinct combination (first occurrences keep their order, as with :meth:`add`).
+        """
+        self.rows += len(rows)
+        for signature, count in Counter(map(_SIGNATURE, rows)).items():
+            status, code, reason, *flags = signature
+            self.by_status[status] += count
+            if code:
+                self.by_code[code] += count
+            self.by_reason[reason] += count
+            for (flag, _), value in zip(_FLAG_COLUMNS, flags, strict=True):
+                if value == "true":
+                    self.flags[flag] += count
+        statuses = list(map(_GET_STATUS, rows))
+        domains = [email.rpartition("@")[2].lower() if email else "" for email in map(_GET_EMAIL, rows)]
+        for index, suggestion in enumerate(map(_GET_SUGGESTION, rows)):
+            if suggestion and domains[index]:
+                self.suggestions[(domains[index], suggestion.rpartition("@")[2] or suggestion)] += 1
+        pairs = list(zip(domains, statuses, strict=True))
+        counted = Counter([d for d, status in pairs if d and status != "duplicate"])
+        problems = Counter([d for d, status in pairs if d and status in _PROBLEM_STATUSES])
+        for domain, count in counted.items():
+            entry = self.domains.get(domain)
+            if entry is None:
+                entry = self.domains[domain] = DomainTally()
+            entry.rows += count
+            entry.problems += problems.get(domain, 0)
+        for index, (mx, catch_all, reason) in enumerate(map(_GET_DOMAIN_FACTS, rows)):
+            if (mx or catch_all == "true" or reason == "greylisted") and domains[index]:
+                if statuses[index] == "duplicate":
+                    continue
+                entry = self.domains[domains[index]]
+                entry.mx = entry.mx or mx
+                entry.catch_all = entry.catch_all or catch_all == "true"
+                entry.greylisted = entry.greylisted or reason == "greylisted"
+        for number, cell, status, columns in zip(row_numbers, email_cells, statuses, rows, strict=True):
+            if status in _PROBLEM_STATUSES or status == "duplicate":
+                self.problem_rows_total += 1
+                if len(self.problem_rows) < self.row_cap:
+                    record = {"row": str(number), "input": cell}
+                    record.update(zip(RESULT_COLUMNS, columns, strict=True))
+                    self.problem_rows.append(record)
 
     @property
     def problem_count(self) -> int:
