@@ -19,26 +19,31 @@ import random
 import sys
 from pathlib import Path
 
-FIRST = (
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+FIRST = _words(
     "james mary john patricia robert jennifer michael linda william elizabeth david barbara "
     "richard susan joseph jessica thomas sarah charles karen chris nancy daniel lisa matthew "
     "betty anthony margaret mark sandra donald ashley steven kimberly paul emily andrew donna "
     "joshua michelle kenneth carol kevin amanda brian melissa george deborah timothy stephanie "
     "ana luis sofia mateo lucia hugo emma louis lea jules chloe noah mia lukas hannah finn lena"
-).split()
-LAST = (
+)
+LAST = _words(
     "smith johnson williams brown jones garcia miller davis rodriguez martinez hernandez lopez "
     "gonzalez wilson anderson thomas taylor moore jackson martin lee perez thompson white harris "
     "sanchez clark ramirez lewis robinson walker young allen king wright scott torres nguyen hill "
     "flores green adams nelson baker hall rivera campbell mitchell carter roberts muller schmidt "
     "schneider fischer weber meyer wagner becker dubois durand lefebvre moreau laurent rossi russo"
-).split()
+)
 FREE = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "aol.com", "icloud.com",
         "gmx.de", "web.de", "orange.fr", "free.fr", "yahoo.co.uk", "proton.me")
 TLDS = ("com", "net", "org", "io", "de", "fr", "co.uk", "example", "biz", "info")
-WORDS = ("acme northwind contoso globex initech umbrella stark wayne wonka hooli vandelay "
+WORDS = _words("acme northwind contoso globex initech umbrella stark wayne wonka hooli vandelay "
          "soylent tyrell cyberdyne oscorp aperture blackmesa gringotts pied piper dunder "
-         "mifflin prestige massive dynamic zorg sirius cogswell spacely").split()
+         "mifflin prestige massive dynamic zorg sirius cogswell spacely")
 CITIES = ("Paris", "Berlin", "London", "New York", "Lyon", "Madrid", "Rome", "Austin", "Oslo",
           "Québec", "São Paulo", "München", "Zürich", "Kraków")
 ROLES = ("info", "sales", "support", "admin", "contact", "Marketing", "noreply", "hello")

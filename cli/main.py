@@ -213,16 +213,65 @@ def _run_options(s: dict[str, Any], max_age: float | None) -> RunOptions:
 @app.command()
 def report(
     results: Annotated[Path, typer.Argument(help="A <stem>.results.csv written by presend clean.")],
-    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write.")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <stem>.report.html beside the results).")] = None,
+    report_rows: Annotated[int, typer.Option("--report-rows", min=0, help="Problem rows shown in the report.")] = 5000,
 ) -> None:
     """Re-render the HTML report from a results file."""
-    raise _fail("presend report is not built yet", EXIT_FAILURE)
+    import os
+
+    from pipeline.outputs import atomic_write_text
+    from pipeline.report import render_report
+    from pipeline.summary import read_results, results_summary, sibling_summary
+
+    name = results.name
+    stem = name[: -len(".results.csv")] if name.endswith(".results.csv") else results.stem
+    target = out if out is not None else results.with_name(f"{stem}.report.html")
+    try:
+        if not results.is_file():
+            raise InputError(f"{results}: no such file; give the path of a <stem>.results.csv")
+        sibling = sibling_summary(results)
+        email_column = (sibling or {}).get("input", {}).get("email_column")
+        tally, info = read_results(results, row_cap=report_rows, email_column=email_column)
+        summary = results_summary(info, tally, sibling)
+        link = os.path.relpath(results.resolve(), target.resolve().parent)
+        atomic_write_text(target, render_report(summary, tally, results_name=link))
+    except (InputError, OutputError) as exc:
+        raise _fail(str(exc)) from None
+    except PresendError as exc:
+        raise _fail(str(exc), EXIT_FAILURE) from None
+    except OSError as exc:
+        raise _fail(f"{target}: cannot be written ({exc.strerror}); choose another with --out") from None
+    typer.echo(f"report: {target}")
 
 
 @app.command()
-def demo() -> None:
+def demo(
+    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
+) -> None:
     """Run the whole pipeline on sample_lists/demo.csv against an embedded loopback lab."""
-    raise _fail("presend demo is not built yet", EXIT_FAILURE)
+    import time
+
+    from pipeline.lab.demo import run_demo
+
+    progress = make_progress(enabled=not quiet)
+    started = time.perf_counter()
+    try:
+        result = run_demo(out, progress)
+    except (InputError, UsageError, OutputError, LockedError) as exc:
+        raise _fail(str(exc)) from None
+    except PresendError as exc:
+        raise _fail(str(exc), EXIT_FAILURE) from None
+    except OSError as exc:
+        raise _fail(f"the demo lab could not start on loopback: {exc}", EXIT_FAILURE) from None
+    finally:
+        progress.close()
+    counts = result.summary["by_status"]
+    line = ", ".join(f"{counts[k]} {k}" for k in counts)
+    typer.echo(f"demo: {result.summary['rows']} rows in {time.perf_counter() - started:.1f} s: {line}")
+    for kind in ("results", "clean", "summary"):
+        typer.echo(f"{kind}: {result.paths[kind]}")
+    typer.echo(f"report: {result.paths['report']}")
 
 
 @app.command()

@@ -19,6 +19,7 @@ class CodeInfo:
     temporary: bool
     cause: str
     remedy: str
+    sender_side: bool = False
 
     @property
     def kind(self) -> str:
@@ -124,6 +125,7 @@ _ENTRIES: tuple[CodeInfo, ...] = (
         "Your sending IP or domain is on a block list, or lacks reverse DNS, SPF or DKIM.",
         "This is a sender problem, not the recipient's: check your IP and domain against "
         "block lists and fix authentication before sending.",
+        sender_side=True,
     ),
     CodeInfo(
         "556",

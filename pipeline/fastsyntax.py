@@ -26,7 +26,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, EMAIL_MAX_LENGTH
 
 from .models import AddressCheck
-from .syntax import LOCAL_PART_MAX_OCTETS, _reason_for, check_address, normalize
+from .syntax import LOCAL_PART_MAX_OCTETS, _failure, check_address, normalize, reason_for
 
 # RFC 5322 §3.2.3 atext, exactly the class of email-validator's DOT_ATOM_TEXT.
 _ATEXT = r"a-zA-Z0-9_!#$%&'*+/=?^`{|}~\-"
@@ -51,9 +51,10 @@ _CASELESS_LOCALS = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 POOL_THRESHOLD = 4_000
 _POOL_BATCH = 1_000
 _MEMO_LIMIT = 200_000
-_SPLIT_SPECIALS = ('@', '<', '"')
+# check_address refuses line breaks first; email-validator splits at an unquoted @ or <.
+_SPLIT_SPECIALS = ("@", "<", '"', "\r", "\n", "\x0b", "\x0c")
 # The verdict check_address gives for email-validator's missing-@ message.
-_NO_AT = _reason_for("An email address must have an @-sign.")
+_NO_AT = reason_for("An email address must have an @-sign.")
 _CAN_FORK = sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -120,7 +121,7 @@ def _unwrapped_check(cell: str) -> AddressCheck | None:
 
     ``check_address`` judges ``normalize(cell)``, so a wrapped cell (blanks, ``mailto:``,
     ``Name <addr>``) whose candidate passes the pre-check has the pre-check's verdict. A
-    non-empty ASCII candidate without any ``@``, ``<`` or ``"`` is rejected by
+    non-empty ASCII candidate without any ``@``, ``<``, ``"`` or line break is rejected by
     email-validator's first step (splitting at the @-sign) whatever else it holds.
     """
     candidate = normalize(cell)
@@ -130,7 +131,7 @@ def _unwrapped_check(cell: str) -> AddressCheck | None:
     if email is not None:
         return _fast_address_check(email)
     if candidate.isascii() and not any(c in candidate for c in _SPLIT_SPECIALS):
-        return AddressCheck(ok=False, reason=_NO_AT[0], detail=f"{_NO_AT[1]} ({candidate!r})")
+        return _failure(_NO_AT, candidate)
     return None
 
 

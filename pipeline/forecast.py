@@ -12,15 +12,16 @@ def syntax_verdict(check: AddressCheck) -> Verdict:
     return Verdict(Status.UNDELIVERABLE, "501", "5.1.3", check.reason, check.detail)
 
 
-def duplicate_verdict(first_row: int, email: str) -> Verdict:
-    """The verdict of a row whose address already appeared in row ``first_row``."""
-    return Verdict(
-        Status.DUPLICATE,
-        "",
-        "",
-        "duplicate",
-        f"Same address as row {first_row} ({email}); only the first is kept.",
-    )
+def duplicate_verdict(first_row: int, email: str, note: str = "") -> Verdict:
+    """The verdict of a row whose address already appeared in row ``first_row``.
+
+    ``note`` says why two different spellings are one mailbox (provider-aware duplicates).
+    """
+    if note:
+        detail = f"Same mailbox as row {first_row} ({email}; {note}); only the first is kept."
+    else:
+        detail = f"Same address as row {first_row} ({email}); only the first is kept."
+    return Verdict(Status.DUPLICATE, "", "", "duplicate", detail)
 
 
 def malformed_verdict(problem: str) -> Verdict:

@@ -1,26 +1,65 @@
-"""Reading the input list: encodings, delimiters, ragged rows, the email column.
+"""Reading the input list: format, encoding, delimiter, header, email column, ragged rows.
 
-Everything is read as text and handed on unchanged; a row is never dropped or shifted.
+Everything is read as text and handed on unchanged (``00123`` stays ``00123``, ``NA`` stays
+``NA``); a row is never dropped or shifted. Rows stream: a CSV is decoded block by block and
+a workbook is read with openpyxl's read-only reader, so memory does not grow with the file.
+
+Decisions worth knowing (README "Input formats" says the same for users):
+
+- A line or sheet row with no value in any field is a blank row: it is skipped and counted
+  (``Table.stats.blank_rows``), never turned into a result row.
+- A row with fewer fields than the header keeps its cells and is flagged (``problem``); the
+  results file pads it so the presend columns stay aligned. A row with more fields keeps the
+  first ones under the header and lists the extra ones, verbatim, in its ``problem`` (and so
+  in ``presend_detail``). Extra fields that are all empty (a trailing delimiter) are dropped
+  without a flag: they hold nothing. In a workbook, missing trailing cells are just empty.
+- When the first row already holds an address, the file has no header row: its columns are
+  named ``column_1`` ... and the first row is data.
 """
 
 from __future__ import annotations
 
-import codecs
 import csv
+import json
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+import unicodedata
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
-
-_SAMPLE_BYTES = 256 * 1024
-_DELIMITERS = ",;\t|"
-_EMAIL_HEADER = re.compile(
-    r"^(e?-?mail|e-?mail ?address|email ?addr|courriel|correo|correo ?electronico|"
-    r"mail ?address|adresse ?e?-?mail|e-?post|posta ?elettronica|emailaddress)$"
+from .syntax import normalize
+from .textfile import (
+    SAMPLE_BYTES,
+    DecodeStats,
+    TextFormat,
+    UndecodableText,
+    looks_binary,
+    read_lines,
+    sniff_text_format,
 )
-_LOOKS_LIKE_EMAIL = re.compile(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+")
+from .workbook import OLE_MAGIC, XLSX_SUFFIXES, ZIP_MAGIC, Workbook
+
+#: Data rows looked at to find the email column by its values.
+PEEK_ROWS = 200
+
+# Header names (case, accents, blanks and punctuation ignored) that name the email column.
+_EMAIL_HEADERS = frozenset(
+    {
+        "email", "emails", "mail", "emailaddress", "emailaddresses", "emailaddr", "mailaddress",
+        "emailid", "primaryemail", "email1value", "courriel", "adressecourriel", "adressedecourriel",
+        "adresseemail", "adressemail", "adresseelectronique", "correo", "correoelectronico",
+        "direcciondecorreo", "direcciondecorreoelectronico", "emailadresse", "emailadres",
+        "epost", "epostadresse", "epostadress", "postaelettronica", "indirizzoemail", "eposta",
+        "sahkoposti", "enderecodeemail", "enderecoeletronico",
+    }
+)
+# A header containing one of these is a candidate when its values look like addresses.
+_EMAIL_TOKENS = ("mail", "courriel", "correo", "epost")
+_ADDRESS_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_GZIP_MAGIC = b"\x1f\x8b"
+_TEXT_TAB_SUFFIXES = (".tsv", ".tab", ".txt")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,24 +67,42 @@ class TableInfo:
     """What was learnt about the input file before reading its rows."""
 
     path: Path
-    format: str  # "csv" or "xlsx"
-    encoding: str
-    delimiter: str
+    format: str  # "csv" (any delimited text) or "xlsx"
+    encoding: str  # the text encoding read; "" for a workbook
+    delimiter: str  # the input's delimiter; "" for a workbook
     header: tuple[str, ...]
     email_index: int
+    has_header: bool = True
+    sheet: str = ""  # the worksheet read (workbooks only)
 
     @property
     def email_column(self) -> str:
         """The header of the column holding the addresses."""
         return self.header[self.email_index]
 
+    @property
+    def width(self) -> int:
+        """Number of columns (the header's)."""
+        return len(self.header)
+
+    @property
+    def output_delimiter(self) -> str:
+        """Delimiter of the CSV outputs: the input's, or ``,`` for a workbook."""
+        return self.delimiter or ","
+
+    @property
+    def output_bom(self) -> bool:
+        """True when the input came from Excel or an Excel-like encoding: outputs get a BOM."""
+        return self.format == "xlsx" or self.encoding not in ("utf-8", "ascii")
+
 
 @dataclass(frozen=True, slots=True)
 class InputRow:
     """One data row: its 1-based number, the file line it starts on, its cells as text.
 
-    ``problem`` is empty for a well-formed row, else one sentence (for example a row
-    with more or fewer fields than the header).
+    ``number`` counts data rows (header and blank rows excluded); ``line`` is the physical
+    line (or sheet row) the row starts on. ``problem`` is empty for a well-formed row, else
+    one sentence, for example for a row with more or fewer fields than the header.
     """
 
     number: int
@@ -56,10 +113,11 @@ class InputRow:
 
 @dataclass(slots=True)
 class RowChunk:
-    """Consecutive data rows held column-wise, cheap to build for large lists.
+    """Consecutive data rows held column-wise: cheap to build for large lists.
 
-    Row ``i`` of the chunk is data row ``start + i`` with cells ``cells[i]``; ``problems``
-    maps the index of each ill-formed row to its sentence (as :attr:`InputRow.problem`).
+    Row ``i`` of the chunk is data row ``start + i``, read from ``lines[i]``, with cells
+    ``cells[i]``; ``problems`` maps the index of each ill-formed row to its sentence (as
+    :attr:`InputRow.problem`).
     """
 
     start: int
@@ -73,175 +131,319 @@ class RowChunk:
     def rows(self) -> list[InputRow]:
         """The chunk as :class:`InputRow` records."""
         problems = self.problems
+        start = self.start
         return [
-            InputRow(self.start + i, line, tuple(cells), problems.get(i, ""))
+            InputRow(start + i, line, tuple(cells), problems.get(i, ""))
             for i, (cells, line) in enumerate(zip(self.cells, self.lines, strict=True))
         ]
 
 
-def _detect_encoding(sample: bytes) -> str:
-    if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
-    if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A multi-byte character cut by the sample's end is still UTF-8.
-        if exc.start < len(sample) - 4:
-            return "cp1252"
-    return "utf-8"
+@dataclass
+class ReadStats:
+    """What the latest full pass over the rows met (see :meth:`Table.report`)."""
+
+    rows: int = 0
+    blank_rows: int = 0
+    malformed_rows: int = 0
+    first_malformed_line: int = 0
+    trimmed_rows: int = 0
+    decode: DecodeStats = field(default_factory=DecodeStats)
 
 
-def _normalize_header(name: str) -> str:
-    return re.sub(r"[\s_.\-:]+", " ", name.strip().casefold()).strip()
+def header_key(name: str) -> str:
+    """A header name with case, accents, blanks and punctuation removed (``E-mail`` → ``email``)."""
+    text = unicodedata.normalize("NFKD", name.casefold())
+    return "".join(ch for ch in text if ch.isalnum())
 
 
-def find_email_column(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> int | None:
-    """Pick the email column: by header name first, then by which values look like email."""
-    for index, name in enumerate(header):
-        if _EMAIL_HEADER.match(_normalize_header(name)):
-            return index
-    for index, name in enumerate(header):
-        if "mail" in _normalize_header(name):
-            return index
-    best, best_hits = None, 0
+def looks_like_address(cell: str) -> bool:
+    """True when a cell, once cleaned like the syntax layer does, has the shape of an address."""
+    return bool(_ADDRESS_LIKE.fullmatch(normalize(cell)))
+
+
+def find_email_column(header: Sequence[str], rows: Sequence[Sequence[str]]) -> int | None:
+    """Pick the email column: by header name first, then by which values look like email.
+
+    1. A header named like an email column (``Email``, ``E-mail Address``, ``Courriel``,
+       ``Correo electrónico`` ...): among several, the one whose values look most like
+       addresses.
+    2. A header containing ``mail`` (and kin) whose sampled values include addresses, so a
+       postal "Mailing Address" is not taken.
+    3. The column where at least half of the non-empty sampled values look like addresses.
+    """
+    ratios: list[float | None] = []
+    hits: list[int] = []
     for index in range(len(header)):
-        hits = sum(1 for row in rows if index < len(row) and _LOOKS_LIKE_EMAIL.search(row[index]))
-        if hits > best_hits:
-            best, best_hits = index, hits
-    if best is not None and best_hits * 2 >= max(1, len(rows)):
-        return best
-    return None
+        values = [row[index] for row in rows if index < len(row) and row[index].strip()]
+        found = sum(1 for value in values if looks_like_address(value))
+        hits.append(found)
+        ratios.append(found / len(values) if values else None)
+
+    def best(indexes: list[int]) -> int:
+        return max(indexes, key=lambda i: (ratios[i] or 0.0, -i))
+
+    keys = [header_key(name) for name in header]
+    exact = [i for i, key in enumerate(keys) if key in _EMAIL_HEADERS]
+    if exact:
+        return best(exact)
+    named = [
+        i
+        for i, key in enumerate(keys)
+        if any(token in key for token in _EMAIL_TOKENS) and (ratios[i] is None or hits[i] > 0)
+    ]
+    if named:
+        return best(named)
+    by_value = [i for i, ratio in enumerate(ratios) if ratio is not None and ratio >= 0.5]
+    return best(by_value) if by_value else None
+
+
+def _is_blank(cells: Sequence[str]) -> bool:
+    # Blank when every cell is empty or white space: then so is their concatenation.
+    return not "".join(cells).strip()
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    if "field limit" in str(exc):
+        return (
+            f"a field runs past {csv.field_size_limit()} characters, most likely because a quote (\") "
+            "opened in a field is never closed; fix the quoting there"
+        )
+    return f"the CSV cannot be parsed ({exc}); fix that line"
+
+
+def _unreadable(path: Path, exc: OSError) -> InputError:
+    return InputError(f"{path}: cannot be read ({exc.strerror or exc}); check the file and its permissions")
+
+
+def _quote_list(names: Sequence[str], limit: int = 12) -> str:
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
 
 
 class Table:
-    """An opened input list; iterate its rows in chunks with :meth:`chunks`."""
+    """An opened input list; iterate its rows with :meth:`rows` or :meth:`chunks`.
+
+    Opening reads only the start of the file (format, encoding, delimiter, header, a sample
+    for the email column). Raises :class:`InputError` for a file presend cannot use.
+    """
 
     def __init__(self, path: Path, email_column: str | None = None) -> None:
         self.path = path
+        self.stats = ReadStats()
+        self._text: TextFormat | None = None
+        self._workbook: Workbook | None = None
+        self._detect_format()
+        try:
+            self.info = self._read_head(email_column)
+        except BaseException:
+            self.close()
+            raise
+
+    def _read_head(self, email_column: str | None) -> TableInfo:
+        path = self.path
+        records = self._records(DecodeStats())
+        try:
+            first = next(((line, cells) for line, cells in records if not _is_blank(cells)), None)
+            if first is None:
+                raise InputError(f"{path}: the file holds no rows; export the list with a header row")
+            has_header = not any(looks_like_address(cell) for cell in first[1])
+            peek: list[list[str]] = [] if has_header else [first[1]]
+            for _, cells in records:
+                if len(peek) >= PEEK_ROWS:
+                    break
+                if not _is_blank(cells):
+                    peek.append(cells)
+        finally:
+            records.close()
+        width = len(first[1])
+        header = tuple(first[1]) if has_header else tuple(f"column_{i}" for i in range(1, width + 1))
+        index = self._resolve_column(header, peek, email_column)
+        text = self._text
+        return TableInfo(
+            path=path,
+            format="xlsx" if self._workbook else "csv",
+            encoding=text.encoding if text else "",
+            delimiter=text.delimiter if text else "",
+            header=header,
+            email_index=index,
+            has_header=has_header,
+            sheet=self._workbook.sheet if self._workbook else "",
+        )
+
+    # -- opening -------------------------------------------------------------------------
+
+    def _detect_format(self) -> None:
+        path = self.path
         if not path.exists():
             raise InputError(f"{path}: no such file; check the path")
         if not path.is_file():
             raise InputError(f"{path}: not a file; give the path of a CSV, TSV or XLSX list")
         try:
             with path.open("rb") as handle:
-                sample = handle.read(_SAMPLE_BYTES)
+                sample = handle.read(SAMPLE_BYTES)
         except OSError as exc:
-            raise InputError(f"{path}: cannot be read ({exc.strerror}); check its permissions") from exc
-        self.encoding = _detect_encoding(sample)
-        text = sample.decode(self.encoding, errors="replace")
-        self.delimiter = self._sniff_delimiter(text)
-        rows = self._rows()
-        try:
-            first = next(rows)
-        except StopIteration:
-            raise InputError(f"{path}: the file is empty; export the list with a header row") from None
-        header = first.cells
-        peek = [row.cells for _, row in zip(range(200), rows, strict=False)]
-        index = self._resolve_column(header, peek, email_column)
-        self.info = TableInfo(path, "csv", self.encoding, self.delimiter, header, index)
+            raise _unreadable(path, exc) from exc
+        suffix = path.suffix.lower()
+        if not sample:
+            raise InputError(f"{path}: the file is empty; export the list with a header row")
+        if sample.startswith(_GZIP_MAGIC):
+            raise InputError(f"{path}: the file is compressed (gzip); decompress it first")
+        if sample.startswith(OLE_MAGIC) or suffix == ".xls":
+            raise InputError(
+                f"{path}: an old-style .xls (or password-protected) workbook; save it from Excel as .xlsx or CSV"
+            )
+        if suffix in XLSX_SUFFIXES or sample.startswith(ZIP_MAGIC):
+            if not sample.startswith(ZIP_MAGIC):
+                raise InputError(f"{path}: named {suffix} but is not an Excel workbook; check the file")
+            self._workbook = Workbook(path)
+            return
+        text = sniff_text_format(
+            sample, truncated=len(sample) >= SAMPLE_BYTES, prefer_tab=suffix in _TEXT_TAB_SUFFIXES
+        )
+        if looks_binary(sample, text.encoding):
+            raise InputError(f"{path}: looks like a binary file, not a CSV/TSV list; check the path")
+        self._text = text
 
-    def _sniff_delimiter(self, text: str) -> str:
-        if self.path.suffix.lower() == ".tsv":
-            return "\t"
-        lines = [line for line in text.splitlines()[:50] if line.strip()]
-        if not lines:
-            return ","
-        best, best_score = ",", -1
-        for delim in _DELIMITERS:
-            counts = [line.count(delim) for line in lines]
-            if counts[0] == 0:
-                continue
-            score = sum(1 for c in counts if c == counts[0]) * 100 + counts[0]
-            if score > best_score:
-                best, best_score = delim, score
-        return best
-
-    def _resolve_column(
-        self, header: tuple[str, ...], peek: list[tuple[str, ...]], wanted: str | None
-    ) -> int:
+    def _resolve_column(self, header: tuple[str, ...], peek: list[list[str]], wanted: str | None) -> int:
         if wanted is not None:
             for index, name in enumerate(header):
-                if name == wanted or _normalize_header(name) == _normalize_header(wanted):
+                if name == wanted:
                     return index
+            for index, name in enumerate(header):
+                if header_key(name) and header_key(name) == header_key(wanted):
+                    return index
+            if wanted.strip().isdigit() and 1 <= int(wanted) <= len(header):
+                return int(wanted) - 1
             raise InputError(
-                f"{self.path}: no column named {wanted!r}; the header has "
-                f"{', '.join(repr(h) for h in header)}"
+                f"{self.path}: no column named {wanted!r} (columns: {_quote_list(header)}); "
+                "give one of those names, or a column number, to --email-column"
             )
         found = find_email_column(header, peek)
         if found is None:
             raise InputError(
-                f"{self.path}: no column looks like email addresses; "
+                f"{self.path}: no column looks like email addresses (columns: {_quote_list(header)}); "
                 "name it with --email-column NAME"
             )
         return found
 
-    def _rows(self) -> Iterator[InputRow]:
-        with self.path.open("r", encoding=self.encoding, newline="", errors="strict") as handle:
-            reader = csv.reader(handle, delimiter=self.delimiter)
-            line = 1
-            number = 0
+    # -- reading -------------------------------------------------------------------------
+
+    def _records(self, decode: DecodeStats) -> Generator[tuple[int, list[str]], None, None]:
+        """Every record of the file (header and blank ones too) with its starting line."""
+        if self._workbook is not None:
+            return self._workbook.records()
+        return self._text_records(decode)
+
+    def _text_records(self, decode: DecodeStats) -> Generator[tuple[int, list[str]], None, None]:
+        text = self._text
+        assert text is not None
+        try:
+            handle = self.path.open("rb")
+        except OSError as exc:
+            raise _unreadable(self.path, exc) from exc
+        with handle:
+            lines = read_lines(handle, text.encoding, decode)
+            offset = 1 if text.sep_line else 0
+            reader = csv.reader(lines, delimiter=text.delimiter, quotechar='"', doublequote=True, strict=False)
+            done = 0
             try:
+                if text.sep_line:
+                    next(lines, None)
                 for cells in reader:
-                    start = line
-                    line = reader.line_num + 1
-                    if not cells:
-                        continue
-                    yield InputRow(number, start, tuple(cells))
-                    number += 1
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise InputError(f"{self.path}: line {line}: {exc}") from exc
+                    start = offset + done + 1
+                    done = reader.line_num
+                    yield start, cells
+            except csv.Error as exc:
+                raise InputError(f"{self.path}: line {offset + done + 1}: {_csv_problem(exc)}") from exc
+            except UndecodableText as exc:
+                raise InputError(
+                    f"{self.path}: line {exc.line}: bytes that are not valid {text.encoding}; "
+                    "export the list again (as UTF-8 if you can)"
+                ) from exc
+            except OSError as exc:
+                raise InputError(
+                    f"{self.path}: reading stopped after line {offset + done} ({exc.strerror or exc})"
+                ) from exc
 
-    def row_chunks(self, size: int, skip: int = 0) -> Iterator[RowChunk]:
-        """Data rows in :class:`RowChunk` blocks of at most ``size``, after ``skip`` rows.
+    def rows(self) -> Generator[InputRow, None, None]:
+        """Data rows (header and blank rows excluded), ragged rows flagged in ``problem``.
 
-        The fast way through a big list: no per-row record is built.
+        Each full pass refreshes :attr:`stats`.
         """
-        width = len(self.info.header)
-        with self.path.open("r", encoding=self.encoding, newline="", errors="strict") as handle:
-            reader = csv.reader(handle, delimiter=self.delimiter)
-            line = 1
-            number = -1  # the header is row -1
-            chunk = RowChunk(skip + 1, [], [], {})
-            try:
-                for cells in reader:
-                    start = line
-                    line = reader.line_num + 1
-                    if not cells:
-                        continue
-                    number += 1
-                    if number <= skip:
-                        continue
-                    if len(cells) != width:
-                        chunk.problems[len(chunk.cells)] = (
-                            f"line {start} has {len(cells)} fields where the header has {width}"
-                        )
-                    chunk.cells.append(cells)
-                    chunk.lines.append(start)
-                    if len(chunk.cells) >= size:
-                        yield chunk
-                        chunk = RowChunk(number + 1, [], [], {})
-            except (csv.Error, UnicodeDecodeError) as exc:
-                raise InputError(f"{self.path}: line {line}: {exc}") from exc
+        for chunk in self.row_chunks(4096):
+            yield from chunk.rows()
+
+    def row_chunks(self, size: int, skip: int = 0) -> Generator[RowChunk, None, None]:
+        """Data rows in :class:`RowChunk` blocks of at most ``size``, after the first ``skip``.
+
+        The same rows as :meth:`rows` without a record per row (the fast way through a big
+        list). Skipped rows are still read, so :attr:`stats` covers the whole file.
+        """
+        stats = ReadStats()
+        self.stats = stats
+        width = self.info.width
+        workbook = self.info.format == "xlsx"
+        header_pending = self.info.has_header
+        number = 0
+        chunk = RowChunk(skip + 1, [], [], {})
+        records = self._records(stats.decode)
+        try:
+            for line, cells in records:
+                if not "".join(cells).strip():  # blank (inlined _is_blank: this loop is hot)
+                    stats.blank_rows += 1
+                    continue
+                if header_pending:
+                    header_pending = False
+                    continue
+                number += 1
+                problem = ""
+                count = len(cells)
+                if count != width:
+                    if count > width:
+                        extra = cells[width:]
+                        if any(extra):
+                            where = f"row {line}" if workbook else f"line {line}"
+                            problem = (
+                                f"{where} has {count} fields where the header has {width}; "
+                                f"the extra ones are kept here: {json.dumps(extra, ensure_ascii=False)}"
+                            )
+                        else:
+                            cells = cells[:width]
+                            stats.trimmed_rows += 1
+                    elif workbook:
+                        cells = cells + [""] * (width - count)
+                    else:
+                        problem = f"line {line} has {count} fields where the header has {width}"
+                    if problem:
+                        stats.malformed_rows += 1
+                        stats.first_malformed_line = stats.first_malformed_line or line
+                if number <= skip:
+                    continue
+                if problem:
+                    chunk.problems[len(chunk.cells)] = problem
+                chunk.cells.append(cells)
+                chunk.lines.append(line)
+                if len(chunk.cells) >= size:
+                    yield chunk
+                    chunk = RowChunk(number + 1, [], [], {})
             if chunk.cells:
                 yield chunk
+            stats.rows = number
+        finally:
+            records.close()
 
-    def rows(self) -> Iterator[InputRow]:
-        """Data rows (header excluded), with ragged rows flagged in ``problem``."""
-        width = len(self.info.header)
-        rows = self._rows()
-        next(rows)
-        for row in rows:
-            if len(row.cells) != width:
-                problem = (
-                    f"line {row.line} has {len(row.cells)} fields where the header has {width}"
-                )
-                yield InputRow(row.number, row.line, row.cells, problem)
-            else:
-                yield row
+    def close(self) -> None:
+        """Release the open workbook, if any (text files are opened per pass)."""
+        if self._workbook is not None:
+            self._workbook.close()
 
-    def chunks(self, size: int) -> Iterator[list[InputRow]]:
+    def __enter__(self) -> Table:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def chunks(self, size: int) -> Generator[list[InputRow], None, None]:
         """Data rows in lists of at most ``size``."""
         chunk: list[InputRow] = []
         for row in self.rows():
@@ -252,10 +454,69 @@ class Table:
         if chunk:
             yield chunk
 
+    # -- reporting -----------------------------------------------------------------------
+
+    def report(self) -> dict[str, Any]:
+        """How the input was read, for summary.json (counts are from the latest full pass)."""
+        info = self.info
+        stats = self.stats
+        return {
+            "format": info.format,
+            "encoding": info.encoding,
+            "delimiter": info.delimiter,
+            "sheet": info.sheet,
+            "has_header": info.has_header,
+            "columns": info.width,
+            "email_column": info.email_column,
+            "blank_rows_skipped": stats.blank_rows,
+            "malformed_rows": stats.malformed_rows,
+            "bytes_read_as_cp1252": stats.decode.fallback_bytes if info.encoding != "cp1252" else 0,
+        }
+
+    def notes(self) -> list[str]:
+        """Run-level observations about the input a user should hear about."""
+        info = self.info
+        stats = self.stats
+        name = self.path.name
+        notes: list[str] = []
+        if stats.decode.fallback_bytes and info.encoding != "cp1252":
+            notes.append(
+                f"{name}: {stats.decode.fallback_bytes} byte(s) are not valid UTF-8 (first on line "
+                f"{stats.decode.fallback_first_line}); they were read as Windows-1252 characters, check those rows"
+            )
+        if not info.has_header:
+            notes.append(
+                f"{name}: the first row holds an address, so the file was read as having no header row "
+                f"(columns named column_1 ... column_{info.width} in the results)"
+            )
+        if stats.malformed_rows:
+            notes.append(
+                f"{name}: {stats.malformed_rows} row(s) do not have the header's {info.width} fields "
+                f"(first on {'row' if info.format == 'xlsx' else 'line'} {stats.first_malformed_line}); "
+                "they are marked malformed_row"
+            )
+        if self._workbook is not None and self._workbook.sheets > 1:
+            notes.append(
+                f"{name}: the workbook has {self._workbook.sheets} sheets; only the first, "
+                f"{info.sheet!r}, was read"
+            )
+        return notes
+
 
 def open_table(path: Path, email_column: str | None = None) -> Table:
     """Open an input list, detect its format and email column; raise :class:`InputError`."""
     return Table(path, email_column)
 
 
-__all__ = ["InputRow", "RowChunk", "Table", "TableInfo", "find_email_column", "open_table"]
+__all__ = [
+    "PEEK_ROWS",
+    "InputRow",
+    "ReadStats",
+    "RowChunk",
+    "Table",
+    "TableInfo",
+    "find_email_column",
+    "header_key",
+    "looks_like_address",
+    "open_table",
+]

@@ -35,7 +35,10 @@ class RunLock:
             try:
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as exc:
-                raise OutputError(f"{self.path}: cannot create the lock file ({exc.strerror}); choose --out") from exc
+                raise OutputError(
+                    f"{self.path.parent}: cannot write {self.path.name} ({exc.strerror or exc}); "
+                    "choose another folder with --out"
+                ) from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:

@@ -77,7 +77,7 @@ class AddressCheck:
     @property
     def key(self) -> str:
         """Case-insensitive duplicate key of a valid address (empty when invalid)."""
-        return self.email.casefold() if self.ok else ""
+        return self.email.lower() if self.ok else ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,7 +1,10 @@
 """Writing the outputs atomically: a temporary file beside the target, then a rename.
 
-A run that dies leaves the previous outputs (if any) intact and no half-written file
-under an output name.
+A run that dies leaves the previous outputs (if any) intact and no half-written file under
+an output name. The CSV outputs use the input's delimiter (a comma for a workbook), UTF-8
+with a byte-order mark when the input came from Excel or an Excel-like encoding (so Excel
+reads the accents), CRLF line ends (RFC 4180), and minimal quoting: a value holding the
+delimiter, a quote, CR or LF is quoted, quotes doubled, so every value reads back exactly.
 """
 
 from __future__ import annotations
@@ -18,8 +21,9 @@ from .errors import OutputError
 from .ingest import InputRow, TableInfo
 from .models import RESULT_COLUMNS, RowOutcome, Status
 
-#: Input encodings that come from Excel-like tools: write a BOM so Excel reads UTF-8.
-_BOM_ENCODINGS = {"utf-8-sig", "utf-16", "cp1252"}
+#: Line end of the CSV outputs. csv quotes any value holding one of these characters, so a
+#: value with a lone CR or LF stays inside its field.
+LINE_END = "\r\n"
 
 
 def output_paths(out_dir: Path, stem: str) -> dict[str, Path]:
@@ -34,37 +38,82 @@ def output_paths(out_dir: Path, stem: str) -> dict[str, Path]:
 
 def ensure_writable_dir(out_dir: Path) -> None:
     """Create ``out_dir`` if needed; raise :class:`OutputError` when it cannot be written."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: the output folder is a file; choose a folder with --out")
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputError(
-            f"{out_dir}: cannot create the output folder ({exc.strerror}); choose another with --out"
+            f"{out_dir}: cannot create the output folder ({exc.strerror or exc}); choose another with --out"
         ) from exc
     if not os.access(out_dir, os.W_OK | os.X_OK):
         raise OutputError(f"{out_dir}: the output folder is not writable; choose another with --out")
 
 
+def _file_mode() -> int:
+    # mkstemp creates 0600 files; give outputs the mode a plain open() would (0666 - umask).
+    mask = os.umask(0)
+    os.umask(mask)
+    return 0o666 & ~mask
+
+
 def _temp_in(directory: Path, name: str) -> tuple[int, Path]:
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=directory)
+        os.fchmod(fd, _file_mode())
     except OSError as exc:
-        raise OutputError(f"{directory}: cannot write {name} ({exc.strerror}); choose --out") from exc
+        raise OutputError(
+            f"{directory}: cannot write {name} ({exc.strerror or exc}); choose another folder with --out"
+        ) from exc
     return fd, Path(tmp)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write ``text`` (UTF-8) to ``path`` through a temporary file and a rename."""
+def _close_synced(handle: IO[str]) -> None:
+    handle.flush()
+    os.fsync(handle.fileno())
+    handle.close()
+
+
+def _sync_dir(directory: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(directory, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _cannot_write(path: Path, exc: OSError) -> OutputError:
+    return OutputError(f"{path}: cannot be written ({exc.strerror or exc}); choose another folder with --out")
+
+
+def _replace(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _cannot_write(path, exc) from exc
+
+
+def atomic_write_text(path: Path, text: str, *, bom: bool = False) -> None:
+    """Write ``text`` (UTF-8, with a BOM when ``bom``) to ``path`` through a temporary file."""
     fd, tmp = _temp_in(path.parent, path.name)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(tmp, path)
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise _cannot_write(path, exc) from exc
     except BaseException:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise
+    _replace(tmp, path)
+    _sync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, data: Any) -> None:
@@ -75,25 +124,25 @@ def atomic_write_json(path: Path, data: Any) -> None:
 def partial_path(path: Path) -> Path:
     """Where an output is written until the run commits it: a hidden file beside it.
 
-    The name is fixed (not random) so that an interrupted run can be resumed.
+    The name is fixed (not random) so that an interrupted run can be resumed; the run's
+    lock (``<stem>.lock``) keeps two runs from sharing it.
     """
     return path.with_name(f".{path.name}.partial")
 
 
 class CsvLines:
-    """Formats rows as CSV text with minimal quoting, in bulk.
+    """Formats rows as CSV text in bulk, exactly as the outputs' ``csv.writer`` would.
 
-    A field is quoted when it holds the delimiter, a double quote, a line feed or a
-    carriage return (quotes inside are doubled) — what ``csv.writer`` does, except that it
-    also quotes a lone carriage return, which Python 3.11's writer leaves bare and its own
-    reader then takes for a line end. Most rows need no quoting: they are simply joined.
+    A value holding the delimiter, a quote, CR or LF is quoted (quotes doubled); a row of
+    one empty value is written ``""`` so it is not a blank line. Most rows need no quoting
+    at all and are simply joined; only the others are formatted value by value.
     """
 
     def __init__(self, delimiter: str) -> None:
         self.delimiter = delimiter
 
     def field(self, value: str) -> str:
-        """One field, quoted if it must be."""
+        """One value, quoted if it must be."""
         if self.delimiter in value or '"' in value or "\n" in value or "\r" in value:
             return '"' + value.replace('"', '""') + '"'
         return value
@@ -101,15 +150,11 @@ class CsvLines:
     def line(self, fields: Sequence[str]) -> str:
         """One row as a line of CSV, without the line end."""
         if len(fields) == 1 and not fields[0]:
-            return '""'  # a lone empty field is quoted, so the line is not blank
-        return self.part(fields)
-
-    def part(self, fields: Sequence[str]) -> str:
-        """Fields as a run of CSV cells, to be joined with more cells on the same line."""
+            return '""'
         return self.parts([fields])[0]
 
     def parts(self, rows: Sequence[Sequence[str]]) -> list[str]:
-        """:meth:`part` of each row: a join per row, field by field only for rows that quote."""
+        """Each row's values as a run of CSV cells (to be joined with more on the same line)."""
         delimiter = self.delimiter
         texts = [delimiter.join(row) for row in rows]
         special = [
@@ -126,8 +171,12 @@ class CsvLines:
 class TableWriter:
     """Streams the results and clean CSVs into partial files; :meth:`commit` renames them.
 
-    ``resume`` (sizes from an earlier :meth:`checkpoint`) reopens the partial files of an
-    interrupted run, cut back to those sizes, and appends to them.
+    ``results``: every row, its cells padded or cut to the header's width (a row's extra
+    fields are listed in its ``presend_detail``), then the presend columns. ``clean``: the
+    sendable rows, original columns only; it has a header row when the input had one.
+
+    ``resume`` (sizes from an earlier :meth:`checkpoint`) reopens the partial files an
+    interrupted run left, cut back to those sizes, and appends to them.
     """
 
     def __init__(
@@ -141,40 +190,58 @@ class TableWriter:
     ) -> None:
         self.paths = output_paths(out_dir, stem)
         self.partials = {kind: partial_path(self.paths[kind]) for kind in ("results", "clean")}
-        encoding = "utf-8-sig" if info.encoding in _BOM_ENCODINGS else "utf-8"
+        encoding = "utf-8-sig" if info.output_bom else "utf-8"
         self._files: dict[str, tuple[Path, IO[str]]] = {}
-        for kind, tmp in self.partials.items():
-            try:
+        try:
+            for kind, tmp in self.partials.items():
                 if resume is not None:
                     with tmp.open("r+b") as raw:
                         raw.truncate(resume[kind])
                     handle = tmp.open("a", encoding=encoding, newline="")
                 else:
                     handle = tmp.open("w", encoding=encoding, newline="")
-            except (OSError, KeyError) as exc:
-                if resume is None:
-                    self.abort()
-                else:
-                    self.detach()
-                why = exc.strerror if isinstance(exc, OSError) else "no size recorded"
-                raise OutputError(f"{tmp}: cannot write {self.paths[kind].name} ({why}); choose --out") from exc
-            self._files[kind] = (tmp, handle)
-        self._width = len(info.header)
+                self._files[kind] = (tmp, handle)
+        except OSError as exc:
+            self.detach()
+            raise _cannot_write(self.paths["results"], exc) from exc
+        self._width = info.width
         self._sendable = {Status.DELIVERABLE.value, Status.RISKY.value} if keep_risky else {Status.DELIVERABLE.value}
-        self._lines = CsvLines(info.delimiter)
+        self._lines = CsvLines(info.output_delimiter)
+        self.rows_written = {"results": 0, "clean": 0}
         if resume is None:
-            self._files["results"][1].write(self._lines.line([*info.header, *RESULT_COLUMNS]) + "\n")
-            self._files["clean"][1].write(self._lines.line(list(info.header)) + "\n")
+            self._emit("results", [self._lines.line([*info.header, *RESULT_COLUMNS])])
+            if info.has_header:
+                self._emit("clean", [self._lines.line(list(info.header))])
+
+    def _emit(self, kind: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        try:
+            self._files[kind][1].write(LINE_END.join(lines) + LINE_END)
+        except OSError as exc:
+            raise OutputError(
+                f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
+                "free some space or choose another folder with --out"
+            ) from exc
+
+    def _fit(self, cells: Sequence[str]) -> list[str]:
+        width = self._width
+        if len(cells) == width:
+            return list(cells)
+        if len(cells) > width:
+            return list(cells[:width])
+        return [*cells, *([""] * (width - len(cells)))]
 
     def write(self, rows: Sequence[InputRow], outcomes: Sequence[RowOutcome]) -> None:
         """Append one chunk: every row to results; the sendable ones to clean.
 
-        Sendable means ``deliverable`` (and ``risky`` too with ``keep_risky``).
+        Sendable means ``deliverable`` (and ``risky`` too with ``keep_risky``); a duplicate
+        or a malformed row never is.
         """
         self.write_columns(
             [row.cells for row in rows],
             [outcome.columns() for outcome in outcomes],
-            {i for i, row in enumerate(rows) if row.problem},
+            {index for index, row in enumerate(rows) if row.problem},
         )
 
     def write_columns(
@@ -183,21 +250,19 @@ class TableWriter:
         columns: Sequence[Sequence[str]],
         ill_formed: Collection[int] = (),
     ) -> None:
-        """Append one chunk given as cells and RESULT_COLUMNS values, row by row.
+        """Append one chunk given as each row's cells and its RESULT_COLUMNS values.
 
-        Rows whose index is in ``ill_formed`` never go to the clean list.
+        The same output as :meth:`write`; rows whose index is in ``ill_formed`` never go to
+        the clean list.
         """
+        width = self._width
+        if any(len(row) != width for row in cells):
+            cells = [self._fit(row) for row in cells]
         lines = self._lines
         delimiter = lines.delimiter
         heads = lines.parts(cells)
         tails = lines.parts(columns)
         results = [head + delimiter + tail for head, tail in zip(heads, tails, strict=True)]
-        width = self._width
-        for index in ill_formed:
-            row = cells[index]
-            if len(row) < width:
-                # A ragged row keeps its cells; it is padded so presend columns stay aligned.
-                results[index] = lines.line([*row, *([""] * (width - len(row))), *columns[index]])
         sendable = self._sendable
         if ill_formed:
             clean = [
@@ -208,34 +273,40 @@ class TableWriter:
         else:
             clean = [head for head, values in zip(heads, columns, strict=True) if values[0] in sendable]
         if width == 1:
-            clean = [head or '""' for head in clean]  # csv.writer quotes a lone empty field
-        if results:
-            self._files["results"][1].write("\n".join(results) + "\n")
-        if clean:
-            self._files["clean"][1].write("\n".join(clean) + "\n")
+            clean = [head or '""' for head in clean]
+        self._emit("results", results)
+        self._emit("clean", clean)
+        self.rows_written["results"] += len(results)
+        self.rows_written["clean"] += len(clean)
 
-    def checkpoint(self, *, sync: bool = True) -> dict[str, int]:
-        """Flush (and with ``sync``, fsync) both partial files; return their sizes in bytes."""
+    def checkpoint(self, *, sync: bool = False) -> dict[str, int]:
+        """Flush both partial files (and fsync them with ``sync``); return their sizes in bytes."""
         sizes: dict[str, int] = {}
-        for kind, (_, handle) in self._files.items():
-            handle.flush()
-            if sync:
-                os.fsync(handle.fileno())
-            sizes[kind] = os.fstat(handle.fileno()).st_size
+        for kind, (tmp, handle) in self._files.items():
+            try:
+                handle.flush()
+                if sync:
+                    os.fsync(handle.fileno())
+                sizes[kind] = os.fstat(handle.fileno()).st_size
+            except OSError as exc:
+                raise _cannot_write(tmp, exc) from exc
         return sizes
 
     def commit(self) -> None:
         """Flush, sync and rename both files to their final names."""
-        for kind, (tmp, handle) in self._files.items():
-            handle.flush()
-            os.fsync(handle.fileno())
-            handle.close()
-            os.replace(tmp, self.paths[kind])
-        self._files.clear()
+        for tmp, handle in self._files.values():
+            try:
+                _close_synced(handle)
+            except OSError as exc:
+                raise _cannot_write(tmp, exc) from exc
+        for kind, (tmp, _handle) in list(self._files.items()):
+            _replace(tmp, self.paths[kind])
+            del self._files[kind]
+        _sync_dir(self.paths["results"].parent)
 
     def detach(self) -> None:
         """Close the partial files and leave them for a resumed run."""
-        for _, handle in self._files.values():
+        for _tmp, handle in self._files.values():
             with contextlib.suppress(OSError):
                 handle.close()
         self._files.clear()

@@ -216,7 +216,8 @@ class _Judge:
             flags = flags_of(check, domain)
             first = duplicate_of.get(i) if duplicate_of else None
             if first is not None:
-                append(RowOutcome(duplicate_verdict(first, email), email, flags).columns())
+                note = self.hygiene.duplicate_note(check)
+                append(RowOutcome(duplicate_verdict(first, email, note), email, flags).columns())
                 continue
             mailbox = mailboxes.get(email) if mailboxes else None
             if plain or mailbox is not None or flags.disposable or (flags.role and role_is_risky):
@@ -389,10 +390,10 @@ def run(
     only for whole-run failures (:class:`~pipeline.errors.LockedError` when another run
     holds ``<out>/<stem>.lock``).
     """
-    table = open_table(options.input, options.email_column)
-    ensure_writable_dir(options.output_dir)
-    with RunLock(lock_path(options.output_dir, options.stem)):
-        return _run_locked(options, table, resolver, prober, progress, events)
+    with open_table(options.input, options.email_column) as table:
+        ensure_writable_dir(options.output_dir)
+        with RunLock(lock_path(options.output_dir, options.stem)):
+            return _run_locked(options, table, resolver, prober, progress, events)
 
 
 def _run_locked(
@@ -451,7 +452,9 @@ def _run_locked(
             gc.enable()
         judge.close()
 
-    notes = prober.notes() if prober is not None else []
+    notes = table.notes()
+    if prober is not None:
+        notes.extend(prober.notes())
     levels = ["syntax"]
     if options.dns.enabled:
         levels.append("dns")
@@ -471,9 +474,7 @@ def _run_locked(
             "name": options.input.name,
             "path": str(options.input),
             "sha256": fingerprint.sha256,
-            "encoding": table.info.encoding,
-            "delimiter": table.info.delimiter,
-            "email_column": table.info.email_column,
+            **table.report(),
         },
         "levels": levels,
         "mailboxes_probed": options.probe.enabled,

@@ -1,33 +1,49 @@
 """Tallying results as they stream by; the summary and the report are built from a Tally.
 
-A Tally can be fed by a live run or by reading back a results CSV, so ``presend report``
-re-renders exactly what ``presend clean`` would have.
+A Tally can be fed by a live run or by reading back a results CSV (:func:`read_results`),
+so ``presend report`` re-renders exactly what ``presend clean`` would have.
+
+Memory stays bounded whatever the list size: counters are keyed by status, code and
+reason (a handful each); per-domain counters and typo suggestions are pruned to their
+largest entries when they grow past a cap; problem rows are kept up to ``row_cap``.
 """
 
 from __future__ import annotations
 
+import csv
+import heapq
+import json
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from pathlib import Path
 from typing import Any
 
+from .errors import InputError
 from .models import RESULT_COLUMNS
 
 _COL = {name: index for index, name in enumerate(RESULT_COLUMNS)}
 _PROBLEM_STATUSES = {"risky", "undeliverable", "unknown"}
-_STATUS, _CODE, _REASON, _EMAIL, _SUGGESTION, _MX, _CATCH_ALL = (
-    _COL[f"presend_{name}"] for name in ("status", "code", "reason", "email", "suggestion", "mx", "catch_all")
+_WIDTH = len(RESULT_COLUMNS)
+#: Reasons only the mailbox level gives: seeing one in a results file means it was probed.
+MAILBOX_REASONS = frozenset(
+    {
+        "mailbox_exists",
+        "catch_all",
+        "mailbox_not_found",
+        "user_not_local",
+        "mailbox_full",
+        "greylisted",
+        "host_unavailable",
+        "sender_blocked",
+        "smtputf8_unsupported",
+        "probe_unreachable",
+    }
 )
-_FLAG_COLUMNS = tuple((flag, _COL[f"presend_{flag}"]) for flag in ("disposable", "role", "free", "catch_all"))
-_SIGNATURE = itemgetter(_STATUS, _CODE, _REASON, *(at for _, at in _FLAG_COLUMNS))
-_GET_STATUS = itemgetter(_STATUS)
-_GET_EMAIL = itemgetter(_EMAIL)
-_GET_SUGGESTION = itemgetter(_SUGGESTION)
-_GET_DOMAIN_FACTS = itemgetter(_MX, _CATCH_ALL, _REASON)
 
 
-@dataclass
+@dataclass(slots=True)
 class DomainTally:
     """Per-domain counters for the report's domain table."""
 
@@ -38,116 +54,425 @@ class DomainTally:
     greylisted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class ProblemRow:
+    """One row of the report's problem table (kept up to the Tally's ``row_cap``)."""
+
+    row: int
+    input: str
+    status: str
+    code: str
+    enhanced: str
+    reason: str
+    detail: str
+    email: str
+    suggestion: str
+    mx: str
+
+
+_STATUS, _CODE, _ENHANCED, _REASON, _DETAIL, _EMAIL, _SUGGESTION = (
+    _COL[name]
+    for name in (
+        "presend_status",
+        "presend_code",
+        "presend_enhanced",
+        "presend_reason",
+        "presend_detail",
+        "presend_email",
+        "presend_suggestion",
+    )
+)
+_DISPOSABLE, _ROLE, _FREE, _CATCH_ALL, _MX = (
+    _COL[name] for name in ("presend_disposable", "presend_role", "presend_free", "presend_catch_all", "presend_mx")
+)
+_FLAGS = ("disposable", "role", "free", "catch_all")
+_COMBO = itemgetter(_STATUS, _CODE, _REASON, _DISPOSABLE, _ROLE, _FREE, _CATCH_ALL)
+_GET_STATUS = itemgetter(_STATUS)
+_GET_EMAIL = itemgetter(_EMAIL)
+_GET_SUGGESTION = itemgetter(_SUGGESTION)
+
+
 @dataclass
 class Tally:
-    """Counters over result rows, plus a capped sample of problem rows."""
+    """Counters over result rows, plus a capped sample of problem rows.
+
+    Each row bumps one counter keyed by its (status, code, reason, four flags) combination;
+    the per-status, per-code and per-reason views are derived from it. ``domain_cap``
+    bounds the per-domain table: when more than twice that many domains are held, only the
+    ``domain_cap`` largest are kept (``domains_pruned`` then says the counts of smaller
+    domains are approximate). ``suggestion_cap`` does the same for typo pairs.
+    """
 
     row_cap: int = 5_000
+    domain_cap: int = 20_000
+    suggestion_cap: int = 5_000
     rows: int = 0
-    by_status: Counter[str] = field(default_factory=Counter)
-    by_code: Counter[str] = field(default_factory=Counter)
-    by_reason: Counter[str] = field(default_factory=Counter)
+    combos: Counter[tuple[str, str, str, str, str, str, str]] = field(default_factory=Counter)
+    reason_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     suggestions: Counter[tuple[str, str]] = field(default_factory=Counter)
-    flags: Counter[str] = field(default_factory=Counter)
-    domains: dict[str, DomainTally] = field(default_factory=dict)
-    problem_rows: list[dict[str, str]] = field(default_factory=list)
+    domain_rows: dict[str, int] = field(default_factory=dict)
+    domain_problems: dict[str, int] = field(default_factory=dict)
+    domain_mx: dict[str, str] = field(default_factory=dict)
+    domain_marks: dict[str, int] = field(default_factory=dict)  # 1 catch-all, 2 greylisted
+    domains_pruned: bool = False
+    suggestions_pruned: bool = False
+    problem_rows: list[ProblemRow] = field(default_factory=list)
     problem_rows_total: int = 0
 
     def add(self, row_number: int, email_cell: str, columns: Sequence[str]) -> None:
         """Count one result row (``columns`` are the values of RESULT_COLUMNS)."""
         self.rows += 1
-        status = columns[_COL["presend_status"]]
-        code = columns[_COL["presend_code"]]
-        reason = columns[_COL["presend_reason"]]
-        email = columns[_COL["presend_email"]]
-        self.by_status[status] += 1
-        if code:
-            self.by_code[code] += 1
-        self.by_reason[reason] += 1
-        for flag in ("disposable", "role", "free", "catch_all"):
-            if columns[_COL[f"presend_{flag}"]] == "true":
-                self.flags[flag] += 1
-        domain = email.rpartition("@")[2].lower() if email else ""
-        suggestion = columns[_COL["presend_suggestion"]]
-        if suggestion and domain:
-            self.suggestions[(domain, suggestion.rpartition("@")[2] or suggestion)] += 1
-        if domain and status != "duplicate":
-            entry = self.domains.get(domain)
-            if entry is None:
-                entry = self.domains[domain] = DomainTally()
-            entry.rows += 1
-            entry.problems += status in _PROBLEM_STATUSES
-            entry.mx = entry.mx or columns[_COL["presend_mx"]]
-            entry.catch_all = entry.catch_all or columns[_COL["presend_catch_all"]] == "true"
-            entry.greylisted = entry.greylisted or reason == "greylisted"
-        if status in _PROBLEM_STATUSES or status == "duplicate":
+        status = columns[_STATUS]
+        code = columns[_CODE]
+        reason = columns[_REASON]
+        catch_all = columns[_CATCH_ALL]
+        self.combos[(status, code, reason, columns[_DISPOSABLE], columns[_ROLE], columns[_FREE], catch_all)] += 1
+        if reason not in self.reason_codes:
+            self.reason_codes[reason] = (code, columns[_ENHANCED])
+        email = columns[_EMAIL]
+        if not email:
+            domain = ""
+        else:
+            domain = email.rpartition("@")[2].lower()
+            suggestion = columns[_SUGGESTION]
+            if suggestion:
+                self._add_suggestion(domain, suggestion)
+            if status != "duplicate":
+                rows = self.domain_rows
+                if domain in rows:
+                    rows[domain] += 1
+                else:
+                    if len(rows) >= 2 * self.domain_cap:
+                        self._prune_domains()
+                    rows[domain] = 1
+                    self.domain_mx[domain] = columns[_MX]
+                if status in _PROBLEM_STATUSES:
+                    problems = self.domain_problems
+                    problems[domain] = problems.get(domain, 0) + 1
+                    marks = (catch_all == "true") | (reason == "greylisted") << 1
+                    if marks:
+                        self.domain_marks[domain] = self.domain_marks.get(domain, 0) | marks
+                elif not self.domain_mx.get(domain):
+                    self.domain_mx[domain] = columns[_MX]
+        if status != "deliverable" and (status in _PROBLEM_STATUSES or status == "duplicate"):
             self.problem_rows_total += 1
             if len(self.problem_rows) < self.row_cap:
-                record = {"row": str(row_number), "input": email_cell}
-                record.update(zip(RESULT_COLUMNS, columns, strict=True))
-                self.problem_rows.append(record)
+                self.problem_rows.append(
+                    ProblemRow(
+                        row_number,
+                        email_cell,
+                        status,
+                        code,
+                        columns[_ENHANCED],
+                        reason,
+                        columns[_DETAIL],
+                        email,
+                        columns[_SUGGESTION],
+                        columns[_MX],
+                    )
+                )
 
     def add_many(
         self, row_numbers: Sequence[int], email_cells: Sequence[str], rows: Sequence[Sequence[str]]
     ) -> None:
-        """Count a block of result rows; the same as :meth:`add` on each, in order, only faster.
+        """Count a block of result rows: the same as :meth:`add` on each in turn, only faster.
 
-        Rows are grouped by the columns the counters read, so the counters are updated once
-        per distinct combination (first occurrences keep their order, as with :meth:`add`).
+        Counters are bumped once per distinct combination and per domain instead of once per
+        row. A block that could make the domain table prune goes row by row, so pruning
+        happens exactly where :meth:`add` would do it.
         """
-        self.rows += len(rows)
-        for signature, count in Counter(map(_SIGNATURE, rows)).items():
-            status, code, reason, *flags = signature
-            self.by_status[status] += count
-            if code:
-                self.by_code[code] += count
-            self.by_reason[reason] += count
-            for (flag, _), value in zip(_FLAG_COLUMNS, flags, strict=True):
-                if value == "true":
-                    self.flags[flag] += count
+        if not rows:
+            return
         statuses = list(map(_GET_STATUS, rows))
-        domains = [email.rpartition("@")[2].lower() if email else "" for email in map(_GET_EMAIL, rows)]
+        emails = list(map(_GET_EMAIL, rows))
+        domains = [email.rpartition("@")[2].lower() if email else "" for email in emails]
+        counted = Counter([d for d, status in zip(domains, statuses, strict=True) if d and status != "duplicate"])
+        held = self.domain_rows
+        fresh = [d for d in counted if d not in held]
+        if fresh and len(held) + len(fresh) >= 2 * self.domain_cap:
+            for number, cell, columns in zip(row_numbers, email_cells, rows, strict=True):
+                self.add(number, cell, columns)
+            return
+        self.rows += len(rows)
+        combos = Counter(map(_COMBO, rows))
+        self.combos.update(combos)
+        codes = self.reason_codes
+        for combo in combos:  # first-appearance order, so reasons are met as add() meets them
+            reason = combo[2]
+            if reason not in codes:
+                first = next(columns for columns in rows if columns[_REASON] == reason)
+                codes[reason] = (first[_CODE], first[_ENHANCED])
         for index, suggestion in enumerate(map(_GET_SUGGESTION, rows)):
-            if suggestion and domains[index]:
-                self.suggestions[(domains[index], suggestion.rpartition("@")[2] or suggestion)] += 1
-        pairs = list(zip(domains, statuses, strict=True))
-        counted = Counter([d for d, status in pairs if d and status != "duplicate"])
-        problems = Counter([d for d, status in pairs if d and status in _PROBLEM_STATUSES])
+            if suggestion and emails[index]:
+                self._add_suggestion(domains[index], suggestion)
+        first_index: dict[str, int] = {}
+        for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
+            if domain and status != "duplicate" and domain not in first_index and domain not in held:
+                first_index[domain] = index
         for domain, count in counted.items():
-            entry = self.domains.get(domain)
-            if entry is None:
-                entry = self.domains[domain] = DomainTally()
-            entry.rows += count
-            entry.problems += problems.get(domain, 0)
-        for index, (mx, catch_all, reason) in enumerate(map(_GET_DOMAIN_FACTS, rows)):
-            if (mx or catch_all == "true" or reason == "greylisted") and domains[index]:
-                if statuses[index] == "duplicate":
-                    continue
-                entry = self.domains[domains[index]]
-                entry.mx = entry.mx or mx
-                entry.catch_all = entry.catch_all or catch_all == "true"
-                entry.greylisted = entry.greylisted or reason == "greylisted"
-        for number, cell, status, columns in zip(row_numbers, email_cells, statuses, rows, strict=True):
+            if domain in held:
+                held[domain] += count
+            else:
+                held[domain] = count
+                self.domain_mx[domain] = rows[first_index[domain]][_MX]
+        problems = self.domain_problems
+        marks_of = self.domain_marks
+        for index, status in enumerate(statuses):
+            if status == "deliverable":
+                mx = rows[index][_MX]
+                if mx and domains[index] and not self.domain_mx.get(domains[index]):
+                    self.domain_mx[domains[index]] = mx
+                continue
+            domain = domains[index]
+            columns = rows[index]
+            if domain and status in _PROBLEM_STATUSES:
+                problems[domain] = problems.get(domain, 0) + 1
+                marks = (columns[_CATCH_ALL] == "true") | (columns[_REASON] == "greylisted") << 1
+                if marks:
+                    marks_of[domain] = marks_of.get(domain, 0) | marks
             if status in _PROBLEM_STATUSES or status == "duplicate":
                 self.problem_rows_total += 1
                 if len(self.problem_rows) < self.row_cap:
-                    record = {"row": str(number), "input": cell}
-                    record.update(zip(RESULT_COLUMNS, columns, strict=True))
-                    self.problem_rows.append(record)
+                    self.problem_rows.append(
+                        ProblemRow(
+                            row_numbers[index],
+                            email_cells[index],
+                            status,
+                            columns[_CODE],
+                            columns[_ENHANCED],
+                            columns[_REASON],
+                            columns[_DETAIL],
+                            emails[index],
+                            columns[_SUGGESTION],
+                            columns[_MX],
+                        )
+                    )
+
+    def _add_suggestion(self, domain: str, suggestion: str) -> None:
+        self.suggestions[(domain, suggestion.rpartition("@")[2] or suggestion)] += 1
+        if len(self.suggestions) > 2 * self.suggestion_cap:
+            self.suggestions = Counter(dict(self.suggestions.most_common(self.suggestion_cap)))
+            self.suggestions_pruned = True
+
+    def _view(self, *fields: int) -> Counter[Any]:
+        view: Counter[Any] = Counter()
+        for combo, count in self.combos.items():
+            key = combo[fields[0]] if len(fields) == 1 else tuple(combo[i] for i in fields)
+            view[key] += count
+        return view
+
+    @property
+    def by_status(self) -> Counter[str]:
+        """Rows per status."""
+        return self._view(0)
+
+    @property
+    def by_code(self) -> Counter[str]:
+        """Rows per forecast code (rows without a code are not counted)."""
+        view = self._view(1)
+        view.pop("", None)
+        return view
+
+    @property
+    def by_reason(self) -> Counter[str]:
+        """Rows per reason slug."""
+        return self._view(2)
+
+    @property
+    def by_status_code(self) -> Counter[tuple[str, str]]:
+        """Rows per (status, code), rows without a code left out."""
+        return Counter({k: v for k, v in self._view(0, 1).items() if k[1]})
+
+    @property
+    def by_status_reason(self) -> Counter[tuple[str, str]]:
+        """Rows per (status, reason)."""
+        return self._view(0, 2)
+
+    @property
+    def by_code_reason(self) -> Counter[tuple[str, str]]:
+        """Rows per (code, reason), rows without a code left out."""
+        return Counter({k: v for k, v in self._view(1, 2).items() if k[0]})
+
+    @property
+    def flags(self) -> Counter[str]:
+        """Rows carrying each hygiene flag (disposable, role, free, catch_all)."""
+        view: Counter[str] = Counter()
+        for combo, count in self.combos.items():
+            for name, value in zip(_FLAGS, combo[3:], strict=True):
+                if value == "true":
+                    view[name] += count
+        return view
+
+    def _prune_domains(self) -> None:
+        keep = dict(heapq.nlargest(self.domain_cap, self.domain_rows.items(), key=itemgetter(1)))
+        self.domain_rows = keep
+        self.domain_problems = {d: n for d, n in self.domain_problems.items() if d in keep}
+        self.domain_mx = {d: mx for d, mx in self.domain_mx.items() if d in keep}
+        self.domain_marks = {d: m for d, m in self.domain_marks.items() if d in keep}
+        self.domains_pruned = True
+
+    @property
+    def domains(self) -> dict[str, DomainTally]:
+        """Per-domain counters of every domain held (see :meth:`top_domains`)."""
+        return {domain: self._domain(domain) for domain in self.domain_rows}
+
+    def _domain(self, domain: str) -> DomainTally:
+        marks = self.domain_marks.get(domain, 0)
+        return DomainTally(
+            self.domain_rows[domain],
+            self.domain_problems.get(domain, 0),
+            self.domain_mx.get(domain, ""),
+            bool(marks & 1),
+            bool(marks & 2),
+        )
 
     @property
     def problem_count(self) -> int:
         """Rows that are not plainly deliverable."""
         return self.rows - self.by_status.get("deliverable", 0)
 
+    def top_domains(self, limit: int) -> list[tuple[str, DomainTally]]:
+        """The ``limit`` domains with the most rows (ties broken by name)."""
+        ranked = heapq.nsmallest(limit, self.domain_rows.items(), key=lambda item: (-item[1], item[0]))
+        return [(domain, self._domain(domain)) for domain, _ in ranked]
+
     def counts(self) -> dict[str, Any]:
         """The counting part of summary.json."""
+        flags = self.flags
         return {
             "rows": self.rows,
             "rows_with_problems": self.problem_count,
             "by_status": dict(self.by_status.most_common()),
             "by_code": dict(self.by_code.most_common()),
             "by_reason": dict(self.by_reason.most_common()),
-            "flags": {k: self.flags.get(k, 0) for k in ("disposable", "role", "free", "catch_all")},
+            "flags": {k: flags.get(k, 0) for k in _FLAGS},
             "suggestions": sum(self.suggestions.values()),
         }
+
+
+# -- reading a results file back ---------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsFile:
+    """What :func:`read_results` learned about a results CSV besides its counts."""
+
+    path: Path
+    delimiter: str
+    header: tuple[str, ...]
+    email_index: int | None
+
+
+def _open_results(path: Path) -> tuple[Any, Any, str]:
+    try:
+        handle = path.open("r", encoding="utf-8-sig", newline="")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror}); check the path") from exc
+    first = handle.readline()
+    marker = first.find("presend_status")
+    if marker < 0:
+        handle.close()
+        raise InputError(f"{path}: no presend_status column; give a <stem>.results.csv written by presend clean")
+    before = first[:marker].rstrip('"')
+    delimiter = before[-1] if before else ","
+    handle.seek(0)
+    return csv.reader(handle, delimiter=delimiter), handle, delimiter
+
+
+def read_results(
+    path: Path,
+    *,
+    row_cap: int = 5_000,
+    email_column: str | None = None,
+) -> tuple[Tally, ResultsFile]:
+    """Stream a ``<stem>.results.csv`` into a :class:`Tally` (UTF-8, with or without BOM).
+
+    The delimiter is the one before ``presend_status`` in the header (results keep the
+    input's delimiter). The presend columns are the last ones of each row, so rows with
+    extra cells still line up. Raises :class:`InputError` on a file that is not a results
+    file or cannot be read.
+    """
+    reader, handle, delimiter = _open_results(path)
+    tally = Tally(row_cap=row_cap)
+    with handle:
+        try:
+            header = tuple(next(reader))
+        except StopIteration:
+            raise InputError(f"{path}: the file is empty") from None
+        if tuple(header[-_WIDTH:]) != RESULT_COLUMNS:
+            raise InputError(
+                f"{path}: the last columns are not presend's result columns; "
+                "give a <stem>.results.csv written by presend clean"
+            )
+        input_header = header[:-_WIDTH]
+        email_index = _email_index(input_header, email_column)
+        number = 0
+        try:
+            for cells in reader:
+                if not cells:
+                    continue
+                number += 1
+                if len(cells) < _WIDTH:
+                    raise InputError(
+                        f"{path}: line {reader.line_num} has {len(cells)} fields; "
+                        "the results file looks cut short"
+                    )
+                cell = cells[email_index] if email_index is not None and email_index < len(cells) - _WIDTH else ""
+                tally.add(number, cell, cells[-_WIDTH:])
+        except (csv.Error, UnicodeDecodeError) as exc:
+            raise InputError(f"{path}: line {reader.line_num}: {exc}") from exc
+    return tally, ResultsFile(path, delimiter, header, email_index)
+
+
+def _email_index(header: tuple[str, ...], wanted: str | None) -> int | None:
+    from .ingest import find_email_column
+
+    if wanted is not None and wanted in header:
+        return header.index(wanted)
+    return find_email_column(header, [])
+
+
+def sibling_summary(results_path: Path) -> dict[str, Any] | None:
+    """The ``<stem>.summary.json`` written beside a results file, if there is a readable one."""
+    name = results_path.name
+    stem = name[: -len(".results.csv")] if name.endswith(".results.csv") else results_path.stem
+    sibling = results_path.with_name(f"{stem}.summary.json")
+    try:
+        data = json.loads(sibling.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def results_summary(results: ResultsFile, tally: Tally, sibling: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run facts for a re-rendered report.
+
+    Uses ``sibling`` (the run's summary.json) when it matches the results (same row count);
+    otherwise infers what it can from the rows and says so in ``notes``.
+    """
+    if sibling is not None and sibling.get("rows") == tally.rows:
+        data = dict(sibling)
+        data.update(tally.counts())
+        return data
+    reasons = set(tally.by_reason)
+    levels = ["syntax"]
+    if "syntax_ok" not in reasons:
+        levels.append("dns")
+    probed = bool(reasons & MAILBOX_REASONS)
+    if probed:
+        levels.append("mailbox")
+    from . import __version__
+
+    name = results.path.name
+    return {
+        "presend_version": __version__,
+        "input": {"name": name, "path": str(results.path), "sha256": "", "delimiter": results.delimiter},
+        "levels": levels,
+        "levels_inferred": True,
+        "mailboxes_probed": probed,
+        **tally.counts(),
+        "notes": [
+            f"Re-rendered from {name} without a matching summary.json: the levels run are inferred "
+            "from the reasons present; the input's hash, timings and options are unknown."
+        ],
+    }

@@ -1,11 +1,21 @@
 """The syntax layer: clean a cell into an address, then judge it with email-validator.
 
-Pure functions, no I/O. A failure is forecast 501 / 5.1.3 with a stable reason slug.
+Pure functions, no I/O. A failure is forecast 501 / 5.1.3 with a stable reason slug (one
+per kind of failure, listed in :data:`REASONS`) and a one-line detail.
+
+What normalization removes before judging: blanks around the address (spaces, tabs,
+no-break and zero-width spaces, a stray byte-order mark), a ``mailto:`` prefix (with its
+``?query`` and percent-encoding, RFC 6068) and a display name around ``<addr>``. What it
+does not remove: a line break. A cell whose address holds a CR or LF is refused
+(``line_break``): SMTP has no place for one (RFC 5321 §2.3.8), and a cell that spans lines
+usually holds two values run together.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+from urllib.parse import unquote
 
 from email_validator import EmailNotValidError, validate_email
 
@@ -15,91 +25,149 @@ from .models import AddressCheck
 #: this in strict mode, but a real MTA answers 501 to a longer one.
 LOCAL_PART_MAX_OCTETS = 64
 
-_BLANKS = " \t\r\n\u00a0\u200b\u200c\u200d\u2060\ufeff\u3000"
-_MAILTO = re.compile(r"^mailto:", re.IGNORECASE)
-_ANGLE = re.compile(r"^(?P<name>[^<>]*)<(?P<addr>[^<>]*)>$", re.DOTALL)
+#: Horizontal blanks stripped around a cell (line breaks are deliberately not among them).
+BLANKS = (
+    " \t\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a"
+    "\u200b\u200c\u200d\u202f\u205f\u2060\u3000\ufeff"
+)
+_LINE_BREAKS = re.compile("[\r\n\x0b\x0c\x85\u2028\u2029]")
+_ANGLE = re.compile(r"(?P<name>[^<>]*)<(?P<addr>[^<>]*)>", re.DOTALL)
+_SEPARATORS = re.compile(r"[,;\s]+")
+_CHAR_LIST = re.compile(r"characters?[^:]*: (?P<chars>.+?)\.?$")
+_SHOW_MAX = 80
 
-# (substring of email-validator's message, our slug, our sentence). First match wins.
-_REASONS: tuple[tuple[str, str, str], ...] = (
-    ("must have an @-sign", "missing_at_sign", "The address has no @ sign."),
-    ("something before the @-sign", "missing_local_part", "Nothing comes before the @ sign."),
-    ("something after the @-sign", "missing_domain", "Nothing comes after the @ sign."),
-    ("small commercial at", "lookalike_at_sign", "A look-alike character stands in for the @ sign."),
-    ("two periods in a row", "consecutive_dots", "Two dots follow each other."),
-    ("period and a hyphen", "invalid_domain", "The domain has a dot next to a hyphen."),
-    ("two letters followed by two dashes", "invalid_domain", "The domain has a bad '--' label."),
-    ("cannot start with a period", "leading_dot", "A part of the address starts with a dot."),
-    ("period immediately before the @-sign", "trailing_dot", "The part before the @ ends with a dot."),
-    ("period immediately after the @-sign", "leading_dot", "The domain starts with a dot."),
-    ("hyphen immediately after the @-sign", "invalid_domain", "The domain starts with a hyphen."),
-    ("cannot end with a period", "trailing_dot", "A part of the address ends with a dot."),
-    ("too long before the @-sign", "local_part_too_long", "The part before the @ is too long."),
-    ("too long after the @-sign", "domain_too_long", "The domain is too long."),
-    ("periods cannot be separated by so many", "domain_label_too_long",
-     "A label of the domain is longer than 63 characters."),
-    ("is too long", "address_too_long", "The address is longer than 254 characters."),
-    ("should have a period", "domain_without_dot", "The domain has no dot (no top-level domain)."),
-    ("top-level domain", "invalid_tld", "The domain does not end in a valid top-level domain."),
-    ("special-use or reserved", "reserved_domain",
-     "The domain is a special-use or reserved name that cannot receive mail."),
-    ("bracket", "domain_literal", "Addresses at a bracketed IP address are not accepted."),
-    ("Quoting the part before", "quoted_local_part", "Quoted local parts are not accepted."),
-    ("display name", "display_name", "The cell holds a display name that could not be separated."),
-    ("anything after the email address", "trailing_text", "Extra text follows the address."),
-    ("unsafe characters", "unsafe_characters", "The address holds invisible or unsafe characters."),
-    ("before the @-sign", "invalid_local_part", "The part before the @ has characters not allowed there."),
-    ("after the @-sign", "invalid_domain", "The domain has characters not allowed there."),
-    ("invalid character", "invalid_character", "The address holds a character not allowed in email."),
-    ("not valid ASCII", "invalid_character", "The address holds a character not allowed in email."),
+#: Every reason slug the syntax layer can give, with its sentence (no final period).
+REASONS: dict[str, str] = {
+    "missing_address": "The cell is empty: there is no address to send to",
+    "line_break": "The address holds a line break; an address is a single line",
+    "multiple_addresses": "The cell holds more than one address; put one address per row",
+    "missing_at_sign": "The address has no @ sign",
+    "lookalike_at_sign": "A look-alike character stands in for the @ sign",
+    "missing_local_part": "Nothing comes before the @ sign",
+    "missing_domain": "Nothing comes after the @ sign",
+    "consecutive_dots": "Two dots follow each other",
+    "leading_dot": "A part of the address starts with a dot",
+    "trailing_dot": "A part of the address ends with a dot",
+    "domain_hyphen": "A label of the domain starts or ends with a hyphen, or has '--' in 3rd-4th position",
+    "local_part_too_long": "The part before the @ is longer than 64 octets",
+    "domain_too_long": "The domain is longer than 253 characters",
+    "domain_label_too_long": "A label of the domain is longer than 63 characters",
+    "address_too_long": "The address is longer than 254 characters",
+    "domain_without_dot": "The domain has no dot (no top-level domain)",
+    "invalid_tld": "The domain does not end in a valid top-level domain",
+    "reserved_domain": "The domain is a special-use or reserved name that cannot receive mail",
+    "domain_literal": "Addresses at a bracketed IP address are not accepted",
+    "quoted_local_part": "Quoted local parts are not accepted",
+    "display_name": "The cell holds a display name that could not be separated from the address",
+    "trailing_text": "Extra text follows the address",
+    "unsafe_characters": "The address holds invisible or unsafe characters",
+    "invalid_local_part": "The part before the @ has characters not allowed there",
+    "invalid_domain": "The domain has characters not allowed there",
+    "invalid_character": "The address holds a character not allowed in email",
+    "invalid_syntax": "The address is not a valid email address",
+}
+
+# (substring of email-validator's message, our slug). First match wins; the order matters
+# ("angle bracket" before "bracket", the specific "before the @-sign" forms before the
+# generic one).
+_MESSAGE_SLUGS: tuple[tuple[str, str], ...] = (
+    ('"full-width" at-sign', "lookalike_at_sign"),
+    ("small commercial at", "lookalike_at_sign"),
+    ("must have an @-sign", "missing_at_sign"),
+    ("something before the @-sign", "missing_local_part"),
+    ("something after the @-sign", "missing_domain"),
+    ("two periods in a row", "consecutive_dots"),
+    ("period and a hyphen", "domain_hyphen"),
+    ("two letters followed by two dashes", "domain_hyphen"),
+    ("hyphen immediately after the @-sign", "domain_hyphen"),
+    ("end with a hyphen", "domain_hyphen"),
+    ("cannot start with a period", "leading_dot"),
+    ("period immediately after the @-sign", "leading_dot"),
+    ("period immediately before the @-sign", "trailing_dot"),
+    ("cannot end with a period", "trailing_dot"),
+    ("too long before the @-sign", "local_part_too_long"),
+    ("too long after the @-sign", "domain_too_long"),
+    ("periods cannot be separated by so many", "domain_label_too_long"),
+    ("is too long", "address_too_long"),
+    ("should have a period", "domain_without_dot"),
+    ("top-level domain", "invalid_tld"),
+    ("special-use or reserved", "reserved_domain"),
+    ("angle bracket", "display_name"),
+    ("display name", "display_name"),
+    ("bracket", "domain_literal"),
+    ("Quoting the part before", "quoted_local_part"),
+    ("in quotes before the @-sign", "quoted_local_part"),
+    ("after close quote", "invalid_local_part"),
+    ("anything after the email address", "trailing_text"),
+    ("unsafe characters", "unsafe_characters"),
+    ("before the @-sign", "invalid_local_part"),
+    ("after the @-sign", "invalid_domain"),
+    ("invalid character", "invalid_character"),
+    ("not valid ASCII", "invalid_character"),
 )
 
 
 def normalize(cell: str) -> str:
-    """Strip what wraps an address in real exports: blanks, ``mailto:``, ``Name <addr>``.
+    """Strip what wraps an address in real exports: blanks, ``Name <addr>``, ``mailto:``.
 
     Returns the candidate address (possibly empty). Never raises.
     """
-    text = cell.strip(_BLANKS)
-    match = _ANGLE.match(text)
+    text = cell.strip(BLANKS)
+    match = _ANGLE.fullmatch(text)
     if match:
-        text = match.group("addr").strip(_BLANKS)
-    if _MAILTO.match(text):
-        text = text[len("mailto:"):]
-        text = text.split("?", 1)[0].strip(_BLANKS)
+        text = match.group("addr").strip(BLANKS)
+    if text[:7].casefold() == "mailto:":
+        text = text[7:].split("?", 1)[0]
+        if "%" in text:
+            # Not percent-encoded UTF-8: judge it as written.
+            with contextlib.suppress(UnicodeDecodeError):
+                text = unquote(text, errors="strict")
+        text = text.strip(BLANKS)
     return text
 
 
-def _reason_for(message: str) -> tuple[str, str]:
-    for needle, slug, sentence in _REASONS:
+def reason_for(message: str) -> str:
+    """The reason slug for one of email-validator's error messages."""
+    for needle, slug in _MESSAGE_SLUGS:
         if needle in message:
-            return slug, sentence
-    return "invalid_syntax", "The address is not a valid email address."
+            return slug
+    return "invalid_syntax"
+
+
+def _show(candidate: str) -> str:
+    if len(candidate) > _SHOW_MAX:
+        candidate = candidate[: _SHOW_MAX - 1] + "…"
+    return repr(candidate)
+
+
+def _failure(slug: str, candidate: str, extra: str = "") -> AddressCheck:
+    sentence = REASONS[slug]
+    if extra:
+        sentence = f"{sentence}: {extra}"
+    detail = f"{sentence}. ({_show(candidate)})" if candidate else f"{sentence}."
+    return AddressCheck(ok=False, reason=slug, detail=detail)
 
 
 def check_address(cell: str) -> AddressCheck:
     """Judge one cell: normalize it, validate it, and return an :class:`AddressCheck`."""
     candidate = normalize(cell)
     if not candidate:
-        return AddressCheck(
-            ok=False,
-            reason="missing_address",
-            detail="The cell is empty: there is no address to send to.",
-        )
+        return _failure("missing_address", "")
+    if _LINE_BREAKS.search(candidate):
+        return _failure("line_break", candidate)
+    if candidate.count("@") > 1 and sum("@" in part for part in _SEPARATORS.split(candidate)) > 1:
+        return _failure("multiple_addresses", candidate)
     try:
         valid = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
-        slug, sentence = _reason_for(str(exc))
-        return AddressCheck(ok=False, reason=slug, detail=f"{sentence} ({candidate!r})")
+        message = str(exc)
+        slug = reason_for(message)
+        chars = _CHAR_LIST.search(message)
+        return _failure(slug, candidate, chars.group("chars") if chars else "")
     local = valid.local_part
-    if len(local.encode("utf-8")) > LOCAL_PART_MAX_OCTETS:
-        return AddressCheck(
-            ok=False,
-            reason="local_part_too_long",
-            detail=(
-                f"The part before the @ is {len(local.encode('utf-8'))} octets; "
-                f"mail servers accept at most {LOCAL_PART_MAX_OCTETS}."
-            ),
-        )
+    octets = len(local.encode("utf-8"))
+    if octets > LOCAL_PART_MAX_OCTETS:
+        return _failure("local_part_too_long", candidate, f"it has {octets}")
     return AddressCheck(
         ok=True,
         email=valid.normalized,
@@ -108,3 +176,6 @@ def check_address(cell: str) -> AddressCheck:
         ascii_domain=valid.ascii_domain,
         smtputf8=bool(valid.smtputf8),
     )
+
+
+__all__ = ["BLANKS", "LOCAL_PART_MAX_OCTETS", "REASONS", "check_address", "normalize", "reason_for"]

@@ -1,0 +1,58 @@
+"""``presend demo``: the whole pipeline, probe included, against the embedded lab."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..errors import PresendError, UsageError
+from ..options import CacheOptions, DnsOptions, HygieneOptions, ProbeOptions, RunOptions
+from ..run import RunResult, run
+from ..stages import ProgressCallback, no_progress
+from .lab import DEMO_LIST, Lab
+
+#: The demo list marks this lab domain as a disposable-address provider.
+DEMO_DISPOSABLE = ("throwaway.example",)
+
+
+def demo_options(lab: Lab, out_dir: Path, input_path: Path = DEMO_LIST) -> RunOptions:
+    """Run options pointing every level at ``lab`` (loopback only, no cache)."""
+    return RunOptions(
+        input=input_path,
+        out_dir=out_dir,
+        dns=DnsOptions(
+            nameservers=(lab.nameserver,),
+            timeout=1.0,
+            allow_private_mx=True,
+        ),
+        probe=ProbeOptions(
+            enabled=True,
+            mail_from="demo@presend.example",
+            helo="demo.presend.example",
+            port=lab.smtp_port,
+            retry_after=1.0,
+            max_retries=1,
+            concurrency=8,
+            per_host=2,
+            timeout=5.0,
+        ),
+        hygiene=HygieneOptions(disposable_block=DEMO_DISPOSABLE),
+        cache=CacheOptions(enabled=False),
+    )
+
+
+def run_demo(out_dir: Path, progress: ProgressCallback = no_progress) -> RunResult:
+    """Start the lab, run the demo list through every level, write ``out_dir/demo.*``.
+
+    Raises :class:`PresendError` when a level the demo needs is not available.
+    """
+    from ..dns import make_resolver
+    from ..probe import make_prober
+
+    with Lab() as lab:
+        options = demo_options(lab, out_dir)
+        try:
+            resolver = make_resolver(options.dns, options.cache)
+            prober = make_prober(options.probe, options.cache)
+        except UsageError as exc:
+            raise PresendError(f"presend demo needs the DNS and mailbox levels: {exc}") from exc
+        return run(options, resolver=resolver, prober=prober, progress=progress)

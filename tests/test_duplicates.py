@@ -1,0 +1,56 @@
+"""Duplicates: the same address after normalization, case-insensitive; table-driven."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+
+from pipeline.models import RESULT_COLUMNS
+from pipeline.options import DnsOptions, RunOptions
+from pipeline.run import run
+
+STATUS = 2 + RESULT_COLUMNS.index("presend_status")
+DETAIL = 2 + RESULT_COLUMNS.index("presend_detail")
+EMAIL = 2 + RESULT_COLUMNS.index("presend_email")
+
+D, U, DUP = "deliverable", "undeliverable", "duplicate"
+
+
+@pytest.mark.parametrize(
+    ("cells", "statuses"),
+    [
+        (["a@example.com", "b@example.com"], [D, D]),
+        (["a@example.com", "A@EXAMPLE.COM"], [D, DUP]),
+        (["Ann <a@example.com>", "mailto:a@example.com", " a@example.com\t"], [D, DUP, DUP]),
+        (["josé@example.com", "JOSÉ@Example.com"], [D, DUP]),
+        (["a@bücher.example", "a@xn--bcher-kva.example", "A@BÜCHER.EXAMPLE"], [D, DUP, DUP]),
+        # Provider-specific rules (dots, +tags) are not applied by default.
+        (["a.b@example.com", "ab@example.com", "ab+x@example.com"], [D, D, D]),
+        # Invalid or empty cells are never duplicates of each other: each is its own 501.
+        (["bad@", "bad@", "", ""], [U, U, U, U]),
+        (["bad@", "a@example.com", "a@example.com", "a@example.com"], [U, D, DUP, DUP]),
+    ],
+)
+def test_duplicates(tmp_path: Path, cells: list[str], statuses: list[str]) -> None:
+    source = tmp_path / "d.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["email", "n"])
+        writer.writerows([cell, str(i)] for i, cell in enumerate(cells, start=1))
+    result = run(RunOptions(input=source, out_dir=tmp_path, dns=DnsOptions(enabled=False)))
+    with result.paths["results"].open(encoding="utf-8", newline="") as handle:
+        results = list(csv.reader(handle))[1:]
+    assert [row[STATUS] for row in results] == statuses
+    first_of: dict[str, str] = {}
+    for row in results:
+        key = row[EMAIL].casefold()
+        if row[STATUS] == DUP:
+            assert f"Same address as row {first_of[key]} " in row[DETAIL]
+        elif row[STATUS] == D:
+            first_of.setdefault(key, row[1])
+    with result.paths["clean"].open(encoding="utf-8", newline="") as handle:
+        clean = list(csv.reader(handle))[1:]
+    assert [row[1] for row in clean] == [row[1] for row in results if row[STATUS] == D]
+    assert result.summary["by_status"].get(DUP, 0) == statuses.count(DUP)

@@ -1,0 +1,203 @@
+"""The HTML report: content, escaping, self-containment, caps, and re-rendering from results."""
+
+from __future__ import annotations
+
+import csv
+import html
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pipeline.models import RESULT_COLUMNS
+from pipeline.options import RunOptions
+from pipeline.report import render_report, report_context
+from pipeline.run import run
+from pipeline.summary import Tally, read_results, results_summary
+from tests.report_helpers import SAMPLE, SUMMARY, columns, sample_tally
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _text(page: str) -> str:
+    """The page's visible-ish text: tags dropped, entities decoded, blanks squeezed."""
+    page = re.sub(r"<(script|style)\b.*?</\1>", " ", page, flags=re.S)
+    return re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page)))
+
+
+def _domain_cells(page: str, domain: str) -> list[str]:
+    """The data cells of one row of the domain table."""
+    row = re.search(rf'<th scope="row">{re.escape(domain)}</th>(.*?)</tr>', page, re.S)
+    assert row is not None, domain
+    return [html.unescape(cell) for cell in re.findall(r"<td[^>]*>(.*?)</td>", row.group(1))]
+
+
+def test_cards_give_counts_shares_codes_and_reasons() -> None:
+    context = report_context(SUMMARY, sample_tally())
+    cards = {card["status"]: card for card in context["cards"]}
+    assert cards["deliverable"]["count"] == 3
+    assert cards["undeliverable"]["count"] == 5
+    assert cards["undeliverable"]["why"] == [
+        "550 Mailbox or domain unavailable × 4",
+        "501 Syntax error in the address × 1",
+    ]
+    assert cards["unknown"]["count"] == 2
+    reasons = {w.split(" × ")[0] for w in cards["unknown"]["why"]}
+    assert reasons == {"Greylisted, still deferred", "Our sender was refused"}
+    assert round(cards["risky"]["share"], 2) == round(100 / 12, 2)
+    assert cards["duplicate"]["count"] == 1
+
+
+def test_page_shows_answer_codes_todo_domains_typos_and_facts() -> None:
+    page = render_report(SUMMARY, sample_tally())
+    text = _text(page)
+    assert "3 of 12 rows (25.0%) are safe to send" in text
+    # Every code present gets a what-to-do card with the catalogue's cause and remedy.
+    for code, title in [("250", "Accepted"), ("550", "Mailbox or domain unavailable"), ("501", "Syntax error"),
+                        ("450", "Mailbox temporarily unavailable"), ("554", "Transaction failed")]:
+        assert f'id="todo-{code}"' in page
+        assert f"{code} {title}" in text
+    assert "Temporary — retry later" in text and "Permanent — do not send" in text
+    assert "A sender problem" in text  # 554 is about us, not the recipient
+    # Domains: acme has 3 rows (duplicate excluded), one problem; Google recognised from the MX.
+    assert _domain_cells(page, "acme.example")[:3] == ["3", "1", "33.3%"]
+    assert _domain_cells(page, "corp.example")[3] == "Google"
+    assert _domain_cells(page, "catchall.example")[5:] == ["yes", "—"]
+    assert _domain_cells(page, "grey.example")[5:] == ["no", "seen"]
+    assert "gmial.com → gmail.com 2" in text
+    assert "f" * 64 in text and "syntax, dns, mailbox" in text
+    assert "Mailboxes were probed with RCPT TO" in text
+
+
+def test_report_says_plainly_when_mailboxes_were_not_probed() -> None:
+    summary = {**SUMMARY, "levels": ["syntax", "dns"], "mailboxes_probed": False}
+    text = _text(render_report(summary, sample_tally()))
+    assert "Mailboxes were not probed" in text
+    assert "Mailboxes were probed with RCPT TO" not in text
+
+
+def test_page_is_self_contained() -> None:
+    page = render_report(SUMMARY, sample_tally())
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page, re.I)
+    assert "@import" not in page and "url(http" not in page
+    assert not re.search(r"<(?:link|iframe|img|object|embed)\b", page, re.I)
+    assert "<style>" in page and "<script>" in page and "<svg" in page
+
+
+def test_untrusted_cells_are_escaped() -> None:
+    tally = Tally()
+    evil = '<script>alert("x")</script>@evil.example'
+    tally.add(1, evil, columns("undeliverable", "501", "invalid_syntax", "",
+                                detail='bad <img src=x onerror=alert(1)> "quoted"'))
+    page = render_report(SUMMARY, tally)
+    assert "<script>alert" not in page and "<img src=x" not in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;@evil.example" in page
+
+
+def test_problem_rows_are_capped_with_a_pointer_to_the_results() -> None:
+    tally = Tally(row_cap=3)
+    for number in range(1, 11):
+        email = f"u{number}@gone.example"
+        tally.add(number, email, columns("undeliverable", "550", "nxdomain", email))
+    page = render_report(SUMMARY, tally)
+    body = re.search(r'<table class="data rows" id="problem-table">.*?<tbody>(.*?)</tbody>', page, re.S)
+    assert body is not None and body.group(1).count("<tr ") == 3
+    text = _text(page)
+    assert "10 rows are risky, undeliverable, uncertain or duplicates" in text
+    assert "This page shows the first 3" in text and "leads.results.csv" in text
+
+
+def test_domain_table_memory_is_bounded_and_keeps_the_largest() -> None:
+    tally = Tally(domain_cap=100)
+    number = 0
+    for i in range(5_000):
+        for _ in range(3 if i % 50 == 0 else 1):  # every 50th domain is bigger
+            number += 1
+            email = f"u{number}@d{i}.example"
+            tally.add(number, email, columns("deliverable", "250", "mailbox_exists", email))
+    assert len(tally.domains) <= 200 and tally.domains_pruned
+    top = tally.top_domains(5)
+    assert all(entry.rows == 3 for _, entry in top)
+    assert "only the largest were counted exactly" in render_report(SUMMARY, tally)
+
+
+def _write_results(path: Path, rows: list[tuple[str, list[str]]], delimiter: str, encoding: str) -> None:
+    with path.open("w", encoding=encoding, newline="") as handle:
+        writer = csv.writer(handle, delimiter=delimiter, lineterminator="\n")
+        writer.writerow(["name", "email", *RESULT_COLUMNS])
+        for i, (cell, cols) in enumerate(rows):
+            writer.writerow([f"Person; {i}", cell, *cols])
+
+
+@pytest.mark.parametrize(("delimiter", "encoding"), [(",", "utf-8"), (";", "utf-8-sig"), ("\t", "utf-8")])
+def test_results_file_rebuilds_the_same_tally(tmp_path: Path, delimiter: str, encoding: str) -> None:
+    path = tmp_path / "leads.results.csv"
+    _write_results(path, SAMPLE, delimiter, encoding)
+    rebuilt, info = read_results(path)
+    live = sample_tally()
+    assert info.delimiter == delimiter and info.email_index == 1
+    assert rebuilt.counts() == live.counts()
+    assert rebuilt.by_status_code == live.by_status_code and rebuilt.by_code_reason == live.by_code_reason
+    assert rebuilt.problem_rows == live.problem_rows
+    assert {d: (e.rows, e.problems, e.mx) for d, e in rebuilt.domains.items()} == {
+        d: (e.rows, e.problems, e.mx) for d, e in live.domains.items()
+    }
+
+
+def test_results_file_without_summary_infers_levels(tmp_path: Path) -> None:
+    path = tmp_path / "leads.results.csv"
+    _write_results(path, SAMPLE, ",", "utf-8")
+    tally, info = read_results(path)
+    summary = results_summary(info, tally)
+    assert summary["levels"] == ["syntax", "dns", "mailbox"] and summary["mailboxes_probed"]
+    assert "(inferred from the results)" in _text(render_report(summary, tally))
+
+
+def test_not_a_results_file_is_an_input_error(tmp_path: Path) -> None:
+    from pipeline.errors import InputError
+
+    path = tmp_path / "plain.csv"
+    path.write_text("email\nx@acme.example\n", encoding="utf-8")
+    with pytest.raises(InputError, match="presend_status"):
+        read_results(path)
+
+
+@pytest.mark.parametrize(
+    ("sample", "delimiter"),
+    [("mailchimp_export.csv", ","), ("hubspot_export.csv", ","), ("excel_semicolon_cp1252.csv", ";")],
+)
+def test_sample_exports_round_trip_through_presend_report(tmp_path: Path, sample: str, delimiter: str) -> None:
+    """clean --no-dns on each realistic export, then `presend report` on its results file."""
+    result = run(RunOptions(input=REPO / "sample_lists" / sample, out_dir=tmp_path, dns=_no_dns()))
+    results_path = result.paths["results"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "report", str(results_path), "--out", str(tmp_path / "again.html")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    again = (tmp_path / "again.html").read_text(encoding="utf-8")
+    first = result.paths["report"].read_text(encoding="utf-8")
+    tally, info = read_results(results_path)
+    assert info.delimiter == delimiter
+    assert tally.counts() == result.tally.counts()
+    assert tally.problem_rows == result.tally.problem_rows
+    # Same page but for the moment it was made (and the link, which is relative to each page).
+    strip = re.compile(r"<dt>Report made</dt><dd>[^<]*</dd>")
+    assert strip.sub("", again) == strip.sub("", first)
+
+
+def _no_dns():  # type: ignore[no-untyped-def]
+    from pipeline.options import DnsOptions
+
+    return DnsOptions(enabled=False)
+
+
+def test_cli_report_errors_are_one_line_exit_2(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "cli", "report", str(tmp_path / "missing.results.csv")],
+        cwd=REPO, capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("presend: error: ")
