@@ -312,6 +312,7 @@ class _Commit:
         self.option_print = _fingerprint_options(options)
         self.dedupe = dedupe_path(self.out_dir, options.stem)
         self.resumed = False
+        self.resumed_from = 0
         self.writer: TableWriter
         self._dedupe_file: IO[bytes]
 
@@ -343,6 +344,7 @@ class _Commit:
             self._dedupe_file = self.dedupe.open("ab")
             self.started_at = state.started_at
             self.resumed = True
+            self.resumed_from = state.rows_done
             return state.rows_done
         self.writer = TableWriter(self.out_dir, self.options.stem, info, keep_risky=self.options.keep_risky)
         self._dedupe_file = self.dedupe.open("wb")
@@ -482,6 +484,7 @@ def _run_locked(
         "started_at": commit.started_at,
         "finished_at": utc_now(),
         "resumed": commit.resumed,
+        "resumed_from_row": commit.resumed_from,
         "timings_seconds": {
             **{k: round(v, 3) for k, v in judge.timings.items()},
             "total": round(time.perf_counter() - t0, 3),
