@@ -19,7 +19,7 @@ import os
 import re
 import sys
 from collections.abc import Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
@@ -47,9 +47,10 @@ FAST_ADDRESS = re.compile(
 )
 _CASELESS_LOCALS = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 
-#: Distinct full-path cells in one chunk above which the process pool is used.
-POOL_THRESHOLD = 4_000
-_POOL_BATCH = 1_000
+#: Distinct full-path cells in one chunk from which the process pool is used (it then works
+#: while the run loop finishes the previous chunk).
+POOL_THRESHOLD = 256
+_POOL_BATCH = 250
 _MEMO_LIMIT = 200_000
 # check_address refuses line breaks first; email-validator splits at an unquoted @ or <.
 _SPLIT_SPECIALS = ("@", "<", '"', "\r", "\n", "\x0b", "\x0c")
@@ -139,6 +140,45 @@ def _check_many(cells: list[str]) -> list[AddressCheck]:
     return [check_address(cell) for cell in cells]
 
 
+class PendingSyntax:
+    """A chunk being judged: :meth:`result` waits for the full path and fills the verdicts in."""
+
+    def __init__(
+        self,
+        judge: SyntaxJudge,
+        chunk: SyntaxChunk,
+        leftovers: dict[int, str],
+        found: dict[str, AddressCheck],
+        todo: list[str],
+        futures: list[Future[list[AddressCheck]]],
+    ) -> None:
+        self._judge = judge
+        self._chunk = chunk
+        self._leftovers = leftovers
+        self._found = found
+        self._todo = todo
+        self._futures = futures
+
+    def result(self) -> SyntaxChunk:
+        """The verdicts of every cell submitted."""
+        chunk, found = self._chunk, self._found
+        if self._futures:
+            checks = [check for future in self._futures for check in future.result()]
+            found.update(zip(self._todo, checks, strict=True))
+            self._futures = []
+        if self._leftovers:
+            self._judge._remember(list(found), list(found.values()))
+            emails, keys = chunk.emails, chunk.keys
+            for index, cell in self._leftovers.items():
+                check = found[cell]
+                chunk.slow[index] = check
+                if check.ok:
+                    emails[index] = check.email
+                    keys[index] = check.key
+            self._leftovers = {}
+        return chunk
+
+
 class SyntaxJudge:
     """Judges chunks of cells: the pre-check first, then each distinct leftover cell once.
 
@@ -159,6 +199,14 @@ class SyntaxJudge:
 
     def judge(self, cells: Sequence[str]) -> SyntaxChunk:
         """Judge every cell; the result lines up with ``cells``."""
+        return self.submit(cells).result()
+
+    def submit(self, cells: Sequence[str]) -> PendingSyntax:
+        """Start judging ``cells``: the pre-check now, the full path possibly in the pool.
+
+        Call :meth:`PendingSyntax.result` for the verdicts; meanwhile the caller can work on
+        something else (the run loop finishes the previous chunk).
+        """
         match = FAST_ADDRESS.match
         hits = [match(cell) is not None for cell in cells]
         joined = "\n".join(cells)
@@ -170,43 +218,34 @@ class SyntaxJudge:
         self.fast += len(cells) - len(leftovers)
         self.full += len(leftovers)
         chunk = SyntaxChunk(emails, keys)
-        if leftovers:
-            verdicts = self._full_path(set(leftovers.values()))
-            for index, cell in leftovers.items():
-                check = verdicts[cell]
-                chunk.slow[index] = check
-                if check.ok:
-                    emails[index] = check.email
-                    keys[index] = check.key
-        return chunk
-
-    def _full_path(self, distinct: set[str]) -> dict[str, AddressCheck]:
-        memo = self._memo
         found: dict[str, AddressCheck] = {}
         todo: list[str] = []
-        for cell in distinct:
-            known = memo.get(cell)
-            if known is None:
-                known = _unwrapped_check(cell)
-            if known is None:
-                todo.append(cell)
+        futures: list[Future[list[AddressCheck]]] = []
+        if leftovers:
+            memo = self._memo
+            for cell in set(leftovers.values()):
+                known = memo.get(cell)
+                if known is None:
+                    known = _unwrapped_check(cell)
+                if known is None:
+                    todo.append(cell)
+                else:
+                    found[cell] = known
+            self.validator_calls += len(todo)
+            if len(todo) >= POOL_THRESHOLD and self.workers > 1:
+                pool = self._ensure_pool()
+                batches = [todo[i : i + _POOL_BATCH] for i in range(0, len(todo), _POOL_BATCH)]
+                futures = [pool.submit(_check_many, batch) for batch in batches]
             else:
-                found[cell] = known
-        if not todo:
-            return found
-        self.validator_calls += len(todo)
-        if len(todo) >= POOL_THRESHOLD and self.workers > 1:
-            pool = self._ensure_pool()
-            batches = [todo[i : i + _POOL_BATCH] for i in range(0, len(todo), _POOL_BATCH)]
-            checks = [check for batch in pool.map(_check_many, batches) for check in batch]
-        else:
-            checks = _check_many(todo)
-        if len(memo) + len(todo) > _MEMO_LIMIT:
+                found.update(zip(todo, _check_many(todo), strict=True))
+                todo = []
+        return PendingSyntax(self, chunk, leftovers, found, todo, futures)
+
+    def _remember(self, cells: list[str], checks: list[AddressCheck]) -> None:
+        memo = self._memo
+        if len(memo) + len(cells) > _MEMO_LIMIT:
             memo.clear()
-        for cell, check in zip(todo, checks, strict=True):
-            memo[cell] = check
-            found[cell] = check
-        return found
+        memo.update(zip(cells, checks, strict=True))
 
     def _ensure_pool(self) -> Executor:
         if self._pool is None:

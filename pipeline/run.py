@@ -25,7 +25,7 @@ import numpy as np
 from . import __version__
 from .dedupe import DuplicateIndex, hash_keys
 from .errors import InputError
-from .fastsyntax import SyntaxChunk, SyntaxJudge
+from .fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
 from .forecast import duplicate_verdict, forecast, malformed_verdict
 from .hygiene import Hygiene
 from .ingest import RowChunk, Table, open_table
@@ -122,15 +122,28 @@ class _Judge:
         at = self.email_index
         return [cells[at] if len(cells) > at else "" for cells in chunk.cells]
 
-    def judge(self, chunk: RowChunk, cells: list[str]) -> list[list[str]]:
-        """The RESULT_COLUMNS values of every row of ``chunk``."""
+    def start(self, chunk: RowChunk, cells: list[str]) -> PendingSyntax | SyntaxChunk:
+        """Begin a chunk: the syntax pre-check now, the full syntax path in the background."""
         started = time.perf_counter()
         problems = chunk.problems
+        pending: PendingSyntax | SyntaxChunk
         if self.options.fast_syntax:
             judged = [cell if i not in problems else "" for i, cell in enumerate(cells)] if problems else cells
-            syntax = self.syntax.judge(judged)
+            pending = self.syntax.submit(judged)
         else:
-            syntax = _plain_syntax(cells, problems)
+            pending = _plain_syntax(cells, problems)
+        self.timings["syntax"] += time.perf_counter() - started
+        return pending
+
+    def judge(self, chunk: RowChunk, cells: list[str]) -> list[list[str]]:
+        """The RESULT_COLUMNS values of every row of ``chunk``."""
+        return self.finish(chunk, self.start(chunk, cells))
+
+    def finish(self, chunk: RowChunk, pending: PendingSyntax | SyntaxChunk) -> list[list[str]]:
+        """The RESULT_COLUMNS values of every row of a chunk begun with :meth:`start`."""
+        started = time.perf_counter()
+        problems = chunk.problems
+        syntax = pending.result() if isinstance(pending, PendingSyntax) else pending
         now = time.perf_counter()
         self.timings["syntax"] += now - started
 
@@ -194,7 +207,7 @@ class _Judge:
         slow = syntax.slow
         checked_at = utc_now()
         role_is_risky = self.options.hygiene.role_is_risky
-        flags_of = self.hygiene.flags
+        flags_for = self.hygiene.flags_for
         domains = self.domains if self.resolver is not None else None
         plain = not self.options.fast_syntax
         heads = self._verdict_heads
@@ -210,17 +223,20 @@ class _Judge:
                 continue
             check = slow.get(i)
             if check is None:
-                local, _, domain_name = email.rpartition("@")
-                check = AddressCheck(True, email, local, domain_name, domain_name)
-            domain = domains.get(check.ascii_domain) if domains is not None else None
-            flags = flags_of(check, domain)
+                # A pre-checked address: its parts are in the address itself (see fastsyntax).
+                local, _, ascii_domain = email.rpartition("@")
+            else:
+                local, ascii_domain = check.local, check.ascii_domain
+            domain = domains.get(ascii_domain) if domains is not None else None
+            flags = self.hygiene.flags(syntax.check(i), domain) if plain else flags_for(local, ascii_domain, domain)
             first = duplicate_of.get(i) if duplicate_of else None
             if first is not None:
-                note = self.hygiene.duplicate_note(check)
+                note = self.hygiene.duplicate_note(syntax.check(i))
                 append(RowOutcome(duplicate_verdict(first, email, note), email, flags).columns())
                 continue
             mailbox = mailboxes.get(email) if mailboxes else None
             if plain or mailbox is not None or flags.disposable or (flags.role and role_is_risky):
+                check = syntax.check(i)
                 verdict = forecast(check, domain, mailbox, flags, role_is_risky=role_is_risky)
                 if not verdict.checked_at:
                     verdict = replace(verdict, checked_at=checked_at)
@@ -231,7 +247,7 @@ class _Judge:
             # domain's verdict alone, so its columns are computed once per domain.
             found = heads.get(id(domain))
             if found is None:
-                found = self._head(check, domain, flags, role_is_risky)
+                found = self._head(syntax.check(i), domain, flags, role_is_risky)
             flag_key = (flags.suggestion, flags.role, flags.free)
             parts = flag_parts.get(flag_key)
             if parts is None:
@@ -426,25 +442,39 @@ def _run_locked(
         # collecting after each chunk is enough, and much cheaper than the default.
         gc.disable()
         timings = judge.timings
-        mark = time.perf_counter()
-        for chunk in table.row_chunks(options.chunk_size, skip=done):
-            mark = _lap(timings, "read", mark)
-            cells = judge.email_cells(chunk)
-            columns = judge.judge(chunk, cells)
+
+        def finish(chunk: RowChunk, cells: list[str], pending: PendingSyntax | SyntaxChunk) -> int:
+            columns = judge.finish(chunk, pending)
             mark = time.perf_counter()
             commit.writer.write_columns(chunk.cells, columns, chunk.problems)
             mark = _lap(timings, "write", mark)
             tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
             mark = _lap(timings, "tally", mark)
-            done = chunk.start + len(chunk) - 1
-            size = len(chunk)
-            commit.commit(done, judge.index.export_new())
-            del chunk, cells, columns
-            if done // options.chunk_size % 8 == 0:
+            last = chunk.start + len(chunk) - 1
+            commit.commit(last, judge.index.export_new())
+            _lap(timings, "commit", mark)
+            progress("rows", last, None)
+            events("chunk_committed", {"rows_done": last, "chunk_rows": len(chunk)})
+            return last
+
+        # One chunk of look-ahead: the next chunk's full syntax path runs in the process
+        # pool while this one is finished and committed.
+        ahead: tuple[RowChunk, list[str], PendingSyntax | SyntaxChunk] | None = None
+        mark = time.perf_counter()
+        for number, chunk in enumerate(table.row_chunks(options.chunk_size, skip=done), start=1):
+            mark = _lap(timings, "read", mark)
+            cells = judge.email_cells(chunk)
+            begun = (chunk, cells, judge.start(chunk, cells))
+            if ahead is not None:
+                done = finish(*ahead)
+            ahead = begun
+            del chunk, cells, begun
+            if number % 8 == 0:
                 gc.collect(1)
-            mark = _lap(timings, "commit", mark)
-            progress("rows", done, None)
-            events("chunk_committed", {"rows_done": done, "chunk_rows": size})
+            mark = time.perf_counter()
+        if ahead is not None:
+            done = finish(*ahead)
+            ahead = None
         commit.finish()
     except BaseException:
         commit.interrupted()

@@ -90,6 +90,7 @@ _COMBO = itemgetter(_STATUS, _CODE, _REASON, _DISPOSABLE, _ROLE, _FREE, _CATCH_A
 _GET_STATUS = itemgetter(_STATUS)
 _GET_EMAIL = itemgetter(_EMAIL)
 _GET_SUGGESTION = itemgetter(_SUGGESTION)
+_GET_MX = itemgetter(_MX)
 
 
 @dataclass
@@ -205,21 +206,27 @@ class Tally:
         for index, suggestion in enumerate(map(_GET_SUGGESTION, rows)):
             if suggestion and emails[index]:
                 self._add_suggestion(domains[index], suggestion)
+        mxs = list(map(_GET_MX, rows))
+        any_mx = any(mxs)
         first_index: dict[str, int] = {}
-        for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
-            if domain and status != "duplicate" and domain not in first_index and domain not in held:
-                first_index[domain] = index
+        if any_mx and fresh:
+            for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
+                if domain and status != "duplicate" and domain not in first_index and domain not in held:
+                    first_index[domain] = index
         for domain, count in counted.items():
             if domain in held:
                 held[domain] += count
             else:
                 held[domain] = count
-                self.domain_mx[domain] = rows[first_index[domain]][_MX]
+                self.domain_mx[domain] = mxs[first_index[domain]] if any_mx else ""
         problems = self.domain_problems
         marks_of = self.domain_marks
-        for index, status in enumerate(statuses):
+        # Rows that touch more than the counters above: any row with an MX, any problem row.
+        busy = range(len(rows)) if any_mx else [i for i, status in enumerate(statuses) if status != "deliverable"]
+        for index in busy:
+            status = statuses[index]
             if status == "deliverable":
-                mx = rows[index][_MX]
+                mx = mxs[index]
                 if mx and domains[index] and not self.domain_mx.get(domains[index]):
                     self.domain_mx[domains[index]] = mx
                 continue
