@@ -48,7 +48,7 @@ def clean(
     email_column: Annotated[str | None, typer.Option("--email-column", help="Column holding the addresses.")] = None,
     nameserver: Annotated[list[str] | None, typer.Option("--nameserver", help="Resolver IP[:PORT]; repeatable.")] = None,
     no_dns: Annotated[bool, typer.Option("--no-dns", help="Stop after syntax (offline).")] = False,
-    dns_concurrency: Annotated[int, typer.Option("--dns-concurrency", min=1, help="Domains resolved at once.")] = 64,
+    dns_concurrency: Annotated[int, typer.Option("--dns-concurrency", min=1, help="DNS queries in flight at once.")] = 64,
     dns_timeout: Annotated[float, typer.Option("--dns-timeout", min=0.1, help="Seconds per DNS query.")] = 5.0,
     allow_private_mx: Annotated[bool, typer.Option("--allow-private-mx", help="Treat loopback/private MX addresses as ordinary.")] = False,
     probe: Annotated[bool, typer.Option("--probe", help="Ask mail hosts with RCPT TO (never DATA).")] = False,
@@ -60,6 +60,7 @@ def clean(
     probe_concurrency: Annotated[int, typer.Option("--probe-concurrency", min=1, help="SMTP sessions at once overall.")] = 20,
     per_host: Annotated[int, typer.Option("--per-host", min=1, help="SMTP sessions at once per mail host.")] = 2,
     smtp_timeout: Annotated[float, typer.Option("--smtp-timeout", min=0.1, help="Seconds for connect and each reply.")] = 20.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Addresses asked per SMTP session.")] = 25,
     cache: Annotated[Path | None, typer.Option("--cache", help="Verdict cache (SQLite) path.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Use no persistent cache.")] = False,
     max_age: Annotated[str | None, typer.Option("--max-age", help="Refresh cached verdicts older than this (7d, 12h, 30m, 3600).")] = None,
@@ -149,6 +150,9 @@ def clean(
         counts = summary["by_status"]
         line = ", ".join(f"{counts[k]} {k}" for k in counts)
         typer.echo(f"{rows} rows: {line}")
+        dns_stats = summary.get("dns") or {}
+        if dns_stats:
+            typer.echo(_dns_line(dns_stats))
         typer.echo(f"report: {result.paths['report']}")
     if code == EXIT_THRESHOLD:
         if not log.json:
@@ -193,6 +197,7 @@ def _run_options(s: dict[str, Any], max_age: float | None) -> RunOptions:
             concurrency=s["probe_concurrency"],
             per_host=s["per_host"],
             timeout=s["smtp_timeout"],
+            batch_size=s["batch_size"],
         ),
         hygiene=HygieneOptions(
             role_is_risky=s["role_risky"],
@@ -208,6 +213,20 @@ def _run_options(s: dict[str, Any], max_age: float | None) -> RunOptions:
         workers=s["workers"],
         fast_syntax=not s["plain_syntax"],
     )
+
+
+def _dns_line(stats: dict[str, object]) -> str:
+    """One line on the DNS level: domains, cache use, queries, main providers."""
+    line = (
+        f"dns: {stats.get('domains', 0)} domains, {stats.get('cache_hits', 0)} from cache, "
+        f"{stats.get('queries', 0)} queries"
+    )
+    providers = stats.get("providers")
+    if isinstance(providers, dict):
+        named = [f"{name} {count}" for name, count in providers.items() if name != "other"][:5]
+        if named:
+            line += f"; providers: {', '.join(named)}"
+    return line
 
 
 @app.command()

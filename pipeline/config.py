@@ -154,6 +154,7 @@ KEYS: dict[tuple[str, str], Key] = {
     ("probe", "concurrency"): Key("probe_concurrency", _int),
     ("probe", "per_host"): Key("per_host", _int),
     ("probe", "timeout"): Key("smtp_timeout", _float),
+    ("probe", "batch_size"): Key("batch_size", _int),
     ("hygiene", "role_is_risky"): Key("role_risky", _bool),
     ("hygiene", "canonical_duplicates"): Key("canonical_duplicates", _bool),
     ("hygiene", "disposable_allow"): Key("disposable_allow", _strs),

@@ -90,13 +90,13 @@ def forecast(
                 verdict,
                 status=Status.RISKY,
                 reason="disposable_domain",
-                detail=f"{check.domain} hands out throw-away addresses; {verdict.detail}",
+                detail=f"{check.domain} hands out throw-away addresses. {verdict.detail}",
             )
         elif flags.role and role_is_risky:
             verdict = replace(
                 verdict,
                 status=Status.RISKY,
                 reason="role_account",
-                detail=f"{check.local}@ is a shared role mailbox; {verdict.detail}",
+                detail=f"{check.local}@ is a shared role mailbox. {verdict.detail}",
             )
     return verdict

@@ -268,8 +268,8 @@ def report_context(
             "dns": options.get("dns") or {},
             "probe": options.get("probe") or {},
             "cache": options.get("cache") or {},
-            "dns_stats": summary.get("dns") or {},
-            "probe_stats": summary.get("probe") or {},
+            "dns_stats": _flat_stats(summary.get("dns") or {}),
+            "probe_stats": _flat_stats(summary.get("probe") or {}),
         },
         "notes": list(summary.get("notes") or []),
         "generated_at": generated_at or datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
@@ -301,6 +301,17 @@ def _environment() -> jinja2.Environment:
 def _asset(name: str) -> Markup:
     text = resources.files("pipeline").joinpath("templates", name).read_text(encoding="utf-8")
     return Markup(text)
+
+
+def _flat_stats(stats: dict[str, Any]) -> dict[str, str]:
+    """Level counters as display text: nested mappings (e.g. providers) become "A 3, B 1"."""
+    flat: dict[str, str] = {}
+    for key, value in stats.items():
+        if isinstance(value, dict):
+            flat[key.replace("_", " ")] = ", ".join(f"{k} {v}" for k, v in value.items()) or "none"
+        else:
+            flat[key.replace("_", " ")] = str(value)
+    return flat
 
 
 def render_report(

@@ -523,6 +523,7 @@ def _run_locked(
         "verdicts_from_cache": _from_cache(dns_stats, probe_stats, options),
         "dns": dns_stats,
         "probe": probe_stats,
+        "probe_hosts": _probe_hosts(prober) if prober is not None else {},
         "notes": notes,
         "options": _options_dict(options),
     }
@@ -542,6 +543,12 @@ def _from_cache(dns: dict[str, int], probe: dict[str, int], options: RunOptions)
                 "looked_up": int(stats.get("cache_misses", 0)),
             }
     return result
+
+
+def _probe_hosts(prober: MailboxProber | None) -> dict[str, Any]:
+    """Per mail host: EHLO extensions, TLS, sessions (when the prober keeps them)."""
+    report = getattr(prober, "host_report", None)
+    return report() if callable(report) else {}
 
 
 def _options_dict(options: RunOptions) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from .models import DomainVerdict, MailboxVerdict, MxHost
 
@@ -41,8 +41,11 @@ class DomainResolver(Protocol):
         """Return a verdict for every domain given (ASCII/IDNA form), keyed by that form."""
         ...
 
-    def stats(self) -> dict[str, int]:
-        """Counters for summary.json (queries, cache hits, cache misses ...)."""
+    def stats(self) -> dict[str, Any]:
+        """Counters for summary.json (queries, cache hits, cache misses ...).
+
+        Values are numbers, or a ``{name: count}`` mapping (the DNS level's providers).
+        """
         ...
 
 

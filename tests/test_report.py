@@ -201,3 +201,23 @@ def test_cli_report_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("presend: error: ")
+
+
+@pytest.mark.parametrize(
+    ("levels", "probed", "expected"),
+    [
+        (["syntax"], False, "are safe to send as far as syntax can tell (domains and mailboxes were not checked)"),
+        (["syntax", "dns"], False, "are safe to send as far as DNS can tell"),
+        (["syntax", "dns", "mailbox"], True, "are safe to send; they are in the clean list"),
+    ],
+)
+def test_answer_says_how_far_the_checks_went(levels: list[str], probed: bool, expected: str) -> None:
+    summary = {**SUMMARY, "levels": levels, "mailboxes_probed": probed}
+    assert expected in _text(render_report(summary, sample_tally()))
+
+
+def test_nested_level_stats_are_shown_as_words() -> None:
+    summary = {**SUMMARY, "dns": {"queries": 7, "providers": {"Google": 2, "other": 1}}}
+    text = _text(render_report(summary, sample_tally()))
+    assert "providers Google 2, other 1" in text
+    assert "{'Google'" not in text

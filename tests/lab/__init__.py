@@ -1,0 +1,1 @@
+"""Loopback labs the tests start and stop: Postfix + postgrey, scripted SMTP hosts, DNS."""
