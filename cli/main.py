@@ -9,20 +9,23 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from pipeline import __version__
+from pipeline.config import Config
 from pipeline.errors import InputError, LockedError, OutputError, PresendError, UsageError
 from pipeline.options import CacheOptions, DnsOptions, HygieneOptions, ProbeOptions, RunOptions
 
+from .events import EventLog
 from .progress import make_progress
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_THRESHOLD = 3
+EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     add_completion=False,
@@ -39,6 +42,7 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 @app.command()
 def clean(
+    ctx: typer.Context,
     input: Annotated[Path, typer.Argument(help="The list to clean (CSV, TSV or XLSX).")],
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: beside the input).")] = None,
     email_column: Annotated[str | None, typer.Option("--email-column", help="Column holding the addresses.")] = None,
@@ -59,48 +63,44 @@ def clean(
     batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Addresses asked per SMTP session.")] = 25,
     cache: Annotated[Path | None, typer.Option("--cache", help="Verdict cache (SQLite) path.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Use no persistent cache.")] = False,
+    max_age: Annotated[str | None, typer.Option("--max-age", help="Refresh cached verdicts older than this (7d, 12h, 30m, 3600).")] = None,
     keep_risky: Annotated[bool, typer.Option("--keep-risky", help="Put risky rows in the clean list too.")] = False,
     role_risky: Annotated[bool, typer.Option("--role-risky", help="Mark role accounts (info@ ...) risky.")] = False,
     canonical_duplicates: Annotated[bool, typer.Option("--canonical-duplicates", help="Provider-aware duplicates (Gmail dots, +tags).")] = False,
     report_rows: Annotated[int, typer.Option("--report-rows", min=0, help="Problem rows shown in the report.")] = 5000,
+    config: Annotated[Path | None, typer.Option("--config", help="Options file (default: ./presend.toml if present).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last committed chunk.")] = False,
+    fail_over: Annotated[float | None, typer.Option("--fail-over", min=0, max=100, metavar="PCT", help="Exit 3 when more than PCT % of rows are undeliverable.")] = None,
+    log_format: Annotated[str, typer.Option("--log-format", help="stderr format: text, or json (one event per line).")] = "text",
+    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows judged and committed at a time.")] = 50_000,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes for the full syntax path (0 = one per CPU).")] = 0,
+    plain_syntax: Annotated[bool, typer.Option("--plain-syntax", hidden=True, help="Reference path: email-validator on every row.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars, no summary line.")] = False,
 ) -> None:
     """Clean INPUT and write <stem>.results.csv, .clean.csv, .summary.json and .report.html."""
+    from pipeline.config import find_config, load_config, parse_duration
     from pipeline.run import run
 
-    if probe and not mail_from:
-        raise _fail("--probe needs --mail-from ADDR (an address of a domain you control)")
-    if probe and no_dns:
-        raise _fail("--probe needs the DNS level; drop --no-dns")
-    options = RunOptions(
-        input=input,
-        out_dir=out,
-        email_column=email_column,
-        dns=DnsOptions(
-            enabled=not no_dns,
-            nameservers=tuple(nameserver or ()),
-            concurrency=dns_concurrency,
-            timeout=dns_timeout,
-            allow_private_mx=allow_private_mx,
-        ),
-        probe=ProbeOptions(
-            enabled=probe,
-            mail_from=mail_from or "",
-            helo=helo or "",
-            port=smtp_port,
-            retry_after=retry_after,
-            max_retries=max_retries,
-            concurrency=probe_concurrency,
-            per_host=per_host,
-            timeout=smtp_timeout,
-            batch_size=batch_size,
-        ),
-        hygiene=HygieneOptions(role_is_risky=role_risky, canonical_duplicates=canonical_duplicates),
-        cache=CacheOptions(enabled=not no_cache, path=cache),
-        keep_risky=keep_risky,
-        report_row_cap=report_rows,
-    )
-    progress = make_progress(enabled=not quiet)
+    given = {name: value for name, value in ctx.params.items()}
+    log = EventLog("json" if log_format == "json" else "text", quiet)
+    try:
+        settings = _merge_config(ctx, given, load_config(find_config(config)))
+        if settings["log_format"] not in ("text", "json"):
+            raise UsageError(f"--log-format: expected text or json, not {settings['log_format']!r}")
+        log = EventLog(settings["log_format"], settings["quiet"])
+        if settings["probe"] and not settings["mail_from"]:
+            raise UsageError("--probe needs --mail-from ADDR (an address of a domain you control)")
+        if settings["probe"] and settings["no_dns"]:
+            raise UsageError("--probe needs the DNS level; drop --no-dns")
+        ages = settings["max_age"]
+        max_age_seconds = parse_duration(ages) if ages is not None else None
+        options = _run_options(settings, max_age_seconds)
+    except UsageError as exc:
+        log.error(str(exc), EXIT_USAGE)
+        raise typer.Exit(EXIT_USAGE) from None
+
+    quiet = settings["quiet"]
+    progress = make_progress(enabled=not quiet and not log.json)
     try:
         resolver = prober = None
         if options.dns.enabled:
@@ -111,23 +111,108 @@ def clean(
             from pipeline.probe import make_prober
 
             prober = make_prober(options.probe, options.cache)
-        result = run(options, resolver=resolver, prober=prober, progress=progress)
+        result = run(options, resolver=resolver, prober=prober, progress=progress, events=log)
     except (InputError, UsageError, OutputError, LockedError) as exc:
-        raise _fail(str(exc)) from None
-    except PresendError as exc:
-        raise _fail(str(exc), EXIT_FAILURE) from None
-    finally:
         progress.close()
-    for note in result.notes:
-        typer.echo(f"presend: note: {note}", err=True)
-    if not quiet:
-        counts = result.summary["by_status"]
+        log.error(str(exc), EXIT_USAGE)
+        raise typer.Exit(EXIT_USAGE) from None
+    except PresendError as exc:
+        progress.close()
+        log.error(str(exc), EXIT_FAILURE)
+        raise typer.Exit(EXIT_FAILURE) from None
+    except KeyboardInterrupt:
+        progress.close()
+        log.error(
+            "interrupted; the committed rows are kept: run the same command with --resume to continue",
+            EXIT_INTERRUPTED,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    progress.close()
+    summary = result.summary
+    rows = summary["rows"]
+    undeliverable = summary["by_status"].get("undeliverable", 0)
+    share = 100.0 * undeliverable / rows if rows else 0.0
+    threshold = settings["fail_over"]
+    code = EXIT_THRESHOLD if threshold is not None and share > threshold else EXIT_OK
+    log(
+        "run_finished",
+        {
+            "rows": rows,
+            "by_status": summary["by_status"],
+            "undeliverable_percent": round(share, 2),
+            "verdicts_from_cache": summary.get("verdicts_from_cache", {}),
+            "outputs": {kind: str(path) for kind, path in result.paths.items()},
+            "seconds": summary["timings_seconds"]["total"],
+            "exit": code,
+        },
+    )
+    if not quiet and not log.json:
+        counts = summary["by_status"]
         line = ", ".join(f"{counts[k]} {k}" for k in counts)
-        typer.echo(f"{result.summary['rows']} rows: {line}")
-        dns_stats = result.summary.get("dns") or {}
+        typer.echo(f"{rows} rows: {line}")
+        dns_stats = summary.get("dns") or {}
         if dns_stats:
             typer.echo(_dns_line(dns_stats))
         typer.echo(f"report: {result.paths['report']}")
+    if code == EXIT_THRESHOLD:
+        if not log.json:
+            typer.echo(
+                f"presend: {share:.1f}% of rows are undeliverable, above --fail-over {threshold:g}%", err=True
+            )
+        raise typer.Exit(EXIT_THRESHOLD)
+
+
+def _merge_config(ctx: typer.Context, given: dict[str, Any], config: Config) -> dict[str, Any]:
+    """Command-line values, with the config file filling every option not given explicitly."""
+    settings = dict(given)
+    for name, value in config.values.items():
+        source = ctx.get_parameter_source(name) if name in given else None
+        # Compared by name: typer ships its own copy of click's ParameterSource enum.
+        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT"):
+            continue
+        settings[name] = value
+    return settings
+
+
+def _run_options(s: dict[str, Any], max_age: float | None) -> RunOptions:
+    """Build the option records from merged settings."""
+    return RunOptions(
+        input=s["input"],
+        out_dir=s["out"],
+        email_column=s["email_column"],
+        dns=DnsOptions(
+            enabled=not s["no_dns"],
+            nameservers=tuple(s["nameserver"] or ()),
+            concurrency=s["dns_concurrency"],
+            timeout=s["dns_timeout"],
+            allow_private_mx=s["allow_private_mx"],
+        ),
+        probe=ProbeOptions(
+            enabled=s["probe"],
+            mail_from=s["mail_from"] or "",
+            helo=s["helo"] or "",
+            port=s["smtp_port"],
+            retry_after=s["retry_after"],
+            max_retries=s["max_retries"],
+            concurrency=s["probe_concurrency"],
+            per_host=s["per_host"],
+            timeout=s["smtp_timeout"],
+            batch_size=s["batch_size"],
+        ),
+        hygiene=HygieneOptions(
+            role_is_risky=s["role_risky"],
+            canonical_duplicates=s["canonical_duplicates"],
+            disposable_allow=tuple(s.get("disposable_allow", ())),
+            disposable_block=tuple(s.get("disposable_block", ())),
+        ),
+        cache=CacheOptions(enabled=not s["no_cache"], path=s["cache"], max_age=max_age),
+        keep_risky=s["keep_risky"],
+        report_row_cap=s["report_rows"],
+        chunk_size=s["chunk_size"],
+        resume=s["resume"],
+        workers=s["workers"],
+        fast_syntax=not s["plain_syntax"],
+    )
 
 
 def _dns_line(stats: dict[str, object]) -> str:

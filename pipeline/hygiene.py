@@ -96,12 +96,16 @@ class Hygiene:
         ``suggestion`` is the whole corrected address (same local part, suggested domain),
         or empty.
         """
-        ascii_domain = check.ascii_domain.lower().rstrip(".")
+        return self.flags_for(check.local, check.ascii_domain, domain)
+
+    def flags_for(self, local: str, ascii_domain: str, domain: DomainVerdict | None) -> HygieneFlags:
+        """:meth:`flags` from the parts of a valid address it depends on (the run loop's fast way)."""
+        ascii_domain = ascii_domain.lower().rstrip(".")
         disposable, free, suggested = self.domain_facts(ascii_domain, dns_failed(domain))
-        role = wordlists.role_key(check.local) in self.roles
+        role = wordlists.role_key(local) in self.roles
         if not suggested:
             return self._plain[(disposable, role, free)]
-        return HygieneFlags(disposable, role, free, f"{check.local}@{suggested}")
+        return HygieneFlags(disposable, role, free, f"{local}@{suggested}")
 
     def duplicate_key(self, check: AddressCheck) -> str:
         """The key under which two addresses count as the same recipient.

@@ -10,12 +10,10 @@ delimiter, a quote, CR or LF is quoted, quotes doubled, so every value reads bac
 from __future__ import annotations
 
 import contextlib
-import csv
-import functools
 import json
 import os
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -123,40 +121,103 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def partial_path(path: Path) -> Path:
+    """Where an output is written until the run commits it: a hidden file beside it.
+
+    The name is fixed (not random) so that an interrupted run can be resumed; the run's
+    lock (``<stem>.lock``) keeps two runs from sharing it.
+    """
+    return path.with_name(f".{path.name}.partial")
+
+
+class CsvLines:
+    """Formats rows as CSV text in bulk, exactly as the outputs' ``csv.writer`` would.
+
+    A value holding the delimiter, a quote, CR or LF is quoted (quotes doubled); a row of
+    one empty value is written ``""`` so it is not a blank line. Most rows need no quoting
+    at all and are simply joined; only the others are formatted value by value.
+    """
+
+    def __init__(self, delimiter: str) -> None:
+        self.delimiter = delimiter
+
+    def field(self, value: str) -> str:
+        """One value, quoted if it must be."""
+        if self.delimiter in value or '"' in value or "\n" in value or "\r" in value:
+            return '"' + value.replace('"', '""') + '"'
+        return value
+
+    def line(self, fields: Sequence[str]) -> str:
+        """One row as a line of CSV, without the line end."""
+        if len(fields) == 1 and not fields[0]:
+            return '""'
+        return self.parts([fields])[0]
+
+    def parts(self, rows: Sequence[Sequence[str]]) -> list[str]:
+        """Each row's values as a run of CSV cells (to be joined with more on the same line)."""
+        delimiter = self.delimiter
+        texts = [delimiter.join(row) for row in rows]
+        special = [
+            index
+            for index, (text, row) in enumerate(zip(texts, rows, strict=True))
+            if '"' in text or "\n" in text or "\r" in text or text.count(delimiter) != len(row) - 1
+        ]
+        field = self.field
+        for index in special:
+            texts[index] = delimiter.join([field(value) for value in rows[index]])
+        return texts
+
+
 class TableWriter:
-    """Streams the results and clean CSVs into temporary files; :meth:`commit` renames them.
+    """Streams the results and clean CSVs into partial files; :meth:`commit` renames them.
 
     ``results``: every row, its cells padded or cut to the header's width (a row's extra
     fields are listed in its ``presend_detail``), then the presend columns. ``clean``: the
     sendable rows, original columns only; it has a header row when the input had one.
+
+    ``resume`` (sizes from an earlier :meth:`checkpoint`) reopens the partial files an
+    interrupted run left, cut back to those sizes, and appends to them.
     """
 
-    def __init__(self, out_dir: Path, stem: str, info: TableInfo, *, keep_risky: bool = False) -> None:
+    def __init__(
+        self,
+        out_dir: Path,
+        stem: str,
+        info: TableInfo,
+        *,
+        keep_risky: bool = False,
+        resume: Mapping[str, int] | None = None,
+    ) -> None:
         self.paths = output_paths(out_dir, stem)
+        self.partials = {kind: partial_path(self.paths[kind]) for kind in ("results", "clean")}
         encoding = "utf-8-sig" if info.output_bom else "utf-8"
         self._files: dict[str, tuple[Path, IO[str]]] = {}
-        self._writers: dict[str, Any] = {}
         try:
-            for kind in ("results", "clean"):
-                fd, tmp = _temp_in(out_dir, self.paths[kind].name)
-                handle = os.fdopen(fd, "w", encoding=encoding, newline="")
+            for kind, tmp in self.partials.items():
+                if resume is not None:
+                    with tmp.open("r+b") as raw:
+                        raw.truncate(resume[kind])
+                    handle = tmp.open("a", encoding=encoding, newline="")
+                else:
+                    handle = tmp.open("w", encoding=encoding, newline="")
                 self._files[kind] = (tmp, handle)
-                self._writers[kind] = csv.writer(
-                    handle, delimiter=info.output_delimiter, quotechar='"', lineterminator=LINE_END
-                )
-        except BaseException:
-            self.abort()
-            raise
+        except OSError as exc:
+            self.detach()
+            raise _cannot_write(self.paths["results"], exc) from exc
         self._width = info.width
-        self._sendable = {Status.DELIVERABLE, Status.RISKY} if keep_risky else {Status.DELIVERABLE}
+        self._sendable = {Status.DELIVERABLE.value, Status.RISKY.value} if keep_risky else {Status.DELIVERABLE.value}
+        self._lines = CsvLines(info.output_delimiter)
         self.rows_written = {"results": 0, "clean": 0}
-        self._guard(lambda: self._writers["results"].writerow([*info.header, *RESULT_COLUMNS]))
-        if info.has_header:
-            self._guard(lambda: self._writers["clean"].writerow(list(info.header)))
+        if resume is None:
+            self._emit("results", [self._lines.line([*info.header, *RESULT_COLUMNS])])
+            if info.has_header:
+                self._emit("clean", [self._lines.line(list(info.header))])
 
-    def _guard(self, action: Callable[[], object]) -> None:
+    def _emit(self, kind: str, lines: list[str]) -> None:
+        if not lines:
+            return
         try:
-            action()
+            self._files[kind][1].write(LINE_END.join(lines) + LINE_END)
         except OSError as exc:
             raise OutputError(
                 f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
@@ -177,31 +238,81 @@ class TableWriter:
         Sendable means ``deliverable`` (and ``risky`` too with ``keep_risky``); a duplicate
         or a malformed row never is.
         """
-        results = self._writers["results"]
-        clean = self._writers["clean"]
+        self.write_columns(
+            [row.cells for row in rows],
+            [outcome.columns() for outcome in outcomes],
+            {index for index, row in enumerate(rows) if row.problem},
+        )
 
-        def emit() -> None:
-            for row, outcome in zip(rows, outcomes, strict=True):
-                cells = self._fit(row.cells)
-                results.writerow([*cells, *outcome.columns()])
-                if outcome.verdict.status in self._sendable and not row.problem:
-                    clean.writerow(cells)
-                    self.rows_written["clean"] += 1
-            self.rows_written["results"] += len(rows)
+    def write_columns(
+        self,
+        cells: Sequence[Sequence[str]],
+        columns: Sequence[Sequence[str]],
+        ill_formed: Collection[int] = (),
+    ) -> None:
+        """Append one chunk given as each row's cells and its RESULT_COLUMNS values.
 
-        self._guard(emit)
+        The same output as :meth:`write`; rows whose index is in ``ill_formed`` never go to
+        the clean list.
+        """
+        width = self._width
+        if any(len(row) != width for row in cells):
+            cells = [self._fit(row) for row in cells]
+        lines = self._lines
+        delimiter = lines.delimiter
+        heads = lines.parts(cells)
+        tails = lines.parts(columns)
+        results = [head + delimiter + tail for head, tail in zip(heads, tails, strict=True)]
+        sendable = self._sendable
+        if ill_formed:
+            clean = [
+                head
+                for index, (head, values) in enumerate(zip(heads, columns, strict=True))
+                if values[0] in sendable and index not in ill_formed
+            ]
+        else:
+            clean = [head for head, values in zip(heads, columns, strict=True) if values[0] in sendable]
+        if width == 1:
+            clean = [head or '""' for head in clean]
+        self._emit("results", results)
+        self._emit("clean", clean)
+        self.rows_written["results"] += len(results)
+        self.rows_written["clean"] += len(clean)
+
+    def checkpoint(self, *, sync: bool = False) -> dict[str, int]:
+        """Flush both partial files (and fsync them with ``sync``); return their sizes in bytes."""
+        sizes: dict[str, int] = {}
+        for kind, (tmp, handle) in self._files.items():
+            try:
+                handle.flush()
+                if sync:
+                    os.fsync(handle.fileno())
+                sizes[kind] = os.fstat(handle.fileno()).st_size
+            except OSError as exc:
+                raise _cannot_write(tmp, exc) from exc
+        return sizes
 
     def commit(self) -> None:
         """Flush, sync and rename both files to their final names."""
-        for _tmp, handle in self._files.values():
-            self._guard(functools.partial(_close_synced, handle))
+        for tmp, handle in self._files.values():
+            try:
+                _close_synced(handle)
+            except OSError as exc:
+                raise _cannot_write(tmp, exc) from exc
         for kind, (tmp, _handle) in list(self._files.items()):
             _replace(tmp, self.paths[kind])
             del self._files[kind]
         _sync_dir(self.paths["results"].parent)
 
+    def detach(self) -> None:
+        """Close the partial files and leave them for a resumed run."""
+        for _tmp, handle in self._files.values():
+            with contextlib.suppress(OSError):
+                handle.close()
+        self._files.clear()
+
     def abort(self) -> None:
-        """Close and remove the temporary files (the final names are untouched)."""
+        """Close and remove the partial files (the final names are untouched)."""
         for tmp, handle in self._files.values():
             with contextlib.suppress(OSError):
                 handle.close()

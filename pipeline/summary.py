@@ -86,6 +86,11 @@ _DISPOSABLE, _ROLE, _FREE, _CATCH_ALL, _MX = (
     _COL[name] for name in ("presend_disposable", "presend_role", "presend_free", "presend_catch_all", "presend_mx")
 )
 _FLAGS = ("disposable", "role", "free", "catch_all")
+_COMBO = itemgetter(_STATUS, _CODE, _REASON, _DISPOSABLE, _ROLE, _FREE, _CATCH_ALL)
+_GET_STATUS = itemgetter(_STATUS)
+_GET_EMAIL = itemgetter(_EMAIL)
+_GET_SUGGESTION = itemgetter(_SUGGESTION)
+_GET_MX = itemgetter(_MX)
 
 
 @dataclass
@@ -167,6 +172,88 @@ class Tally:
                         columns[_MX],
                     )
                 )
+
+    def add_many(
+        self, row_numbers: Sequence[int], email_cells: Sequence[str], rows: Sequence[Sequence[str]]
+    ) -> None:
+        """Count a block of result rows: the same as :meth:`add` on each in turn, only faster.
+
+        Counters are bumped once per distinct combination and per domain instead of once per
+        row. A block that could make the domain table prune goes row by row, so pruning
+        happens exactly where :meth:`add` would do it.
+        """
+        if not rows:
+            return
+        statuses = list(map(_GET_STATUS, rows))
+        emails = list(map(_GET_EMAIL, rows))
+        domains = [email.rpartition("@")[2].lower() if email else "" for email in emails]
+        counted = Counter([d for d, status in zip(domains, statuses, strict=True) if d and status != "duplicate"])
+        held = self.domain_rows
+        fresh = [d for d in counted if d not in held]
+        if fresh and len(held) + len(fresh) >= 2 * self.domain_cap:
+            for number, cell, columns in zip(row_numbers, email_cells, rows, strict=True):
+                self.add(number, cell, columns)
+            return
+        self.rows += len(rows)
+        combos = Counter(map(_COMBO, rows))
+        self.combos.update(combos)
+        codes = self.reason_codes
+        for combo in combos:  # first-appearance order, so reasons are met as add() meets them
+            reason = combo[2]
+            if reason not in codes:
+                first = next(columns for columns in rows if columns[_REASON] == reason)
+                codes[reason] = (first[_CODE], first[_ENHANCED])
+        for index, suggestion in enumerate(map(_GET_SUGGESTION, rows)):
+            if suggestion and emails[index]:
+                self._add_suggestion(domains[index], suggestion)
+        mxs = list(map(_GET_MX, rows))
+        any_mx = any(mxs)
+        first_index: dict[str, int] = {}
+        if any_mx and fresh:
+            for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
+                if domain and status != "duplicate" and domain not in first_index and domain not in held:
+                    first_index[domain] = index
+        for domain, count in counted.items():
+            if domain in held:
+                held[domain] += count
+            else:
+                held[domain] = count
+                self.domain_mx[domain] = mxs[first_index[domain]] if any_mx else ""
+        problems = self.domain_problems
+        marks_of = self.domain_marks
+        # Rows that touch more than the counters above: any row with an MX, any problem row.
+        busy = range(len(rows)) if any_mx else [i for i, status in enumerate(statuses) if status != "deliverable"]
+        for index in busy:
+            status = statuses[index]
+            if status == "deliverable":
+                mx = mxs[index]
+                if mx and domains[index] and not self.domain_mx.get(domains[index]):
+                    self.domain_mx[domains[index]] = mx
+                continue
+            domain = domains[index]
+            columns = rows[index]
+            if domain and status in _PROBLEM_STATUSES:
+                problems[domain] = problems.get(domain, 0) + 1
+                marks = (columns[_CATCH_ALL] == "true") | (columns[_REASON] == "greylisted") << 1
+                if marks:
+                    marks_of[domain] = marks_of.get(domain, 0) | marks
+            if status in _PROBLEM_STATUSES or status == "duplicate":
+                self.problem_rows_total += 1
+                if len(self.problem_rows) < self.row_cap:
+                    self.problem_rows.append(
+                        ProblemRow(
+                            row_numbers[index],
+                            email_cells[index],
+                            status,
+                            columns[_CODE],
+                            columns[_ENHANCED],
+                            columns[_REASON],
+                            columns[_DETAIL],
+                            emails[index],
+                            columns[_SUGGESTION],
+                            columns[_MX],
+                        )
+                    )
 
     def _add_suggestion(self, domain: str, suggestion: str) -> None:
         self.suggestions[(domain, suggestion.rpartition("@")[2] or suggestion)] += 1

@@ -1,0 +1,122 @@
+"""Helpers shared by the benchmark scripts (not part of the test suite)."""
+
+from __future__ import annotations
+
+import csv
+import os
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One child process: wall time, peak resident memory, exit status, output."""
+
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def measure(command: list[str], cwd: Path = REPO) -> Measured:
+    """Run ``command`` and return its wall time and peak RSS (from wait4's rusage)."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = process.communicate()
+    seconds = time.perf_counter() - started
+    # communicate() already reaped the child; its rusage is the max over reaped children,
+    # so each measured command runs in a fresh python that reports its own peak below.
+    return Measured(seconds, _child_peak_mb(stderr), process.returncode, stdout, stderr)
+
+
+def _child_peak_mb(stderr: str) -> float:
+    for line in stderr.splitlines():
+        if line.startswith("PEAK_RSS_KB "):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+#: Runs a module as __main__ and prints its own peak RSS (kB) on stderr when it exits.
+RSS_WRAPPER = (
+    "import atexit, resource, runpy, sys;"
+    "atexit.register(lambda: print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
+    " file=sys.stderr));"
+    "sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
+)
+
+
+def presend_command(*args: str) -> list[str]:
+    """``python -m cli ...`` from this checkout, reporting its peak RSS."""
+    return [sys.executable, "-c", RSS_WRAPPER, "cli", *args]
+
+
+def machine() -> dict[str, str]:
+    """The machine the figures come from."""
+    model = ""
+    with open("/proc/cpuinfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    memory = ""
+    with open("/proc/meminfo", encoding="utf-8") as handle:
+        for line in handle:
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+                break
+    return {
+        "cpus": str(os.cpu_count()),
+        "cpu": model,
+        "ram": memory,
+        "python": platform.python_version(),
+        "load_average": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def ensure_list(path: Path, rows: int, seed: int = 7) -> Path:
+    """Generate the benchmark list at ``path`` unless a file with that many rows is there."""
+    marker = path.with_suffix(".rows")
+    if path.exists() and marker.exists() and marker.read_text() == str(rows):
+        return path
+    from generate_list import generate
+
+    started = time.perf_counter()
+    generate(path, rows, seed)
+    marker.write_text(str(rows))
+    print(f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s: {path}", flush=True)
+    return path
+
+
+def head(path: Path, rows: int, target: Path) -> Path:
+    """The header and the first ``rows`` data rows of a CSV (by record, not by line)."""
+    with path.open(newline="", encoding="utf-8") as source, target.open("w", newline="", encoding="utf-8") as out:
+        reader = csv.reader(source)
+        writer = csv.writer(out, lineterminator="\n")
+        for number, row in enumerate(reader):
+            if number > rows:
+                break
+            writer.writerow(row)
+    return target
+
+
+def compare_results(a: Path, b: Path) -> tuple[int, int, list[str]]:
+    """Rows compared and rows differing between two results files (presend_checked_at aside)."""
+    compared = differing = 0
+    examples: list[str] = []
+    with a.open(newline="", encoding="utf-8-sig") as fa, b.open(newline="", encoding="utf-8-sig") as fb:
+        for left, right in zip(csv.reader(fa), csv.reader(fb), strict=True):
+            compared += 1
+            if left[:-1] != right[:-1]:
+                differing += 1
+                if len(examples) < 3:
+                    examples.append(f"{left} != {right}")
+    return compared - 1, differing, examples

@@ -1,0 +1,47 @@
+"""What ``presend clean`` tells its user on stderr: text lines, or one JSON event per line.
+
+``--log-format json`` is for cron and log collectors: every line is an object with ``event``
+(run_started, chunk_committed, level_finished, note, run_finished, error) and ``time``.
+``-q`` keeps only notes, errors and (in JSON) run_finished.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any, TextIO
+
+_QUIET_EVENTS = {"note", "error", "run_finished"}
+
+
+class EventLog:
+    """Writes run events to a stream in the chosen format."""
+
+    def __init__(self, fmt: str = "text", quiet: bool = False, stream: TextIO | None = None) -> None:
+        self.json = fmt == "json"
+        self.quiet = quiet
+        self.stream = stream
+
+    def _out(self) -> TextIO:
+        return self.stream if self.stream is not None else sys.stderr
+
+    def __call__(self, name: str, fields: dict[str, Any]) -> None:
+        """Record one event (the library's event callback)."""
+        if self.quiet and name not in _QUIET_EVENTS:
+            return
+        if self.json:
+            record = {"event": name, "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
+            print(json.dumps(record, ensure_ascii=False, default=str), file=self._out(), flush=True)
+        elif name == "note":
+            print(f"presend: note: {fields['message']}", file=self._out())
+        elif name == "error":
+            print(f"presend: error: {fields['message']}", file=self._out())
+
+    def note(self, message: str) -> None:
+        """A run-level observation."""
+        self("note", {"message": message})
+
+    def error(self, message: str, exit_code: int) -> None:
+        """A whole-run failure (one line)."""
+        self("error", {"message": message, "exit": exit_code})

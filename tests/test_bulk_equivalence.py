@@ -1,0 +1,127 @@
+"""The bulk paths of the run loop give exactly what the one-row-at-a-time paths give."""
+
+from __future__ import annotations
+
+import csv
+import io
+import random
+from dataclasses import asdict
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.ingest import InputRow, TableInfo, open_table
+from pipeline.models import RESULT_COLUMNS, RowOutcome, Status, Verdict
+from pipeline.outputs import LINE_END, CsvLines, TableWriter
+from pipeline.summary import Tally
+
+_VALUES = st.text(alphabet=st.sampled_from(list('ab ,;|"\r\n\té')), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([",", ";", "\t", "|"]), st.lists(st.lists(_VALUES, min_size=1, max_size=5), max_size=20))
+def test_csv_lines_match_csv_writer(delimiter: str, rows: list[list[str]]) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=delimiter, quotechar='"', lineterminator=LINE_END).writerows(rows)
+    lines = CsvLines(delimiter)
+    assert "".join(lines.line(row) + LINE_END for row in rows) == buffer.getvalue()
+    assert lines.parts(rows) == [delimiter.join(lines.field(v) for v in row) for row in rows]
+
+
+def _row(rng: random.Random, number: int, with_mx: bool = True) -> tuple[str, list[str]]:
+    status = rng.choice(["deliverable"] * 5 + ["risky", "undeliverable", "unknown", "duplicate"])
+    domain = rng.choice(["a.example", "B.example", "c.example", "d.example", "", f"x{rng.randrange(60)}.example"])
+    email = f"u{number}@{domain}" if domain else ""
+    reason = rng.choice(["syntax_ok", "greylisted", "mailbox_not_found", "catch_all", "duplicate"])
+    columns = [
+        status,
+        rng.choice(["250", "550", "", "451"]),
+        rng.choice(["2.0.0", "5.1.1", ""]),
+        reason,
+        f"detail {number}",
+        email,
+        rng.choice(["", "", f"u{number}@gmail.com"]),
+        rng.choice(["true", "false"]),
+        rng.choice(["true", "false"]),
+        rng.choice(["true", "false"]),
+        rng.choice(["true", "false", "false"]),
+        rng.choice(["", "", "mx1.example", "mx2.example"]) if with_mx else "",
+        "2026-01-01T00:00:00Z",
+    ]
+    return f"cell {number}", columns
+
+
+@pytest.mark.parametrize("with_mx", [True, False])
+def test_tally_add_many_equals_add(with_mx: bool) -> None:
+    rng = random.Random(11)
+    for domain_cap in (3, 10, 20_000):
+        one, bulk = Tally(row_cap=50, domain_cap=domain_cap), Tally(row_cap=50, domain_cap=domain_cap)
+        number = 0
+        for _ in range(40):
+            size = rng.randrange(0, 60)
+            block = [_row(rng, number + i + 1, with_mx) for i in range(size)]
+            numbers = list(range(number + 1, number + 1 + size))
+            number += size
+            for n, (cell, columns) in zip(numbers, block, strict=True):
+                one.add(n, cell, columns)
+            bulk.add_many(numbers, [c for c, _ in block], [cols for _, cols in block])
+        assert asdict(bulk) == asdict(one)
+        assert list(bulk.reason_codes) == list(one.reason_codes)
+        assert list(bulk.domain_rows) == list(one.domain_rows)
+        assert bulk.counts() == one.counts()
+
+
+def test_write_columns_equals_write(tmp_path: Path) -> None:
+    info = TableInfo(tmp_path / "in.csv", "csv", "utf-8", ";", ("name", "email", "note"), 1)
+    rng = random.Random(3)
+    rows: list[InputRow] = []
+    outcomes: list[RowOutcome] = []
+    for number in range(1, 300):
+        cells = [rng.choice(["Ann", "O'Brien; Jo", 'say "hi"', "", "é"]) for _ in range(rng.choice([3, 3, 3, 2, 4]))]
+        problem = "" if len(cells) == 3 else "ragged"
+        rows.append(InputRow(number, number + 1, tuple(cells), problem))
+        status = rng.choice(list(Status))
+        detail = 'd; with "quotes"\r\nand a break'
+        outcomes.append(RowOutcome(Verdict(status, "250", "2.0.0", "r", detail), "a@b.example"))
+    one_dir, bulk_dir = tmp_path / "one", tmp_path / "bulk"
+    one_dir.mkdir()
+    bulk_dir.mkdir()
+    one = TableWriter(one_dir, "x", info, keep_risky=True)
+    for start in range(0, len(rows), 70):
+        one.write(rows[start : start + 70], outcomes[start : start + 70])
+    one.commit()
+    bulk = TableWriter(bulk_dir, "x", info, keep_risky=True)
+    bulk.write_columns([r.cells for r in rows[:100]], [o.columns() for o in outcomes[:100]],
+                       {i for i, r in enumerate(rows[:100]) if r.problem})
+    sizes = bulk.checkpoint()
+    bulk.detach()
+    resumed = TableWriter(bulk_dir, "x", info, keep_risky=True, resume=sizes)
+    resumed.write_columns([r.cells for r in rows[100:]], [o.columns() for o in outcomes[100:]],
+                          {i for i, r in enumerate(rows[100:]) if r.problem})
+    resumed.commit()
+    for kind in ("results", "clean"):
+        assert (bulk_dir / f"x.{kind}.csv").read_bytes() == (one_dir / f"x.{kind}.csv").read_bytes()
+    with (bulk_dir / "x.results.csv").open(newline="", encoding="utf-8") as handle:
+        back = list(csv.reader(handle, delimiter=";"))
+    assert back[0] == ["name", "email", "note", *RESULT_COLUMNS]
+    assert len(back) == len(rows) + 1
+    assert not list(bulk_dir.glob(".*partial"))
+
+
+def test_row_chunks_match_rows(tmp_path: Path) -> None:
+    path = tmp_path / "list.csv"
+    path.write_text(
+        "name,email\nAnn,ann@example.com\n\nBob,bob@example.com,extra\nCy\n,\nDee,dee@example.com,\n"
+        + "".join(f"P{i},p{i}@example.com\n" for i in range(40)),
+        encoding="utf-8",
+    )
+    with open_table(path) as table:
+        rows = list(table.rows())
+        report = table.report()
+        for size in (1, 3, 7, 100):
+            for skip in (0, 2, 5):
+                got = [row for chunk in table.row_chunks(size, skip=skip) for row in chunk.rows()]
+                assert got == rows[skip:]
+                assert table.report() == report
