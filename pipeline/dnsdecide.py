@@ -280,7 +280,7 @@ def apply_private_policy(domain: DomainVerdict, allow_private: bool) -> DomainVe
     verdict = Verdict(
         Status.RISKY,
         "250",
-        "",
+        "2.0.0",
         "mx_private_address",
         f"{where}, a loopback, private or reserved address that senders on the internet cannot reach.",
         mx=first.host,

@@ -132,10 +132,11 @@ class SmtpProber:
         results: dict[str, MailboxVerdict] = {}
         todo: list[ProbeTarget] = []
         cached: dict[str, dict[str, Any]] = {}
+        keys = {target.email: self._cache_key(target) for target in targets}
         if self.cache is not None:
-            cached = self.cache.get_many(CACHE_KIND, (_cache_key(t.email) for t in targets))
+            cached = self.cache.get_many(CACHE_KIND, keys.values())
         for target in targets:
-            hit = cached.get(_cache_key(target.email))
+            hit = cached.get(keys[target.email])
             if hit is not None:
                 results[target.email] = replace(mailbox_from_dict(hit), email=target.email)
                 self.counters["cache_hits"] += 1
@@ -147,9 +148,16 @@ class SmtpProber:
             if self.cache is not None:
                 self.cache.put_many(
                     CACHE_KIND,
-                    ((_cache_key(m.email), mailbox_to_dict(m), cache_lifetime(m)) for m in fresh.values()),
+                    ((keys[email], mailbox_to_dict(m), cache_lifetime(m)) for email, m in fresh.items()),
                 )
         return results
+
+    def _cache_key(self, target: ProbeTarget) -> str:
+        """The cache key of one question: the address (lower-cased, like the duplicate key, so
+        straße and strasse stay apart) plus the route asked (port and mail hosts), so verdicts
+        learnt in a lab or an intranet never answer for a run that reaches other hosts."""
+        hosts = ",".join(mx.host.lower() for mx in target.mx_hosts)
+        return f"{target.email.lower()}|{self.options.port}|{hosts}"
 
     def stats(self) -> dict[str, int]:
         """Counters for summary.json: sessions, RCPTs, retries, cache hits, hosts seen ...
@@ -410,8 +418,6 @@ def _domain_of(address: str) -> str:
     return address.rpartition("@")[2] if "@" in address else ""
 
 
-def _cache_key(email: str) -> str:
-    return email.lower()  # like the duplicate key: straße and strasse stay apart
 
 
 def _opportunistic_tls() -> ssl.SSLContext:

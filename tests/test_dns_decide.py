@@ -206,7 +206,7 @@ def test_private_policy() -> None:
     risky = apply_private_policy(private.domain, allow_private=False)
     assert risky.verdict is not None
     assert (risky.verdict.status, risky.verdict.code, risky.verdict.enhanced, risky.verdict.reason) == (
-        Status.RISKY, "250", "", "mx_private_address",
+        Status.RISKY, "250", "2.0.0", "mx_private_address",
     )
     assert "10.1.2.3" in risky.verdict.detail and risky.verdict.mx == "mx.d.example"
     assert risky.mx_hosts == private.domain.mx_hosts

@@ -477,7 +477,7 @@ def test_private_mx_addresses_are_risky_and_not_probed(runs: dict[str, CliRun]) 
                 {
                     "presend_status": "risky",
                     "presend_code": "250",
-                    "presend_enhanced": "",
+                    "presend_enhanced": "2.0.0",
                     "presend_reason": "mx_private_address",
                     "presend_mx": e.dns_mx,
                     "presend_catch_all": "false",

@@ -421,3 +421,20 @@ def test_stats_name_every_counter_even_when_nothing_happened(tmp_path: Path) -> 
     cached.probe([target("kept@cache.example", route(a))])
     stats = cached.stats()
     assert (stats["sessions"], stats["rcpts"], stats["cache_hits"], stats["cache_writes"]) == (0, 0, 1, 0)
+
+
+def test_cache_key_names_the_route() -> None:
+    """A verdict learnt through one port / set of mail hosts never answers for another route."""
+    from pipeline.models import MxHost
+    from pipeline.options import ProbeOptions
+    from pipeline.probe import SmtpProber
+    from pipeline.stages import ProbeTarget
+
+    def target(host: str) -> ProbeTarget:
+        return ProbeTarget("Ann@X.example", "Ann", "x.example", "x.example", False, (MxHost(10, host, ("127.0.3.1",)),))
+
+    lab = SmtpProber(ProbeOptions(enabled=True, mail_from="p@lab.example", port=2525))
+    real = SmtpProber(ProbeOptions(enabled=True, mail_from="p@lab.example", port=25))
+    assert lab._cache_key(target("mx.x.example")) == "ann@x.example|2525|mx.x.example"
+    assert lab._cache_key(target("mx.x.example")) != real._cache_key(target("mx.x.example"))
+    assert lab._cache_key(target("mx.x.example")) != lab._cache_key(target("mx2.x.example"))
