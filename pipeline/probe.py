@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .aiorun import run_sync
 from .cache import VerdictCache, mailbox_from_dict, mailbox_to_dict
 from .models import MailboxVerdict, Verdict
 from .options import CacheOptions, ProbeOptions
@@ -143,7 +143,7 @@ class SmtpProber:
             else:
                 todo.append(target)
         if todo:
-            fresh = _run_coroutine(_Run(self, todo, progress).go())
+            fresh = run_sync(_Run(self, todo, progress).go, name="presend-probe")
             results.update(fresh)
             if self.cache is not None:
                 self.cache.put_many(
@@ -436,30 +436,6 @@ def _outranks(new: Verdict | None, old: Verdict | None) -> bool:
         return True
     rank = {"sender_blocked": 2, "host_unavailable": 1}
     return rank.get(new.reason, 0) > rank.get(old.reason, 0)
-
-
-def _run_coroutine(coro: Any) -> dict[str, MailboxVerdict]:
-    """Run the engine to completion from synchronous code (in a thread if a loop runs here)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        result: dict[str, MailboxVerdict] = asyncio.run(coro)
-        return result
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="presend-probe")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    out: dict[str, MailboxVerdict] = box["result"]
-    return out
 
 
 __all__ = ["SmtpProber", "make_prober"]
