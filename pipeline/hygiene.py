@@ -22,6 +22,8 @@ DOTLESS_DOMAINS: frozenset[str] = frozenset({"gmail.com"})
 
 #: Per-domain facts kept at most this many domains, then forgotten and rebuilt.
 DOMAIN_MEMO_LIMIT = 200_000
+#: Local parts whose role flag is remembered (the memo is emptied when full).
+LOCAL_MEMO_LIMIT = 200_000
 
 # (disposable, free, suggested domain) for one (domain, dns_failed) pair.
 _DomainFacts = tuple[bool, bool, str]
@@ -67,6 +69,10 @@ class Hygiene:
         self.roles = wordlists.role_accounts()
         self.typos = TypoSuggester(never=self.free)
         self._facts: dict[tuple[str, bool], _DomainFacts] = {}
+        # flags_for's memos: facts by the domain as given (before lower-casing), per DNS
+        # failure; role or not by local part.
+        self._raw_facts: dict[bool, dict[str, _DomainFacts]] = {False: {}, True: {}}
+        self._role_of: dict[str, bool] = {}
         # The flag records without a suggestion are shared: one per combination.
         self._plain = {
             (d, r, f): HygieneFlags(disposable=d, role=r, free=f)
@@ -100,9 +106,20 @@ class Hygiene:
 
     def flags_for(self, local: str, ascii_domain: str, domain: DomainVerdict | None) -> HygieneFlags:
         """:meth:`flags` from the parts of a valid address it depends on (the run loop's fast way)."""
-        ascii_domain = ascii_domain.lower().rstrip(".")
-        disposable, free, suggested = self.domain_facts(ascii_domain, dns_failed(domain))
-        role = wordlists.role_key(local) in self.roles
+        failed = dns_failed(domain)
+        memo = self._raw_facts[failed]
+        facts = memo.get(ascii_domain)
+        if facts is None:
+            if len(memo) >= DOMAIN_MEMO_LIMIT:
+                memo.clear()
+            facts = memo[ascii_domain] = self.domain_facts(ascii_domain.lower().rstrip("."), failed)
+        disposable, free, suggested = facts
+        roles = self._role_of
+        role = roles.get(local)
+        if role is None:
+            if len(roles) >= LOCAL_MEMO_LIMIT:
+                roles.clear()
+            role = roles[local] = wordlists.role_key(local) in self.roles
         if not suggested:
             return self._plain[(disposable, role, free)]
         return HygieneFlags(disposable, role, free, f"{local}@{suggested}")

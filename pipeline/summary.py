@@ -191,8 +191,7 @@ class Tally:
         held = self.domain_rows
         fresh = [d for d in counted if d not in held]
         if fresh and len(held) + len(fresh) >= 2 * self.domain_cap:
-            for number, cell, columns in zip(row_numbers, email_cells, rows, strict=True):
-                self.add(number, cell, columns)
+            self._add_around_prune(row_numbers, email_cells, rows, domains, statuses)
             return
         self.rows += len(rows)
         combos = Counter(map(_COMBO, rows))
@@ -254,6 +253,35 @@ class Tally:
                             columns[_MX],
                         )
                     )
+
+    def _add_around_prune(
+        self,
+        row_numbers: Sequence[int],
+        email_cells: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        domains: Sequence[str],
+        statuses: Sequence[str],
+    ) -> None:
+        """A block whose new domains would make the domain table prune: the rows before the
+        one that prunes in bulk, that row alone through :meth:`add`, the rest again in bulk."""
+        held = self.domain_rows
+        room = 2 * self.domain_cap - len(held)
+        seen: set[str] = set()
+        cut = -1
+        for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
+            if domain and status != "duplicate" and domain not in held and domain not in seen:
+                if len(seen) >= room:
+                    cut = index
+                    break
+                seen.add(domain)
+        if cut < 0:  # no row prunes after all (cannot happen when called from add_many)
+            for number, cell, columns in zip(row_numbers, email_cells, rows, strict=True):
+                self.add(number, cell, columns)
+            return
+        if cut:
+            self.add_many(row_numbers[:cut], email_cells[:cut], rows[:cut])
+        self.add(row_numbers[cut], email_cells[cut], rows[cut])
+        self.add_many(row_numbers[cut + 1 :], email_cells[cut + 1 :], rows[cut + 1 :])
 
     def _add_suggestion(self, domain: str, suggestion: str) -> None:
         self.suggestions[(domain, suggestion.rpartition("@")[2] or suggestion)] += 1
