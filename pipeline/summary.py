@@ -179,8 +179,8 @@ class Tally:
         """Count a block of result rows: the same as :meth:`add` on each in turn, only faster.
 
         Counters are bumped once per distinct combination and per domain instead of once per
-        row. A block that could make the domain table prune goes row by row, so pruning
-        happens exactly where :meth:`add` would do it.
+        row. A block that makes the domain table prune is split at the row that prunes (that
+        row goes through :meth:`add`), so pruning happens exactly where :meth:`add` does it.
         """
         if not rows:
             return
@@ -190,7 +190,7 @@ class Tally:
         counted = Counter([d for d, status in zip(domains, statuses, strict=True) if d and status != "duplicate"])
         held = self.domain_rows
         fresh = [d for d in counted if d not in held]
-        if fresh and len(held) + len(fresh) >= 2 * self.domain_cap:
+        if fresh and len(held) + len(fresh) > 2 * self.domain_cap:
             self._add_around_prune(row_numbers, email_cells, rows, domains, statuses)
             return
         self.rows += len(rows)
