@@ -26,7 +26,7 @@ from . import __version__
 from .dedupe import DuplicateIndex, hash_keys
 from .errors import InputError
 from .fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
-from .forecast import duplicate_verdict, forecast, malformed_verdict
+from .forecast import duplicate_detail, duplicate_verdict, forecast, malformed_verdict
 from .hygiene import Hygiene
 from .ingest import RowChunk, Table, open_table
 from .lock import RunLock, lock_path
@@ -111,7 +111,7 @@ class _Judge:
         self.domains: dict[str, DomainVerdict] = {}
         self.timings: dict[str, float] = {"syntax": 0.0, "duplicates": 0.0, "dns": 0.0, "probe": 0.0, "verdicts": 0.0}
         self._verdict_heads: dict[int, tuple[list[str], str, str]] = {}
-        self._flag_parts: dict[tuple[str, bool, bool], list[str]] = {}
+        self._flag_parts: dict[tuple[str, bool, bool, bool], list[str]] = {}
 
     def close(self) -> None:
         """Release the syntax process pool."""
@@ -210,6 +210,7 @@ class _Judge:
         flags_for = self.hygiene.flags_for
         domains = self.domains if self.resolver is not None else None
         plain = not self.options.fast_syntax
+        canonical = self.options.hygiene.canonical_duplicates
         heads = self._verdict_heads
         flag_parts = self._flag_parts
         rows: list[list[str]] = []
@@ -231,8 +232,16 @@ class _Judge:
             flags = self.hygiene.flags(syntax.check(i), domain) if plain else flags_for(local, ascii_domain, domain)
             first = duplicate_of.get(i) if duplicate_of else None
             if first is not None:
-                note = self.hygiene.duplicate_note(syntax.check(i))
-                append(RowOutcome(duplicate_verdict(first, email, note), email, flags).columns())
+                if plain or canonical:
+                    note = self.hygiene.duplicate_note(syntax.check(i))
+                    append(RowOutcome(duplicate_verdict(first, email, note), email, flags).columns())
+                else:
+                    # What RowOutcome(duplicate_verdict(first, email), email, flags).columns() gives.
+                    parts = flag_parts.get((flags.suggestion, flags.role, flags.free, flags.disposable))
+                    if parts is None:
+                        parts = self._flag_texts(flags)
+                    append(["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
+                            "", ""])
                 continue
             mailbox = mailboxes.get(email) if mailboxes else None
             if plain or mailbox is not None or flags.disposable or (flags.role and role_is_risky):
@@ -248,12 +257,22 @@ class _Judge:
             found = heads.get(id(domain))
             if found is None:
                 found = self._head(syntax.check(i), domain, flags, role_is_risky)
-            flag_key = (flags.suggestion, flags.role, flags.free)
-            parts = flag_parts.get(flag_key)
+            parts = flag_parts.get((flags.suggestion, flags.role, flags.free, False))
             if parts is None:
-                parts = flag_parts[flag_key] = [flags.suggestion, "false", _bool(flags.role), _bool(flags.free)]
+                parts = self._flag_texts(flags)
             append([*found[0], email, *parts, "false", found[1], found[2] or checked_at])
         return rows
+
+    def _flag_texts(self, flags: HygieneFlags) -> list[str]:
+        """The suggestion, disposable, role and free columns of ``flags`` (remembered)."""
+        key = (flags.suggestion, flags.role, flags.free, flags.disposable)
+        parts = self._flag_parts.get(key)
+        if parts is None:
+            if len(self._flag_parts) >= 100_000:
+                self._flag_parts.clear()
+            parts = [flags.suggestion, _bool(flags.disposable), _bool(flags.role), _bool(flags.free)]
+            self._flag_parts[key] = parts
+        return parts
 
     def _head(
         self, check: AddressCheck, domain: DomainVerdict | None, flags: HygieneFlags, role_is_risky: bool
