@@ -27,6 +27,7 @@ from .dedupe import DuplicateIndex, hash_keys
 from .errors import InputError
 from .fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
 from .forecast import duplicate_detail, duplicate_verdict, forecast, malformed_verdict
+from .forkwrite import ForkedWrites, fork_available
 from .hygiene import Hygiene
 from .ingest import RowChunk, Table, open_table
 from .lock import RunLock, lock_path
@@ -451,6 +452,7 @@ def _run_locked(
     tally = Tally(row_cap=options.report_row_cap)
     commit = _Commit(options, table, fingerprint, started_at)
     gc_was_enabled = gc.isenabled()
+    forked: ForkedWrites | None = None
     try:
         done = commit.start(table, judge.index, tally)
         events(
@@ -462,15 +464,48 @@ def _run_locked(
         gc.disable()
         timings = judge.timings
 
-        def finish(chunk: RowChunk, cells: list[str], pending: PendingSyntax | SyntaxChunk) -> int:
-            columns = judge.finish(chunk, pending)
+        # Without the network levels, a forked child formats and writes each chunk while
+        # this process tallies it and reads and judges the next (see pipeline.forkwrite).
+        forked = ForkedWrites(commit.writer) if fork_available() and resolver is None and prober is None else None
+        # The chunk being written by the child: (last row, rows, its new duplicate-index entries).
+        writing: tuple[int, int, bytes] | None = None
+
+        def settle() -> int:
+            """Wait for the chunk in flight, then commit it; the last row committed."""
+            nonlocal writing
+            assert forked is not None and writing is not None
             mark = time.perf_counter()
-            commit.writer.write_columns(chunk.cells, columns, chunk.problems)
+            forked.wait()
+            mark = _lap(timings, "write", mark)
+            last, rows, entries = writing
+            writing = None
+            commit.commit(last, entries)
+            _lap(timings, "commit", mark)
+            progress("rows", last, None)
+            events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
+            return last
+
+        def finish(chunk: RowChunk, cells: list[str], pending: PendingSyntax | SyntaxChunk) -> int:
+            nonlocal writing
+            columns = judge.finish(chunk, pending)
+            last = chunk.start + len(chunk) - 1
+            entries = judge.index.export_new()
+            mark = time.perf_counter()
+            committed = done
+            if forked is not None:
+                if writing is not None:
+                    committed = settle()
+                mark = time.perf_counter()
+                forked.start(chunk.cells, columns, chunk.problems)
+                writing = (last, len(chunk), entries)
+            else:
+                commit.writer.write_columns(chunk.cells, columns, chunk.problems)
             mark = _lap(timings, "write", mark)
             tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
             mark = _lap(timings, "tally", mark)
-            last = chunk.start + len(chunk) - 1
-            commit.commit(last, judge.index.export_new())
+            if forked is not None:
+                return committed
+            commit.commit(last, entries)
             _lap(timings, "commit", mark)
             progress("rows", last, None)
             events("chunk_committed", {"rows_done": last, "chunk_rows": len(chunk)})
@@ -494,8 +529,12 @@ def _run_locked(
         if ahead is not None:
             done = finish(*ahead)
             ahead = None
+        if writing is not None:
+            done = settle()
         commit.finish()
     except BaseException:
+        if forked is not None:
+            forked.abandon()
         commit.interrupted()
         raise
     finally:
