@@ -8,6 +8,8 @@ because many rows share a domain.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from . import wordlists
 from .disposable import DisposableDomains
 from .models import AddressCheck, DomainVerdict, HygieneFlags, Status
@@ -73,6 +75,10 @@ class Hygiene:
         # failure; role or not by local part.
         self._raw_facts: dict[bool, dict[str, _DomainFacts]] = {False: {}, True: {}}
         self._role_of: dict[str, bool] = {}
+        #: What :meth:`flags_for` remembered: facts by domain as given (DNS not failed), and
+        #: role or not by local part. Read-only for others (the run loop's offline fast way).
+        self.offline_domain_facts: Mapping[str, _DomainFacts] = self._raw_facts[False]
+        self.role_memo: Mapping[str, bool] = self._role_of
         # The flag records without a suggestion are shared: one per combination.
         self._plain = {
             (d, r, f): HygieneFlags(disposable=d, role=r, free=f)

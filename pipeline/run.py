@@ -203,10 +203,80 @@ class _Judge:
         duplicate_of: dict[int, int],
         mailboxes: dict[str, MailboxVerdict],
     ) -> list[list[str]]:
+        checked_at = utc_now()
+        n = len(syntax.emails)
+        rows: list[list[str]] = [[]] * n
+        if self.resolver is None and self.options.fast_syntax and not self.options.hygiene.canonical_duplicates:
+            rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows)
+            if rest:
+                self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, rest)
+            return rows
+        self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, range(n))
+        return rows
+
+    def _columns_offline(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        checked_at: str,
+        rows: list[list[str]],
+    ) -> list[int]:
+        """Fill ``rows`` for the common rows of a run without DNS; the indexes of the others.
+
+        A valid address whose domain has no typo suggestion and is not disposable, and whose
+        role flag is harmless, gets the one verdict of a domain-less forecast (or the duplicate
+        verdict), with its flags from the hygiene memos: exactly what the general loop gives.
+        Rows whose facts are not remembered yet also go the general way (which remembers them).
+        """
+        problems = chunk.problems
+        slow = syntax.slow
+        role_is_risky = self.options.hygiene.role_is_risky
+        facts_get = self.hygiene.offline_domain_facts.get
+        role_get = self.hygiene.role_memo.get
+        found = self._verdict_heads.get(id(None))
+        flag_texts = [["", "false", _bool(role), _bool(free)] for role in (False, True) for free in (False, True)]
+        rest: list[int] = []
+        for i, email in enumerate(syntax.emails):
+            if not email or (problems and i in problems):
+                rest.append(i)
+                continue
+            check = slow.get(i) if slow else None
+            if check is None:
+                local, _, ascii_domain = email.rpartition("@")
+            else:
+                local, ascii_domain = check.local, check.ascii_domain
+            facts = facts_get(ascii_domain)
+            role = role_get(local)
+            if facts is None or role is None or facts[0] or facts[2]:
+                rest.append(i)
+                continue
+            parts = flag_texts[(role << 1) | facts[1]]
+            first = duplicate_of.get(i) if duplicate_of else None
+            if first is not None:
+                rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
+                           "", ""]
+                continue
+            if found is None or (role and role_is_risky):
+                rest.append(i)
+                continue
+            rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+        return rest
+
+    def _columns_general(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        mailboxes: dict[str, MailboxVerdict],
+        checked_at: str,
+        rows: list[list[str]],
+        indexes: Sequence[int],
+    ) -> None:
+        """Fill ``rows[i]`` for each of ``indexes``, row by row, any level, any option."""
         problems = chunk.problems
         emails = syntax.emails
         slow = syntax.slow
-        checked_at = utc_now()
         role_is_risky = self.options.hygiene.role_is_risky
         flags_for = self.hygiene.flags_for
         domains = self.domains if self.resolver is not None else None
@@ -214,14 +284,13 @@ class _Judge:
         canonical = self.options.hygiene.canonical_duplicates
         heads = self._verdict_heads
         flag_parts = self._flag_parts
-        rows: list[list[str]] = []
-        append = rows.append
-        for i, email in enumerate(emails):
+        for i in indexes:
+            email = emails[i]
             if not email or (problems and i in problems):
                 if i in problems:
-                    append(RowOutcome(malformed_verdict(problems[i])).columns())
+                    rows[i] = RowOutcome(malformed_verdict(problems[i])).columns()
                 else:
-                    append(RowOutcome(forecast(slow[i], None, None, HygieneFlags())).columns())
+                    rows[i] = RowOutcome(forecast(slow[i], None, None, HygieneFlags())).columns()
                 continue
             check = slow.get(i)
             if check is None:
@@ -235,14 +304,14 @@ class _Judge:
             if first is not None:
                 if plain or canonical:
                     note = self.hygiene.duplicate_note(syntax.check(i))
-                    append(RowOutcome(duplicate_verdict(first, email, note), email, flags).columns())
+                    rows[i] = RowOutcome(duplicate_verdict(first, email, note), email, flags).columns()
                 else:
                     # What RowOutcome(duplicate_verdict(first, email), email, flags).columns() gives.
                     parts = flag_parts.get((flags.suggestion, flags.role, flags.free, flags.disposable))
                     if parts is None:
                         parts = self._flag_texts(flags)
-                    append(["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
-                            "", ""])
+                    rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
+                               "", ""]
                 continue
             mailbox = mailboxes.get(email) if mailboxes else None
             if plain or mailbox is not None or flags.disposable or (flags.role and role_is_risky):
@@ -251,7 +320,7 @@ class _Judge:
                 if not verdict.checked_at:
                     verdict = replace(verdict, checked_at=checked_at)
                 catch_all = bool(mailbox and mailbox.catch_all)
-                append(RowOutcome(verdict, email, flags, catch_all).columns())
+                rows[i] = RowOutcome(verdict, email, flags, catch_all).columns()
                 continue
             # Neither mailbox nor hygiene changes the verdict: forecast() then depends on the
             # domain's verdict alone, so its columns are computed once per domain.
@@ -261,8 +330,7 @@ class _Judge:
             parts = flag_parts.get((flags.suggestion, flags.role, flags.free, False))
             if parts is None:
                 parts = self._flag_texts(flags)
-            append([*found[0], email, *parts, "false", found[1], found[2] or checked_at])
-        return rows
+            rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
 
     def _flag_texts(self, flags: HygieneFlags) -> list[str]:
         """The suggestion, disposable, role and free columns of ``flags`` (remembered)."""
@@ -491,6 +559,10 @@ def _run_locked(
             last = chunk.start + len(chunk) - 1
             entries = judge.index.export_new()
             mark = time.perf_counter()
+            # Tallied before the child is forked: the parent then leaves the chunk's pages
+            # alone while the child reads them (fewer copy-on-write faults).
+            tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
+            mark = _lap(timings, "tally", mark)
             committed = done
             if forked is not None:
                 if writing is not None:
@@ -501,8 +573,6 @@ def _run_locked(
             else:
                 commit.writer.write_columns(chunk.cells, columns, chunk.problems)
             mark = _lap(timings, "write", mark)
-            tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
-            mark = _lap(timings, "tally", mark)
             if forked is not None:
                 return committed
             commit.commit(last, entries)
