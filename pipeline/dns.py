@@ -18,13 +18,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import sqlite3
-import threading
 import time
 from collections import Counter, OrderedDict
-from collections.abc import Awaitable, Callable, Collection, Iterator
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 import dns.asyncquery
 import dns.exception
@@ -36,6 +35,7 @@ import dns.resolver
 import dns.rrset
 import idna
 
+from .aiorun import run_sync
 from .cache import VerdictCache, domain_from_dict, domain_to_dict
 from .dnsdecide import (
     AddressLookup,
@@ -60,7 +60,6 @@ _MAX_TTL = 2**31 - 1
 _MAX_CHAIN = 16
 _MALFORMED = "the answer did not hold together (a CNAME loop or no question)"
 
-T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -209,7 +208,7 @@ class DnsResolver:
         self, domains: Collection[str], progress: ProgressCallback = no_progress
     ) -> dict[str, DomainVerdict]:
         """Return a verdict for every domain given, keyed by the form given."""
-        return _run_sync(lambda: self.resolve_async(domains, progress))
+        return run_sync(lambda: self.resolve_async(domains, progress), name="presend-dns")
 
     def stats(self) -> dict[str, Any]:
         """Counters for summary.json: domains, queries, failures, cache use, providers."""
@@ -512,33 +511,6 @@ def _summarize(failures: list[str]) -> str:
     if len(unique) == 1 and len(failures) == 2:
         return unique[0] + ", twice"
     return "; then ".join(unique)
-
-
-def _run_sync(make: Callable[[], Awaitable[T]]) -> T:
-    """Run a coroutine to completion from synchronous code, even inside a running loop."""
-
-    async def main() -> T:
-        return await make()
-
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(main())
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["value"] = asyncio.run(main())
-        except BaseException as exc:
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="presend-dns")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    value: T = box["value"]
-    return value
 
 
 def make_resolver(dns: DnsOptions, cache: CacheOptions) -> DomainResolver:

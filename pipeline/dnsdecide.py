@@ -273,13 +273,16 @@ def apply_private_policy(domain: DomainVerdict, allow_private: bool) -> DomainVe
     private = [a for a in first.addresses if not is_public_address(a)]
     if not private:
         return domain
+    if domain.implicit_mx:
+        where = f"The domain {domain.domain} has no MX record and its own address is {private[0]}"
+    else:
+        where = f"The mail host {first.host} of {domain.domain} resolves to {private[0]}"
     verdict = Verdict(
         Status.RISKY,
         "250",
-        "",
+        "2.0.0",
         "mx_private_address",
-        f"The mail host {first.host} of {domain.domain} resolves to {private[0]}, a loopback, "
-        "private or reserved address that senders on the internet cannot reach.",
+        f"{where}, a loopback, private or reserved address that senders on the internet cannot reach.",
         mx=first.host,
         checked_at=domain.checked_at,
     )

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import ssl
-import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from .aiorun import run_sync
 from .cache import VerdictCache, mailbox_from_dict, mailbox_to_dict
 from .models import MailboxVerdict, Verdict
 from .options import CacheOptions, ProbeOptions
@@ -40,6 +40,7 @@ from .probeplan import (
     random_local_part,
 )
 from .smtpreply import (
+    answered_on_retry,
     cache_lifetime,
     connection_failed_verdict,
     unreachable_verdict,
@@ -49,6 +50,22 @@ from .smtpsession import SessionPlan, SessionResult, run_session
 from .stages import MailboxProber, ProbeTarget, ProgressCallback, no_progress
 
 CACHE_KIND = "mailbox"
+
+#: The counters of :meth:`SmtpProber.stats` (host counts and cache writes come on top).
+STAT_KEYS = (
+    "sessions",
+    "sessions_split",
+    "sessions_lost",
+    "connect_failures",
+    "rcpts",
+    "pipelined_groups",
+    "rcpt_limit_lowered",
+    "retries",
+    "catch_all_domains",
+    "starttls",
+    "starttls_refused",
+    "cache_hits",
+)
 
 
 def make_prober(probe: ProbeOptions, cache: CacheOptions) -> MailboxProber:
@@ -115,35 +132,47 @@ class SmtpProber:
         results: dict[str, MailboxVerdict] = {}
         todo: list[ProbeTarget] = []
         cached: dict[str, dict[str, Any]] = {}
+        keys = {target.email: self._cache_key(target) for target in targets}
         if self.cache is not None:
-            cached = self.cache.get_many(CACHE_KIND, (_cache_key(t.email) for t in targets))
+            cached = self.cache.get_many(CACHE_KIND, keys.values())
         for target in targets:
-            hit = cached.get(_cache_key(target.email))
+            hit = cached.get(keys[target.email])
             if hit is not None:
                 results[target.email] = replace(mailbox_from_dict(hit), email=target.email)
                 self.counters["cache_hits"] += 1
             else:
                 todo.append(target)
         if todo:
-            fresh = _run_coroutine(_Run(self, todo, progress).go())
+            fresh = run_sync(_Run(self, todo, progress).go, name="presend-probe")
             results.update(fresh)
             if self.cache is not None:
                 self.cache.put_many(
                     CACHE_KIND,
-                    ((_cache_key(m.email), mailbox_to_dict(m), cache_lifetime(m)) for m in fresh.values()),
+                    ((keys[email], mailbox_to_dict(m), cache_lifetime(m)) for email, m in fresh.items()),
                 )
         return results
 
+    def _cache_key(self, target: ProbeTarget) -> str:
+        """The cache key of one question: the address (lower-cased, like the duplicate key, so
+        straße and strasse stay apart) plus the route asked (port and mail hosts), so verdicts
+        learnt in a lab or an intranet never answer for a run that reaches other hosts."""
+        hosts = ",".join(mx.host.lower() for mx in target.mx_hosts)
+        return f"{target.email.lower()}|{self.options.port}|{hosts}"
+
     def stats(self) -> dict[str, int]:
-        """Counters for summary.json: sessions, RCPTs, retries, cache hits, hosts seen ..."""
-        counts = dict(self.counters)
+        """Counters for summary.json: sessions, RCPTs, retries, cache hits, hosts seen ...
+
+        Every counter of :data:`STAT_KEYS` is there, 0 when nothing happened, so a script can
+        read ``summary["probe"]["sessions"]`` whatever the run did.
+        """
+        counts = dict.fromkeys(STAT_KEYS, 0)
+        counts.update(self.counters)
         counts["hosts"] = len(self.hosts)
         for ext in ("STARTTLS", "SMTPUTF8", "8BITMIME", "SIZE", "PIPELINING"):
             counts[f"hosts_{ext.lower()}"] = sum(1 for h in self.hosts.values() if ext in h.extensions)
         counts["hosts_tls"] = sum(1 for h in self.hosts.values() if h.tls)
         counts["port25_blocked"] = int(self._blocked.blocked)
-        if self.cache is not None:
-            counts["cache_writes"] = self.cache.writes[CACHE_KIND]
+        counts["cache_writes"] = self.cache.writes[CACHE_KIND] if self.cache is not None else 0
         return counts
 
     def notes(self) -> list[str]:
@@ -275,6 +304,9 @@ class _Run:
         async for outcome in self.sessions_along(batch, pending):
             answered = answered or outcome.answered
             for email, mailbox in outcome.decided.items():
+                if batch.attempt:
+                    verdict = answered_on_retry(mailbox.verdict, batch.attempt, self.options.retry_after)
+                    mailbox = replace(mailbox, verdict=verdict)
                 self.finish(email, mailbox)
             retry = [t for t in pending if t.email in outcome.retry]
             if retry:
@@ -386,8 +418,6 @@ def _domain_of(address: str) -> str:
     return address.rpartition("@")[2] if "@" in address else ""
 
 
-def _cache_key(email: str) -> str:
-    return email.lower()  # like the duplicate key: straße and strasse stay apart
 
 
 def _opportunistic_tls() -> ssl.SSLContext:
@@ -406,30 +436,6 @@ def _outranks(new: Verdict | None, old: Verdict | None) -> bool:
         return True
     rank = {"sender_blocked": 2, "host_unavailable": 1}
     return rank.get(new.reason, 0) > rank.get(old.reason, 0)
-
-
-def _run_coroutine(coro: Any) -> dict[str, MailboxVerdict]:
-    """Run the engine to completion from synchronous code (in a thread if a loop runs here)."""
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        result: dict[str, MailboxVerdict] = asyncio.run(coro)
-        return result
-    box: dict[str, Any] = {}
-
-    def target() -> None:
-        try:
-            box["result"] = asyncio.run(coro)
-        except BaseException as exc:  # re-raised in the caller's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=target, name="presend-probe")
-    thread.start()
-    thread.join()
-    if "error" in box:
-        raise box["error"]
-    out: dict[str, MailboxVerdict] = box["result"]
-    return out
 
 
 __all__ = ["SmtpProber", "make_prober"]

@@ -8,6 +8,7 @@ tables, never on the number of rows in the list.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -97,6 +98,47 @@ def _kind_label(info: CodeInfo) -> str:
     return _KIND_LABEL[info.kind]
 
 
+#: The status a code's advice is written for (a sender-side code's: ``unknown``). Rows of
+#: another status under that code get a note, so "Remove the address" is not read as
+#: applying to a row that is, say, a sender problem.
+_ADVICE_STATUS = {"success": "deliverable", "permanent": "undeliverable"}
+
+
+def _rows(count: int) -> str:
+    return f"{count:,} of these rows is" if count == 1 else f"{count:,} of these rows are"
+
+
+def _card_notes(info: CodeInfo, rows: Counter[tuple[str, str]]) -> list[str]:
+    """Notes on the rows of one code whose status is not the one its advice is for.
+
+    ``rows`` counts the code's rows by (status, reason).
+    """
+    meant = "unknown" if info.sender_side else _ADVICE_STATUS.get(info.kind)
+    if meant is None:
+        return []
+    others: dict[str, Counter[str]] = {}
+    for (status, reason), count in rows.items():
+        if status not in (meant, "duplicate"):
+            others.setdefault(status, Counter())[reason] += count
+    notes = []
+    for status in STATUSES:
+        reasons = others.get(status)
+        if not reasons:
+            continue
+        count = sum(reasons.values())
+        labels = ", ".join(reason_label(r).lower() for r, _ in reasons.most_common())
+        if status == "unknown" and set(reasons) == {"sender_blocked"}:
+            notes.append(
+                f"{_rows(count)} a sender problem ({labels}), not a verdict on the address: keep "
+                f"{'it' if count == 1 else 'them'}, fix how you send and check again."
+            )
+        elif status == "risky":
+            notes.append(f"{_rows(count)} risky ({labels}), so not counted as safe to send.")
+        else:
+            notes.append(f"{_rows(count)} {status} ({labels}).")
+    return notes
+
+
 def reason_label(slug: str) -> str:
     """A short human label for a reason slug."""
     return REASONS.get(slug) or slug.replace("_", " ").capitalize() or "(no reason)"
@@ -138,6 +180,15 @@ def report_context(
     if results_name is None:
         results_name = f"{PurePath(input_name).stem}.results.csv"
     probed = bool(summary.get("mailboxes_probed"))
+    # Probing was on, yet no address reached a mail host (DNS decided every row, e.g. every
+    # domain takes mail on a private address): the page must not say mailboxes were probed.
+    probe_stats = summary.get("probe") or {}
+    probe_idle = (
+        probed
+        and isinstance(probe_stats, dict)
+        and bool(probe_stats)
+        and not (probe_stats.get("sessions") or probe_stats.get("cache_hits"))
+    )
     levels = list(summary.get("levels") or [])
 
     cards = []
@@ -185,11 +236,13 @@ def report_context(
 
     what_to_do = []
     by_code_reason = tally.by_code_reason
+    by_code_status_reason = tally.by_code_status_reason
     for code, count in tally.by_code.most_common():
         catalogued = lookup(code)
         if catalogued is None:
             continue
         reasons = [(reason_label(r), n) for (c, r), n in by_code_reason.most_common() if c == code]
+        statuses = Counter({(s, r): n for (c, s, r), n in by_code_status_reason.items() if c == code})
         what_to_do.append(
             {
                 "code": code,
@@ -199,6 +252,7 @@ def report_context(
                 "kind": catalogued.kind,
                 "kind_label": _kind_label(catalogued),
                 "reasons": reasons[:8],
+                "notes": _card_notes(catalogued, statuses),
             }
         )
 
@@ -240,6 +294,8 @@ def report_context(
         "safe": tally.by_status.get("deliverable", 0),
         "safe_share": _share(tally.by_status.get("deliverable", 0), total),
         "probed": probed,
+        "probe_idle": probe_idle,
+        "private_mx_rows": tally.by_reason.get("mx_private_address", 0),
         "levels": levels,
         "levels_inferred": bool(summary.get("levels_inferred")),
         "code_bars": _bars(code_items, total),

@@ -283,6 +283,25 @@ def with_retries(verdict: Verdict, retries: int, retry_after: float) -> Verdict:
     )
 
 
+def answered_on_retry(verdict: Verdict, retries: int, retry_after: float) -> Verdict:
+    """A final answer that came only when asked again: say so (the domain defers at first).
+
+    Greylisting passed is worth knowing: a real send to this domain is deferred too. Temporary
+    verdicts are left to :func:`with_retries`.
+    """
+    if not retries or verdict.reason in (GREYLISTED, TEMPORARY_FAILURE):
+        return verdict
+    if retries == 1:
+        when = f"when asked again {retry_after:g} s after a temporary one"
+    else:
+        when = f"on try {retries + 1}, {retry_after:g} s after each temporary one"
+    return replace(
+        verdict,
+        detail=f"{verdict.detail} This answer came {when} (greylisting, most likely), so a real send "
+        "would be deferred at first too.",
+    )
+
+
 def host_reply_verdict(reply: Reply, mx: str, stage: Stage) -> Verdict:
     """A host that answered but would not work with us now (421, 4xx greeting, 530)."""
     return Verdict(

@@ -329,6 +329,11 @@ class Tally:
         return Counter({k: v for k, v in self._view(1, 2).items() if k[0]})
 
     @property
+    def by_code_status_reason(self) -> Counter[tuple[str, str, str]]:
+        """Rows per (code, status, reason), rows without a code left out."""
+        return Counter({k: v for k, v in self._view(1, 0, 2).items() if k[0]})
+
+    @property
     def flags(self) -> Counter[str]:
         """Rows carrying each hygiene flag (disposable, role, free, catch_all)."""
         view: Counter[str] = Counter()

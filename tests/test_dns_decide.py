@@ -206,7 +206,7 @@ def test_private_policy() -> None:
     risky = apply_private_policy(private.domain, allow_private=False)
     assert risky.verdict is not None
     assert (risky.verdict.status, risky.verdict.code, risky.verdict.enhanced, risky.verdict.reason) == (
-        Status.RISKY, "250", "", "mx_private_address",
+        Status.RISKY, "250", "2.0.0", "mx_private_address",
     )
     assert "10.1.2.3" in risky.verdict.detail and risky.verdict.mx == "mx.d.example"
     assert risky.mx_hosts == private.domain.mx_hosts
@@ -221,6 +221,11 @@ def test_private_policy() -> None:
         AT,
     )
     assert apply_private_policy(mixed.domain, allow_private=False).accepts_mail
+    # An implicit MX: the domain is its own mail host, and the sentence says so.
+    implicit = decide("d.example", MxLookup(NODATA, ttl=60), {"d.example": addr("192.168.1.5")}, AT)
+    verdict = apply_private_policy(implicit.domain, allow_private=False).verdict
+    assert verdict is not None and verdict.mx == "d.example"
+    assert verdict.detail.startswith("The domain d.example has no MX record and its own address is 192.168.1.5, ")
     # Verdicts already decided by DNS are left alone.
     nx = decide("d.example", MxLookup(NX, ttl=60), {}, AT).domain
     assert apply_private_policy(nx, allow_private=False) is nx

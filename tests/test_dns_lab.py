@@ -194,7 +194,7 @@ def test_private_mx_is_risky_unless_allowed(lab: DnsLab) -> None:
     v = strict["private.example"].verdict
     assert v is not None
     assert (v.status, v.code, v.enhanced, v.reason, v.mx) == (
-        Status.RISKY, "250", "", "mx_private_address", "mx.private.example",
+        Status.RISKY, "250", "2.0.0", "mx_private_address", "mx.private.example",
     )
     assert "10.1.2.3" in v.detail
     assert strict["multi.example"].verdict is not None  # 127.0.1.61 is loopback
@@ -423,7 +423,7 @@ def test_clean_command_forecasts_dns_rows(lab: DnsLab, tmp_path: Path) -> None:
     assert forecast("Di") == ("undeliverable", "550", "5.4.4", "mx_unresolvable", "gone.dangling.example")
     assert forecast("Ed") == ("unknown", "451", "4.4.3", "dns_error", "")
     # Without --allow-private-mx the loopback lab hosts are risky...
-    assert forecast("Ann") == ("risky", "250", "", "mx_private_address", "mx1.multi.example")
+    assert forecast("Ann") == ("risky", "250", "2.0.0", "mx_private_address", "mx1.multi.example")
     assert forecast("Ivy")[3] == "mx_private_address"
     summary = json.loads((tmp_path / "out" / "list.summary.json").read_text())
     assert summary["dns"]["domains"] == 8 and summary["dns"]["cache_misses"] == 8

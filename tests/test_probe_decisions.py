@@ -11,10 +11,12 @@ from pipeline.smtpreply import (
     Action,
     Reply,
     Stage,
+    answered_on_retry,
     apply_catch_all,
     cache_lifetime,
     connection_failed_verdict,
     decide,
+    exists_verdict,
     is_catch_all,
     smtputf8_verdict,
     temporary_verdict,
@@ -159,6 +161,20 @@ def test_with_retries_says_how_often() -> None:
     assert "once more, 3 s apart" in with_retries(base, 1, 3).detail
     assert "--max-retries 0" in with_retries(base, 0, 3).detail
     assert with_retries(smtputf8_verdict("mx"), 2, 3) == smtputf8_verdict("mx")
+
+
+def test_answered_on_retry_says_the_domain_defers_at_first() -> None:
+    accepted = exists_verdict(Reply.parse(250, "2.1.5 Ok"), "mx")
+    once = answered_on_retry(accepted, 1, 3)
+    assert once.detail == (
+        "mx accepted the address at RCPT TO (250 2.1.5 Ok). This answer came when asked again 3 s after a "
+        "temporary one (greylisting, most likely), so a real send would be deferred at first too."
+    )
+    assert (once.status, once.code, once.enhanced, once.reason) == (accepted.status, "250", "2.1.5", "mailbox_exists")
+    assert "on try 3, 3 s after each temporary one" in answered_on_retry(accepted, 2, 3).detail
+    assert answered_on_retry(accepted, 0, 3) == accepted  # the first answer: nothing to say
+    temporary = temporary_verdict(Reply.parse(450, "4.2.0 Greylisted"), "mx", Stage.RCPT)
+    assert answered_on_retry(temporary, 1, 3) == temporary  # with_retries() words those
 
 
 def test_catch_all_decision() -> None:

@@ -16,7 +16,7 @@ import pytest
 from pipeline.cache import VerdictCache
 from pipeline.models import MxHost, Status
 from pipeline.options import ProbeOptions
-from pipeline.probe import SmtpProber
+from pipeline.probe import STAT_KEYS, SmtpProber
 from pipeline.stages import ProbeTarget
 from tests.lab.smtphosts import HostScript, ScriptedHosts
 
@@ -261,6 +261,8 @@ def test_greylisted_addresses_wait_without_holding_a_worker() -> None:
         ]
         result = p.probe(targets)
     assert result["g@grey.example"].verdict.reason == "mailbox_exists"
+    assert "when asked again 1 s after a temporary one (greylisting" in result["g@grey.example"].verdict.detail
+    assert "asked again" not in result["o0@other.example"].verdict.detail
     grey_log, other_log = hosts.log(grey), hosts.log(other)
     assert len(grey_log.sessions) == 2
     first_grey, retry_grey = grey_log.session_starts
@@ -404,3 +406,35 @@ def test_fast_refusals_do_not_outrun_a_slow_greeting() -> None:
     assert result["a@late.example"].verdict.reason == "mailbox_exists"
     assert {result[f"x@dead{a.rsplit('.', 1)[1]}.example"].verdict.reason for a in dead} == {"host_unavailable"}
     assert p.notes() == [] and p.stats()["port25_blocked"] == 0
+
+
+def test_stats_name_every_counter_even_when_nothing_happened(tmp_path: Path) -> None:
+    idle = prober().stats()
+    assert {key: idle[key] for key in STAT_KEYS} == dict.fromkeys(STAT_KEYS, 0)
+    assert idle["cache_writes"] == 0 and idle["hosts"] == 0 and idle["port25_blocked"] == 0
+    # a run served wholly from the cache: sessions is there, and 0
+    a = net(110)
+    cache_path = tmp_path / "cache.sqlite3"
+    with ScriptedHosts([HostScript(a, mailboxes={"kept@cache.example"})], PORT):
+        prober(VerdictCache(cache_path)).probe([target("kept@cache.example", route(a))])
+    cached = prober(VerdictCache(cache_path))
+    cached.probe([target("kept@cache.example", route(a))])
+    stats = cached.stats()
+    assert (stats["sessions"], stats["rcpts"], stats["cache_hits"], stats["cache_writes"]) == (0, 0, 1, 0)
+
+
+def test_cache_key_names_the_route() -> None:
+    """A verdict learnt through one port / set of mail hosts never answers for another route."""
+    from pipeline.models import MxHost
+    from pipeline.options import ProbeOptions
+    from pipeline.probe import SmtpProber
+    from pipeline.stages import ProbeTarget
+
+    def target(host: str) -> ProbeTarget:
+        return ProbeTarget("Ann@X.example", "Ann", "x.example", "x.example", False, (MxHost(10, host, ("127.0.3.1",)),))
+
+    lab = SmtpProber(ProbeOptions(enabled=True, mail_from="p@lab.example", port=2525))
+    real = SmtpProber(ProbeOptions(enabled=True, mail_from="p@lab.example", port=25))
+    assert lab._cache_key(target("mx.x.example")) == "ann@x.example|2525|mx.x.example"
+    assert lab._cache_key(target("mx.x.example")) != real._cache_key(target("mx.x.example"))
+    assert lab._cache_key(target("mx.x.example")) != lab._cache_key(target("mx2.x.example"))

@@ -221,3 +221,46 @@ def test_nested_level_stats_are_shown_as_words() -> None:
     text = _text(render_report(summary, sample_tally()))
     assert "providers Google 2, other 1" in text
     assert "{'Google'" not in text
+
+
+def _todo_card(page: str, code: str) -> str:
+    """The visible text of one "what to do" card."""
+    card = re.search(rf'<article class="todo-card[^"]*" aria-labelledby="todo-{code}">(.*?)</article>', page, re.S)
+    assert card is not None, code
+    return _text(card.group(1))
+
+
+def test_code_cards_note_rows_their_advice_is_not_for() -> None:
+    tally = sample_tally()
+    # a 550 at MAIL FROM: the host refuses us, the address itself was not judged
+    tally.add(13, "sam@senderblock.example", columns("unknown", "550", "sender_blocked", "sam@senderblock.example",
+                                                     enhanced="5.7.1"))
+    page = render_report(SUMMARY, tally)
+    card550 = _todo_card(page, "550")
+    assert "Remove the address from the list" in card550  # the catalogue's advice stays ...
+    assert ("Note: 1 of these rows is a sender problem (our sender was refused), not a verdict on the "
+            "address: keep it, fix how you send and check again.") in card550  # ... with the exception said
+    card250 = _todo_card(page, "250")
+    assert "Note: 1 of these rows is risky (domain accepts any address), so not counted as safe to send." in card250
+    # codes whose rows all have the status the advice is for get no note
+    for code in ("501", "554", "450"):
+        assert "Note:" not in _todo_card(page, code), code
+    assert "1 row (" in _todo_card(page, "501") and "1 rows" not in _text(page)
+
+
+def test_report_does_not_claim_probing_when_no_address_reached_a_mail_host() -> None:
+    tally = Tally()
+    tally.add(1, "a@lab.example", columns("risky", "250", "mx_private_address", "a@lab.example", mx="mx.lab.example"))
+    tally.add(2, "b@lab.example", columns("risky", "250", "mx_private_address", "b@lab.example", mx="mx.lab.example"))
+    tally.add(3, "c@nowhere.example", columns("undeliverable", "550", "nxdomain", "c@nowhere.example"))
+    idle = {**SUMMARY, "probe": {"hosts": 0, "port25_blocked": 0}}
+    text = _text(render_report(idle, tally))
+    assert "No mailbox was probed" in text
+    assert ("DNS decided every row before the mailbox level (2 rows have their mail host on a private "
+            "address; add --allow-private-mx to probe lab or intranet hosts).") in text
+    assert "Mailbox probing was on, but no address got as far as a mail host." in text
+    assert "Mailboxes were probed with RCPT TO" not in text
+    # one session, or verdicts from the cache, is probing
+    for stats in ({"sessions": 1}, {"cache_hits": 2}):
+        text = _text(render_report({**SUMMARY, "probe": stats}, tally))
+        assert "Mailboxes were probed with RCPT TO" in text and "No mailbox was probed" not in text
