@@ -6,7 +6,7 @@ forked once the chunk is judged does it while the parent tallies the chunk and r
 judges the next one: the child sees the chunk's rows through the fork (nothing is pickled),
 appends to the same partial files the parent opened, and reports the line counts (or the
 error) through a pipe. One child at a time, so the lines land in input order; the parent
-records a chunk as committed (the resume point) only after its child has finished.
+records chunks as committed (the resume point) only after its child has finished.
 
 The child dies with the parent (``PR_SET_PDEATHSIG``), so a run killed with ``kill -9``
 leaves no writer behind to race a resumed run; whatever it appended past the recorded sizes
@@ -42,7 +42,7 @@ def _die_with_parent(parent: int) -> None:
 
 
 class ForkedWrites:
-    """Writes chunks through ``writer`` in forked children, one chunk in flight at a time."""
+    """Writes chunks through ``writer`` in forked children, one child at a time."""
 
     def __init__(self, writer: TableWriter) -> None:
         self.writer = writer
@@ -53,31 +53,40 @@ class ForkedWrites:
         """True while a child is writing a chunk not yet waited for."""
         return self._pending is not None
 
-    def start(
-        self,
-        cells: Sequence[Sequence[str]],
-        columns: Sequence[Sequence[str]],
-        ill_formed: Collection[int] = (),
-    ) -> None:
-        """Fork a child that appends this chunk (as :meth:`TableWriter.write_columns` would)."""
+    def start(self, chunks: Sequence[tuple[Sequence[Sequence[str]], Sequence[Sequence[str]], Collection[int]]]) -> None:
+        """Fork a child that appends these chunks, each given as (cells, columns, ill-formed
+        rows) as :meth:`TableWriter.write_columns` takes them, in order."""
         if self._pending is not None:
-            raise RuntimeError("the previous chunk is still being written; wait() first")
+            raise RuntimeError("the previous chunks are still being written; wait() first")
         writer = self.writer
         writer.flush()
         parent = os.getpid()
         read_end, write_end = os.pipe()
-        pid = os.fork()
+        # Ctrl-C is held back over the fork: a KeyboardInterrupt raised inside the after-fork
+        # hooks (logging's, for one) would be printed and dropped, and the run would go on.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+        finally:
+            if os.getpid() == parent:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
             status = 1
             message = "error RuntimeError the writer process failed"
             try:
                 os.close(read_end)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
                 _die_with_parent(parent)
-                results, clean = writer.format_columns(cells, columns, ill_formed)
-                writer.emit_lines(results, clean)
+                counts = [0, 0]
+                for cells, columns, ill_formed in chunks:
+                    results, clean = writer.format_columns(cells, columns, ill_formed)
+                    writer.emit_lines(results, clean)
+                    counts[0] += len(results)
+                    counts[1] += len(clean)
+                    del results, clean
                 writer.flush()
-                message = f"ok {len(results)} {len(clean)}"
+                message = f"ok {counts[0]} {counts[1]}"
                 status = 0
             except BaseException as exc:
                 message = f"error {type(exc).__name__} {exc}"
@@ -89,7 +98,7 @@ class ForkedWrites:
         self._pending = (pid, read_end)
 
     def wait(self) -> None:
-        """Wait for the chunk in flight; raise what went wrong in the child, if anything."""
+        """Wait for the chunks in flight; raise what went wrong in the child, if anything."""
         if self._pending is None:
             return
         pid, read_end = self._pending
@@ -114,6 +123,6 @@ class ForkedWrites:
         raise OutputError(f"writing the outputs failed: the writer process ended with status {status}")
 
     def abandon(self) -> None:
-        """Wait for the chunk in flight, ignoring its errors (the run is failing anyway)."""
+        """Wait for the chunks in flight, ignoring errors (the run is failing anyway)."""
         with contextlib.suppress(Exception):
             self.wait()

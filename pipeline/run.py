@@ -58,6 +58,9 @@ from .syntax import check_address
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
 
+#: Chunks a forked writer child formats and appends at a time (see _run_locked).
+WRITE_BATCH = 2
+
 __all__ = ["EventCallback", "RunResult", "file_sha256", "no_events", "run", "utc_now"]
 
 
@@ -532,49 +535,57 @@ def _run_locked(
         gc.disable()
         timings = judge.timings
 
-        # Without the network levels, a forked child formats and writes each chunk while
-        # this process tallies it and reads and judges the next (see pipeline.forkwrite).
+        # Without the network levels, a forked child formats and writes the chunks while
+        # this process reads and judges the next ones (see pipeline.forkwrite). A child
+        # takes WRITE_BATCH chunks at a time: every fork makes the parent's next writes to
+        # its own memory copy pages, so fewer forks cost less.
         forked = ForkedWrites(commit.writer) if fork_available() and resolver is None and prober is None else None
-        # The chunk being written by the child: (last row, rows, its new duplicate-index entries).
-        writing: tuple[int, int, bytes] | None = None
+        # Judged chunks waiting for a child: (cells, columns, ill-formed rows, last row, rows,
+        # new duplicate-index entries); then the same, less the rows, for the batch in flight.
+        held: list[tuple[list[list[str]], list[list[str]], dict[int, str], int, int, bytes]] = []
+        writing: list[tuple[int, int, bytes]] = []
 
         def settle() -> int:
-            """Wait for the chunk in flight, then commit it; the last row committed."""
-            nonlocal writing
-            assert forked is not None and writing is not None
+            """Wait for the batch in flight, then commit it; the last row committed."""
+            assert forked is not None and writing
             mark = time.perf_counter()
             forked.wait()
             mark = _lap(timings, "write", mark)
-            last, rows, entries = writing
-            writing = None
-            commit.commit(last, entries)
+            batch = writing[:]
+            writing.clear()
+            commit.commit(batch[-1][0], b"".join(entries for _, _, entries in batch))
             _lap(timings, "commit", mark)
-            progress("rows", last, None)
-            events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
-            return last
+            for last, rows, _ in batch:
+                progress("rows", last, None)
+                events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
+            return batch[-1][0]
+
+        def launch(committed: int) -> int:
+            """Settle the batch in flight, then fork a child for the held chunks."""
+            assert forked is not None
+            if writing:
+                committed = settle()
+            mark = time.perf_counter()
+            forked.start([(cells, columns, problems) for cells, columns, problems, *_ in held])
+            writing.extend((last, rows, entries) for *_, last, rows, entries in held)
+            held.clear()
+            _lap(timings, "write", mark)
+            return committed
 
         def finish(chunk: RowChunk, cells: list[str], pending: PendingSyntax | SyntaxChunk) -> int:
-            nonlocal writing
             columns = judge.finish(chunk, pending)
             last = chunk.start + len(chunk) - 1
             entries = judge.index.export_new()
             mark = time.perf_counter()
-            # Tallied before the child is forked: the parent then leaves the chunk's pages
-            # alone while the child reads them (fewer copy-on-write faults).
+            # Tallied before a child is forked, so the parent does not write to the chunk's
+            # pages while a child reads them.
             tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
             mark = _lap(timings, "tally", mark)
-            committed = done
             if forked is not None:
-                if writing is not None:
-                    committed = settle()
-                mark = time.perf_counter()
-                forked.start(chunk.cells, columns, chunk.problems)
-                writing = (last, len(chunk), entries)
-            else:
-                commit.writer.write_columns(chunk.cells, columns, chunk.problems)
+                held.append((chunk.cells, columns, chunk.problems, last, len(chunk), entries))
+                return launch(done) if len(held) >= WRITE_BATCH else done
+            commit.writer.write_columns(chunk.cells, columns, chunk.problems)
             mark = _lap(timings, "write", mark)
-            if forked is not None:
-                return committed
             commit.commit(last, entries)
             _lap(timings, "commit", mark)
             progress("rows", last, None)
@@ -599,7 +610,9 @@ def _run_locked(
         if ahead is not None:
             done = finish(*ahead)
             ahead = None
-        if writing is not None:
+        if held:
+            done = launch(done)
+        if writing:
             done = settle()
         commit.finish()
     except BaseException:
