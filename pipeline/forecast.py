@@ -17,11 +17,14 @@ def duplicate_verdict(first_row: int, email: str, note: str = "") -> Verdict:
 
     ``note`` says why two different spellings are one mailbox (provider-aware duplicates).
     """
+    return Verdict(Status.DUPLICATE, "", "", "duplicate", duplicate_detail(first_row, email, note))
+
+
+def duplicate_detail(first_row: int, email: str, note: str = "") -> str:
+    """The ``detail`` of :func:`duplicate_verdict`."""
     if note:
-        detail = f"Same mailbox as row {first_row} ({email}; {note}); only the first is kept."
-    else:
-        detail = f"Same address as row {first_row} ({email}); only the first is kept."
-    return Verdict(Status.DUPLICATE, "", "", "duplicate", detail)
+        return f"Same mailbox as row {first_row} ({email}; {note}); only the first is kept."
+    return f"Same address as row {first_row} ({email}); only the first is kept."
 
 
 def malformed_verdict(problem: str) -> Verdict:

@@ -8,6 +8,8 @@ because many rows share a domain.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from . import wordlists
 from .disposable import DisposableDomains
 from .models import AddressCheck, DomainVerdict, HygieneFlags, Status
@@ -22,6 +24,8 @@ DOTLESS_DOMAINS: frozenset[str] = frozenset({"gmail.com"})
 
 #: Per-domain facts kept at most this many domains, then forgotten and rebuilt.
 DOMAIN_MEMO_LIMIT = 200_000
+#: Local parts whose role flag is remembered (the memo is emptied when full).
+LOCAL_MEMO_LIMIT = 200_000
 
 # (disposable, free, suggested domain) for one (domain, dns_failed) pair.
 _DomainFacts = tuple[bool, bool, str]
@@ -67,6 +71,14 @@ class Hygiene:
         self.roles = wordlists.role_accounts()
         self.typos = TypoSuggester(never=self.free)
         self._facts: dict[tuple[str, bool], _DomainFacts] = {}
+        # flags_for's memos: facts by the domain as given (before lower-casing), per DNS
+        # failure; role or not by local part.
+        self._raw_facts: dict[bool, dict[str, _DomainFacts]] = {False: {}, True: {}}
+        self._role_of: dict[str, bool] = {}
+        #: What :meth:`flags_for` remembered: facts by domain as given (DNS not failed), and
+        #: role or not by local part. Read-only for others (the run loop's offline fast way).
+        self.offline_domain_facts: Mapping[str, _DomainFacts] = self._raw_facts[False]
+        self.role_memo: Mapping[str, bool] = self._role_of
         # The flag records without a suggestion are shared: one per combination.
         self._plain = {
             (d, r, f): HygieneFlags(disposable=d, role=r, free=f)
@@ -100,9 +112,20 @@ class Hygiene:
 
     def flags_for(self, local: str, ascii_domain: str, domain: DomainVerdict | None) -> HygieneFlags:
         """:meth:`flags` from the parts of a valid address it depends on (the run loop's fast way)."""
-        ascii_domain = ascii_domain.lower().rstrip(".")
-        disposable, free, suggested = self.domain_facts(ascii_domain, dns_failed(domain))
-        role = wordlists.role_key(local) in self.roles
+        failed = dns_failed(domain)
+        memo = self._raw_facts[failed]
+        facts = memo.get(ascii_domain)
+        if facts is None:
+            if len(memo) >= DOMAIN_MEMO_LIMIT:
+                memo.clear()
+            facts = memo[ascii_domain] = self.domain_facts(ascii_domain.lower().rstrip("."), failed)
+        disposable, free, suggested = facts
+        roles = self._role_of
+        role = roles.get(local)
+        if role is None:
+            if len(roles) >= LOCAL_MEMO_LIMIT:
+                roles.clear()
+            role = roles[local] = wordlists.role_key(local) in self.roles
         if not suggested:
             return self._plain[(disposable, role, free)]
         return HygieneFlags(disposable, role, free, f"{local}@{suggested}")

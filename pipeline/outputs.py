@@ -255,6 +255,16 @@ class TableWriter:
         The same output as :meth:`write`; rows whose index is in ``ill_formed`` never go to
         the clean list.
         """
+        results, clean = self.format_columns(cells, columns, ill_formed)
+        self.emit_lines(results, clean)
+
+    def format_columns(
+        self,
+        cells: Sequence[Sequence[str]],
+        columns: Sequence[Sequence[str]],
+        ill_formed: Collection[int] = (),
+    ) -> tuple[list[str], list[str]]:
+        """The results lines and the clean lines :meth:`write_columns` appends (no line ends)."""
         width = self._width
         if any(len(row) != width for row in cells):
             cells = [self._fit(row) for row in cells]
@@ -274,10 +284,22 @@ class TableWriter:
             clean = [head for head, values in zip(heads, columns, strict=True) if values[0] in sendable]
         if width == 1:
             clean = [head or '""' for head in clean]
+        return results, clean
+
+    def emit_lines(self, results: list[str], clean: list[str]) -> None:
+        """Append lines made by :meth:`format_columns` to the results and clean files."""
         self._emit("results", results)
         self._emit("clean", clean)
         self.rows_written["results"] += len(results)
         self.rows_written["clean"] += len(clean)
+
+    def flush(self) -> None:
+        """Hand whatever is buffered to the operating system (before another process appends)."""
+        for tmp, handle in self._files.values():
+            try:
+                handle.flush()
+            except OSError as exc:
+                raise _cannot_write(tmp, exc) from exc
 
     def checkpoint(self, *, sync: bool = False) -> dict[str, int]:
         """Flush both partial files (and fsync them with ``sync``); return their sizes in bytes."""

@@ -26,7 +26,8 @@ from . import __version__
 from .dedupe import DuplicateIndex, hash_keys
 from .errors import InputError
 from .fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
-from .forecast import duplicate_verdict, forecast, malformed_verdict
+from .forecast import duplicate_detail, duplicate_verdict, forecast, malformed_verdict
+from .forkwrite import ForkedWrites, fork_available
 from .hygiene import Hygiene
 from .ingest import RowChunk, Table, open_table
 from .lock import RunLock, lock_path
@@ -56,6 +57,9 @@ from .syntax import check_address
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
+
+#: Chunks a forked writer child formats and appends at a time (see _run_locked).
+WRITE_BATCH = 2
 
 __all__ = ["EventCallback", "RunResult", "file_sha256", "no_events", "run", "utc_now"]
 
@@ -111,7 +115,7 @@ class _Judge:
         self.domains: dict[str, DomainVerdict] = {}
         self.timings: dict[str, float] = {"syntax": 0.0, "duplicates": 0.0, "dns": 0.0, "probe": 0.0, "verdicts": 0.0}
         self._verdict_heads: dict[int, tuple[list[str], str, str]] = {}
-        self._flag_parts: dict[tuple[str, bool, bool], list[str]] = {}
+        self._flag_parts: dict[tuple[str, bool, bool, bool], list[str]] = {}
 
     def close(self) -> None:
         """Release the syntax process pool."""
@@ -202,24 +206,94 @@ class _Judge:
         duplicate_of: dict[int, int],
         mailboxes: dict[str, MailboxVerdict],
     ) -> list[list[str]]:
+        checked_at = utc_now()
+        n = len(syntax.emails)
+        rows: list[list[str]] = [[]] * n
+        if self.resolver is None and self.options.fast_syntax and not self.options.hygiene.canonical_duplicates:
+            rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows)
+            if rest:
+                self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, rest)
+            return rows
+        self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, range(n))
+        return rows
+
+    def _columns_offline(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        checked_at: str,
+        rows: list[list[str]],
+    ) -> list[int]:
+        """Fill ``rows`` for the common rows of a run without DNS; the indexes of the others.
+
+        A valid address whose domain has no typo suggestion and is not disposable, and whose
+        role flag is harmless, gets the one verdict of a domain-less forecast (or the duplicate
+        verdict), with its flags from the hygiene memos: exactly what the general loop gives.
+        Rows whose facts are not remembered yet also go the general way (which remembers them).
+        """
+        problems = chunk.problems
+        slow = syntax.slow
+        role_is_risky = self.options.hygiene.role_is_risky
+        facts_get = self.hygiene.offline_domain_facts.get
+        role_get = self.hygiene.role_memo.get
+        found = self._verdict_heads.get(id(None))
+        flag_texts = [["", "false", _bool(role), _bool(free)] for role in (False, True) for free in (False, True)]
+        rest: list[int] = []
+        for i, email in enumerate(syntax.emails):
+            if not email or (problems and i in problems):
+                rest.append(i)
+                continue
+            check = slow.get(i) if slow else None
+            if check is None:
+                local, _, ascii_domain = email.rpartition("@")
+            else:
+                local, ascii_domain = check.local, check.ascii_domain
+            facts = facts_get(ascii_domain)
+            role = role_get(local)
+            if facts is None or role is None or facts[0] or facts[2]:
+                rest.append(i)
+                continue
+            parts = flag_texts[(role << 1) | facts[1]]
+            first = duplicate_of.get(i) if duplicate_of else None
+            if first is not None:
+                rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
+                           "", ""]
+                continue
+            if found is None or (role and role_is_risky):
+                rest.append(i)
+                continue
+            rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+        return rest
+
+    def _columns_general(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        mailboxes: dict[str, MailboxVerdict],
+        checked_at: str,
+        rows: list[list[str]],
+        indexes: Sequence[int],
+    ) -> None:
+        """Fill ``rows[i]`` for each of ``indexes``, row by row, any level, any option."""
         problems = chunk.problems
         emails = syntax.emails
         slow = syntax.slow
-        checked_at = utc_now()
         role_is_risky = self.options.hygiene.role_is_risky
         flags_for = self.hygiene.flags_for
         domains = self.domains if self.resolver is not None else None
         plain = not self.options.fast_syntax
+        canonical = self.options.hygiene.canonical_duplicates
         heads = self._verdict_heads
         flag_parts = self._flag_parts
-        rows: list[list[str]] = []
-        append = rows.append
-        for i, email in enumerate(emails):
+        for i in indexes:
+            email = emails[i]
             if not email or (problems and i in problems):
                 if i in problems:
-                    append(RowOutcome(malformed_verdict(problems[i])).columns())
+                    rows[i] = RowOutcome(malformed_verdict(problems[i])).columns()
                 else:
-                    append(RowOutcome(forecast(slow[i], None, None, HygieneFlags())).columns())
+                    rows[i] = RowOutcome(forecast(slow[i], None, None, HygieneFlags())).columns()
                 continue
             check = slow.get(i)
             if check is None:
@@ -231,8 +305,16 @@ class _Judge:
             flags = self.hygiene.flags(syntax.check(i), domain) if plain else flags_for(local, ascii_domain, domain)
             first = duplicate_of.get(i) if duplicate_of else None
             if first is not None:
-                note = self.hygiene.duplicate_note(syntax.check(i))
-                append(RowOutcome(duplicate_verdict(first, email, note), email, flags).columns())
+                if plain or canonical:
+                    note = self.hygiene.duplicate_note(syntax.check(i))
+                    rows[i] = RowOutcome(duplicate_verdict(first, email, note), email, flags).columns()
+                else:
+                    # What RowOutcome(duplicate_verdict(first, email), email, flags).columns() gives.
+                    parts = flag_parts.get((flags.suggestion, flags.role, flags.free, flags.disposable))
+                    if parts is None:
+                        parts = self._flag_texts(flags)
+                    rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
+                               "", ""]
                 continue
             mailbox = mailboxes.get(email) if mailboxes else None
             if plain or mailbox is not None or flags.disposable or (flags.role and role_is_risky):
@@ -241,19 +323,28 @@ class _Judge:
                 if not verdict.checked_at:
                     verdict = replace(verdict, checked_at=checked_at)
                 catch_all = bool(mailbox and mailbox.catch_all)
-                append(RowOutcome(verdict, email, flags, catch_all).columns())
+                rows[i] = RowOutcome(verdict, email, flags, catch_all).columns()
                 continue
             # Neither mailbox nor hygiene changes the verdict: forecast() then depends on the
             # domain's verdict alone, so its columns are computed once per domain.
             found = heads.get(id(domain))
             if found is None:
                 found = self._head(syntax.check(i), domain, flags, role_is_risky)
-            flag_key = (flags.suggestion, flags.role, flags.free)
-            parts = flag_parts.get(flag_key)
+            parts = flag_parts.get((flags.suggestion, flags.role, flags.free, False))
             if parts is None:
-                parts = flag_parts[flag_key] = [flags.suggestion, "false", _bool(flags.role), _bool(flags.free)]
-            append([*found[0], email, *parts, "false", found[1], found[2] or checked_at])
-        return rows
+                parts = self._flag_texts(flags)
+            rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+
+    def _flag_texts(self, flags: HygieneFlags) -> list[str]:
+        """The suggestion, disposable, role and free columns of ``flags`` (remembered)."""
+        key = (flags.suggestion, flags.role, flags.free, flags.disposable)
+        parts = self._flag_parts.get(key)
+        if parts is None:
+            if len(self._flag_parts) >= 100_000:
+                self._flag_parts.clear()
+            parts = [flags.suggestion, _bool(flags.disposable), _bool(flags.role), _bool(flags.free)]
+            self._flag_parts[key] = parts
+        return parts
 
     def _head(
         self, check: AddressCheck, domain: DomainVerdict | None, flags: HygieneFlags, role_is_risky: bool
@@ -432,6 +523,7 @@ def _run_locked(
     tally = Tally(row_cap=options.report_row_cap)
     commit = _Commit(options, table, fingerprint, started_at)
     gc_was_enabled = gc.isenabled()
+    forked: ForkedWrites | None = None
     try:
         done = commit.start(table, judge.index, tally)
         events(
@@ -443,15 +535,58 @@ def _run_locked(
         gc.disable()
         timings = judge.timings
 
+        # Without the network levels, a forked child formats and writes the chunks while
+        # this process reads and judges the next ones (see pipeline.forkwrite). A child
+        # takes WRITE_BATCH chunks at a time: every fork makes the parent's next writes to
+        # its own memory copy pages, so fewer forks cost less.
+        forked = ForkedWrites(commit.writer) if fork_available() and resolver is None and prober is None else None
+        # Judged chunks waiting for a child: (cells, columns, ill-formed rows, last row, rows,
+        # new duplicate-index entries); then the same, less the rows, for the batch in flight.
+        held: list[tuple[list[list[str]], list[list[str]], dict[int, str], int, int, bytes]] = []
+        writing: list[tuple[int, int, bytes]] = []
+
+        def settle() -> int:
+            """Wait for the batch in flight, then commit it; the last row committed."""
+            assert forked is not None and writing
+            mark = time.perf_counter()
+            forked.wait()
+            mark = _lap(timings, "write", mark)
+            batch = writing[:]
+            writing.clear()
+            commit.commit(batch[-1][0], b"".join(entries for _, _, entries in batch))
+            _lap(timings, "commit", mark)
+            for last, rows, _ in batch:
+                progress("rows", last, None)
+                events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
+            return batch[-1][0]
+
+        def launch(committed: int) -> int:
+            """Settle the batch in flight, then fork a child for the held chunks."""
+            assert forked is not None
+            if writing:
+                committed = settle()
+            mark = time.perf_counter()
+            forked.start([(cells, columns, problems) for cells, columns, problems, *_ in held])
+            writing.extend((last, rows, entries) for *_, last, rows, entries in held)
+            held.clear()
+            _lap(timings, "write", mark)
+            return committed
+
         def finish(chunk: RowChunk, cells: list[str], pending: PendingSyntax | SyntaxChunk) -> int:
             columns = judge.finish(chunk, pending)
+            last = chunk.start + len(chunk) - 1
+            entries = judge.index.export_new()
             mark = time.perf_counter()
-            commit.writer.write_columns(chunk.cells, columns, chunk.problems)
-            mark = _lap(timings, "write", mark)
+            # Tallied before a child is forked, so the parent does not write to the chunk's
+            # pages while a child reads them.
             tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
             mark = _lap(timings, "tally", mark)
-            last = chunk.start + len(chunk) - 1
-            commit.commit(last, judge.index.export_new())
+            if forked is not None:
+                held.append((chunk.cells, columns, chunk.problems, last, len(chunk), entries))
+                return launch(done) if len(held) >= WRITE_BATCH else done
+            commit.writer.write_columns(chunk.cells, columns, chunk.problems)
+            mark = _lap(timings, "write", mark)
+            commit.commit(last, entries)
             _lap(timings, "commit", mark)
             progress("rows", last, None)
             events("chunk_committed", {"rows_done": last, "chunk_rows": len(chunk)})
@@ -475,8 +610,14 @@ def _run_locked(
         if ahead is not None:
             done = finish(*ahead)
             ahead = None
+        if held:
+            done = launch(done)
+        if writing:
+            done = settle()
         commit.finish()
     except BaseException:
+        if forked is not None:
+            forked.abandon()
         commit.interrupted()
         raise
     finally:

@@ -179,8 +179,8 @@ class Tally:
         """Count a block of result rows: the same as :meth:`add` on each in turn, only faster.
 
         Counters are bumped once per distinct combination and per domain instead of once per
-        row. A block that could make the domain table prune goes row by row, so pruning
-        happens exactly where :meth:`add` would do it.
+        row. A block that makes the domain table prune is split at the row that prunes (that
+        row goes through :meth:`add`), so pruning happens exactly where :meth:`add` does it.
         """
         if not rows:
             return
@@ -190,9 +190,8 @@ class Tally:
         counted = Counter([d for d, status in zip(domains, statuses, strict=True) if d and status != "duplicate"])
         held = self.domain_rows
         fresh = [d for d in counted if d not in held]
-        if fresh and len(held) + len(fresh) >= 2 * self.domain_cap:
-            for number, cell, columns in zip(row_numbers, email_cells, rows, strict=True):
-                self.add(number, cell, columns)
+        if fresh and len(held) + len(fresh) > 2 * self.domain_cap:
+            self._add_around_prune(row_numbers, email_cells, rows, domains, statuses)
             return
         self.rows += len(rows)
         combos = Counter(map(_COMBO, rows))
@@ -254,6 +253,35 @@ class Tally:
                             columns[_MX],
                         )
                     )
+
+    def _add_around_prune(
+        self,
+        row_numbers: Sequence[int],
+        email_cells: Sequence[str],
+        rows: Sequence[Sequence[str]],
+        domains: Sequence[str],
+        statuses: Sequence[str],
+    ) -> None:
+        """A block whose new domains would make the domain table prune: the rows before the
+        one that prunes in bulk, that row alone through :meth:`add`, the rest again in bulk."""
+        held = self.domain_rows
+        room = 2 * self.domain_cap - len(held)
+        seen: set[str] = set()
+        cut = -1
+        for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
+            if domain and status != "duplicate" and domain not in held and domain not in seen:
+                if len(seen) >= room:
+                    cut = index
+                    break
+                seen.add(domain)
+        if cut < 0:  # no row prunes after all (cannot happen when called from add_many)
+            for number, cell, columns in zip(row_numbers, email_cells, rows, strict=True):
+                self.add(number, cell, columns)
+            return
+        if cut:
+            self.add_many(row_numbers[:cut], email_cells[:cut], rows[:cut])
+        self.add(row_numbers[cut], email_cells[cut], rows[cut])
+        self.add_many(row_numbers[cut + 1 :], email_cells[cut + 1 :], rows[cut + 1 :])
 
     def _add_suggestion(self, domain: str, suggestion: str) -> None:
         self.suggestions[(domain, suggestion.rpartition("@")[2] or suggestion)] += 1
