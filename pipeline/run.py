@@ -293,7 +293,9 @@ class _Judge:
                 if i in problems:
                     rows[i] = RowOutcome(malformed_verdict(problems[i])).columns()
                 else:
-                    rows[i] = RowOutcome(forecast(slow[i], None, None, HygieneFlags())).columns()
+                    # The syntax check decided this row: it is stamped like any other check.
+                    verdict = replace(forecast(slow[i], None, None, HygieneFlags()), checked_at=checked_at)
+                    rows[i] = RowOutcome(verdict).columns()
                 continue
             check = slow.get(i)
             if check is None:

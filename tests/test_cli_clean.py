@@ -6,6 +6,7 @@ import csv
 import fcntl
 import os
 import pty
+import re
 import struct
 import subprocess
 import sys
@@ -185,3 +186,20 @@ def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
     assert "rows: 3000row" in shown
     quiet = _on_a_terminal("clean", str(source), "--no-dns", "-q", cwd=REPO)
     assert quiet == ""
+
+
+def test_syntax_verdicts_are_stamped(tmp_path: Path) -> None:
+    """A 501 row carries the time of the check that decided it, like every judged row."""
+    source = tmp_path / "stamp.csv"
+    source.write_text("email\nok@example.com\nbroken@@example.com\nok@example.com\n", encoding="utf-8")
+    result = subprocess.run(
+        [sys.executable, "-m", "cli", "clean", str(source), "--no-dns", "-q"],
+        capture_output=True, text=True, cwd=REPO, check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    with (tmp_path / "stamp.results.csv").open(encoding="utf-8-sig", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    stamps = [row["presend_checked_at"] for row in rows]
+    assert [row["presend_code"] for row in rows] == ["250", "501", ""]
+    assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s) for s in stamps[:2]), stamps
+    assert stamps[2] == ""  # a duplicate decides nothing of its own
