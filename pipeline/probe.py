@@ -51,6 +51,9 @@ from .stages import MailboxProber, ProbeTarget, ProgressCallback, no_progress
 
 CACHE_KIND = "mailbox"
 
+#: Reply codes that mark a greylisting (or greylisting-like) deferral of a recipient.
+GREYLIST_CODES = frozenset({"450", "451"})
+
 #: The counters of :meth:`SmtpProber.stats` (host counts and cache writes come on top).
 STAT_KEYS = (
     "sessions",
@@ -118,6 +121,7 @@ class SmtpProber:
         self.counters: Counter[str] = Counter()
         self.hosts: dict[str, HostInfo] = {}
         self._notes: list[str] = []
+        self.greylisting: set[str] = set()
         self._probe_locals: dict[str, str] = {}
         self._rcpt_limits: dict[str, int] = {}
         self._blocked = BlockedDetector(blocked_after)
@@ -178,6 +182,10 @@ class SmtpProber:
     def notes(self) -> list[str]:
         """Run-level observations (e.g. outbound port 25 looks blocked)."""
         return list(self._notes)
+
+    def greylisting_domains(self) -> list[str]:
+        """Domains whose hosts answered 450/451 at least once in this run (sorted)."""
+        return sorted(self.greylisting)
 
     def host_report(self) -> dict[str, dict[str, Any]]:
         """Per mail host address: its EHLO extensions, whether TLS was used, sessions."""
@@ -350,6 +358,9 @@ class _Run:
 
     def schedule_retry(self, batch: Batch, targets: list[ProbeTarget], verdicts: dict[str, Verdict]) -> None:
         """Queue temporary answers for another try later; give up after ``max_retries``."""
+        self.prober.greylisting.update(
+            t.ascii_domain for t in targets if verdicts[t.email].code in GREYLIST_CODES
+        )
         if batch.attempt >= self.options.max_retries:
             for target in targets:
                 verdict = with_retries(verdicts[target.email], batch.attempt, self.options.retry_after)

@@ -17,6 +17,7 @@ from pathlib import PurePath
 from typing import Any
 from urllib.parse import quote
 
+import idna
 import jinja2
 from markupsafe import Markup
 
@@ -256,6 +257,9 @@ def report_context(
             }
         )
 
+    # Domains whose hosts deferred us at least once, even where a retry then passed
+    # (the final reasons alone would only show the ones still deferred at the end).
+    greylisting = set(summary.get("probe_greylisting_domains") or ())
     domains = []
     for name, entry in tally.top_domains(top_domains):
         domains.append(
@@ -267,7 +271,7 @@ def report_context(
                 "mx": entry.mx,
                 "provider": identify_provider(entry.mx) if entry.mx else "",
                 "catch_all": entry.catch_all,
-                "greylisted": entry.greylisted,
+                "greylisted": entry.greylisted or _ascii_domain(name) in greylisting,
             }
         )
     suggestions = [
@@ -357,6 +361,14 @@ def _environment() -> jinja2.Environment:
 def _asset(name: str) -> Markup:
     text = resources.files("pipeline").joinpath("templates", name).read_text(encoding="utf-8")
     return Markup(text)
+
+
+def _ascii_domain(name: str) -> str:
+    """The IDNA (ASCII) form of a domain as the levels key it; the name itself if it has none."""
+    try:
+        return idna.encode(name, uts46=True).decode("ascii")
+    except idna.IDNAError:
+        return name
 
 
 def _flat_stats(stats: dict[str, Any]) -> dict[str, str]:

@@ -60,6 +60,8 @@ EventCallback = Callable[[str, dict[str, Any]], None]
 
 #: Chunks a forked writer child formats and appends at a time (see _run_locked).
 WRITE_BATCH = 2
+#: At most this many greylisting domains are listed in summary.json.
+GREYLIST_LIST_CAP = 10_000
 
 __all__ = ["EventCallback", "RunResult", "file_sha256", "no_events", "run", "utc_now"]
 
@@ -666,7 +668,8 @@ def _run_locked(
         "verdicts_from_cache": _from_cache(dns_stats, probe_stats, options),
         "dns": dns_stats,
         "probe": probe_stats,
-        "probe_hosts": _probe_hosts(prober) if prober is not None else {},
+        "probe_hosts": prober.host_report() if prober is not None else {},
+        "probe_greylisting_domains": prober.greylisting_domains()[:GREYLIST_LIST_CAP] if prober is not None else [],
         "notes": notes,
         "options": _options_dict(options),
     }
@@ -686,12 +689,6 @@ def _from_cache(dns: dict[str, int], probe: dict[str, int], options: RunOptions)
                 "looked_up": int(stats.get("cache_misses", 0)),
             }
     return result
-
-
-def _probe_hosts(prober: MailboxProber | None) -> dict[str, Any]:
-    """Per mail host: EHLO extensions, TLS, sessions (when the prober keeps them)."""
-    report = getattr(prober, "host_report", None)
-    return report() if callable(report) else {}
 
 
 def _options_dict(options: RunOptions) -> dict[str, Any]:

@@ -65,3 +65,12 @@ class MailboxProber(Protocol):
     def notes(self) -> list[str]:
         """Run-level observations (e.g. outbound port 25 looks blocked)."""
         ...
+
+    def host_report(self) -> dict[str, dict[str, Any]]:
+        """Per mail host address: EHLO extensions, TLS, sessions (summary.json ``probe_hosts``)."""
+        ...
+
+    def greylisting_domains(self) -> list[str]:
+        """Domains whose hosts answered 450/451 at least once in this run, even if a retry
+        later passed (the report's domain table shows them)."""
+        ...

@@ -446,6 +446,8 @@ def test_summary_counts_and_level_statistics(runs: dict[str, CliRun]) -> None:
     assert "SMTPUTF8" not in hosts["mx-noutf8.lab.example [127.0.2.2]"]["extensions"]
     assert "SMTPUTF8" in hosts["mx-main.lab.example [127.0.2.1]"]["extensions"]
     assert hosts["mx-tls.lab.example [127.0.2.8]"]["tls"] is True
+    # grey.example deferred us before passing; probe-a.example answered 450/451 to busy/stuck
+    assert summary["probe_greylisting_domains"] == ["grey.example", "probe-a.example"]
 
 
 def test_report_names_every_code_and_reason(runs: dict[str, CliRun]) -> None:
@@ -458,6 +460,9 @@ def test_report_names_every_code_and_reason(runs: dict[str, CliRun]) -> None:
         if e.status != "deliverable":
             assert e.reason in page, e.reason  # every problem row's reason is listed
     assert "Mailboxes were probed" in page
+    # the domain table shows greylisting seen at grey.example although every row there passed
+    grey = re.search(r'<th scope="row">grey\.example</th>(.*?)</tr>', page, re.S)
+    assert grey is not None and grey.group(1).rstrip().endswith("<td>seen</td>"), grey
     assert f"{run.stem}.results.csv" in page
     # the 550 card's "remove the address" is not for the 550 at MAIL FROM (a sender problem)
     card = re.search(r'aria-labelledby="todo-550">(.*?)</article>', page, re.S)

@@ -264,3 +264,10 @@ def test_report_does_not_claim_probing_when_no_address_reached_a_mail_host() -> 
     for stats in ({"sessions": 1}, {"cache_hits": 2}):
         text = _text(render_report({**SUMMARY, "probe": stats}, tally))
         assert "Mailboxes were probed with RCPT TO" in text and "No mailbox was probed" not in text
+
+
+def test_domain_table_shows_greylisting_that_a_retry_passed() -> None:
+    """acme.example's rows all ended as found/not found, but its host deferred us once."""
+    summary = {**SUMMARY, "probe_greylisting_domains": ["acme.example"]}
+    assert _domain_cells(render_report(summary, sample_tally()), "acme.example")[-1] == "seen"
+    assert _domain_cells(render_report(SUMMARY, sample_tally()), "acme.example")[-1] == "—"
