@@ -23,8 +23,8 @@ def duplicate_verdict(first_row: int, email: str, note: str = "") -> Verdict:
 def duplicate_detail(first_row: int, email: str, note: str = "") -> str:
     """The ``detail`` of :func:`duplicate_verdict`."""
     if note:
-        return f"Same mailbox as row {first_row} ({email}; {note}); only the first is kept."
-    return f"Same address as row {first_row} ({email}); only the first is kept."
+        return f"Same mailbox as row {first_row} (this row: {email}; {note}); only the first is kept."
+    return f"Same address as row {first_row} (this row: {email}); only the first is kept."
 
 
 def malformed_verdict(problem: str) -> Verdict:
