@@ -35,6 +35,23 @@ def require_binary(*names: str) -> str:
     raise AssertionError("unreachable")
 
 
+def postfix_binaries() -> tuple[str, str]:
+    """Paths of postfix and postgrey for a private lab instance (openssl makes its TLS key).
+
+    Skips loudly, or fails under CI, when one is missing or when not running as root (a
+    private Postfix instance must be started by root).
+    """
+    postfix = require_binary("postfix")
+    postgrey = require_binary("postgrey")
+    require_binary("openssl")
+    if os.geteuid() != 0:
+        message = "LAB NEEDS ROOT: a private Postfix instance must be started as root"
+        if REQUIRE_LAB:
+            pytest.fail(message)
+        pytest.skip(message)
+    return postfix, postgrey
+
+
 @pytest.fixture
 def repo() -> Path:
     """The repository root."""

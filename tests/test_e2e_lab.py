@@ -36,7 +36,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.models import RESULT_COLUMNS
-from tests.conftest import REPO, REQUIRE_LAB, require_binary
+from tests.conftest import REPO, postfix_binaries, require_binary
 from tests.lab.dnslab import DnsLab
 from tests.lab.postfixlab import (
     DEAD,
@@ -131,14 +131,7 @@ def dns_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DnsLab]:
 
 @pytest.fixture(scope="module")
 def postfix_lab() -> Iterator[PostfixLab]:
-    postfix = require_binary("postfix")
-    postgrey = require_binary("postgrey")
-    require_binary("openssl")
-    if os.geteuid() != 0:
-        message = "LAB NEEDS ROOT: a private Postfix instance must be started as root"
-        if REQUIRE_LAB:
-            pytest.fail(message)
-        pytest.skip(message)
+    postfix, postgrey = postfix_binaries()
     lab = start_postfix(PostfixLab(e2e_lab_spec(), postfix=postfix, postgrey=postgrey))
     try:
         yield lab

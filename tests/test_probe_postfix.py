@@ -9,7 +9,6 @@ mailboxes with Postfix's own 550 5.1.1, access maps answering 452 / 552 / 551 / 
 from __future__ import annotations
 
 import csv
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from pipeline.options import CacheOptions, DnsOptions, ProbeOptions, RunOptions
 from pipeline.probe import SmtpProber
 from pipeline.run import run
 from pipeline.stages import ProbeTarget
-from tests.conftest import REQUIRE_LAB, require_binary
+from tests.conftest import postfix_binaries
 from tests.lab.postfixlab import LAB_MX, LAB_SENDER, PostfixLab, lab_mx, probe_lab_spec
 from tests.lab.staticdns import StaticResolver
 
@@ -33,14 +32,7 @@ E2E_CSV = Path(__file__).parent / "data" / "probe_e2e.csv"
 
 @pytest.fixture(scope="module")
 def postfix_lab() -> Iterator[PostfixLab]:
-    postfix = require_binary("postfix")
-    postgrey = require_binary("postgrey")
-    require_binary("openssl")
-    if os.geteuid() != 0:
-        message = "LAB NEEDS ROOT: a private Postfix instance must be started as root"
-        if REQUIRE_LAB:
-            pytest.fail(message)
-        pytest.skip(message)
+    postfix, postgrey = postfix_binaries()
     lab = PostfixLab(probe_lab_spec(GREY_DELAY), postfix=postfix, postgrey=postgrey)
     lab.start()
     try:
