@@ -465,24 +465,29 @@ def test_report_names_every_code_and_reason(runs: dict[str, CliRun]) -> None:
 # --- the same list without --allow-private-mx, and without --probe ---------------------------
 
 
+def decided_by_dns(expected: list[Expected], status: str, reason: str) -> list[dict[str, str]]:
+    """What the list gives when DNS has the last word on every domain that takes mail:
+    ``status``/``reason`` with 250 2.0.0 and the preferred MX there, the full expectation
+    elsewhere."""
+    return [
+        {
+            "presend_status": status,
+            "presend_code": "250",
+            "presend_enhanced": "2.0.0",
+            "presend_reason": reason,
+            "presend_mx": e.dns_mx,
+            "presend_catch_all": "false",
+        }
+        if e.domain_takes_mail
+        else e.columns()
+        for e in expected
+    ]
+
+
 def test_private_mx_addresses_are_risky_and_not_probed(runs: dict[str, CliRun]) -> None:
     run = runs["private"]
     rows, expected = check_common(run)
-    wanted = []
-    for e in expected:
-        if e.domain_takes_mail:
-            wanted.append(
-                {
-                    "presend_status": "risky",
-                    "presend_code": "250",
-                    "presend_enhanced": "2.0.0",
-                    "presend_reason": "mx_private_address",
-                    "presend_mx": e.dns_mx,
-                    "presend_catch_all": "false",
-                }
-            )
-        else:
-            wanted.append(e.columns())
+    wanted = decided_by_dns(expected, "risky", "mx_private_address")
     wrong = differences(rows, wanted, expected)
     assert not wrong, "\n".join(wrong)
     for row, e in zip(rows, expected, strict=True):
@@ -501,21 +506,7 @@ def test_private_mx_addresses_are_risky_and_not_probed(runs: dict[str, CliRun]) 
 def test_without_probe_domains_that_take_mail_are_deliverable(runs: dict[str, CliRun]) -> None:
     run = runs["no_probe"]
     rows, expected = check_common(run)
-    wanted = []
-    for e in expected:
-        if e.domain_takes_mail:
-            wanted.append(
-                {
-                    "presend_status": "deliverable",
-                    "presend_code": "250",
-                    "presend_enhanced": "2.0.0",
-                    "presend_reason": "domain_accepts_mail",
-                    "presend_mx": e.dns_mx,
-                    "presend_catch_all": "false",
-                }
-            )
-        else:
-            wanted.append(e.columns())
+    wanted = decided_by_dns(expected, "deliverable", "domain_accepts_mail")
     wrong = differences(rows, wanted, expected)
     assert not wrong, "\n".join(wrong)
     by_email = {row["presend_email"]: row for row in rows}
