@@ -19,32 +19,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.models import RESULT_COLUMNS
 from pipeline.report import render_report
 from pipeline.summary import read_results, results_summary
-
-KINDS = [
-    ("undeliverable", "550", "5.1.1", "mailbox_not_found", "The host said 550 5.1.1 user unknown"),
-    ("unknown", "450", "4.2.0", "greylisted", "Still greylisted after the retries"),
-    ("risky", "250", "2.1.5", "catch_all", "The domain accepts any address"),
-    ("undeliverable", "501", "5.1.3", "consecutive_dots", "Two dots follow each other"),
-    ("duplicate", "", "", "duplicate", "Same address as an earlier row"),
-]
-
-
-def write_results(path: Path, rows: int) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("id,email," + ",".join(RESULT_COLUMNS) + "\n")
-        for i in range(rows):
-            status, code, enhanced, reason, detail = (
-                ("deliverable", "250", "2.1.5", "mailbox_exists", "Accepted") if i % 10 < 6 else KINDS[i % 5]
-            )
-            domain = f"d{i % 100_000}.example"
-            email = f"user{i}@{domain}"
-            handle.write(
-                f"{i},{email},{status},{code},{enhanced},{reason},{detail},{email},,false,false,false,"
-                f"{'true' if reason == 'catch_all' else 'false'},mx.{domain},2024-05-01T00:00:00Z\n"
-            )
+from tests.report_helpers import write_big_results
 
 
 def load_ms(pages: list[Path]) -> list[float]:
@@ -75,7 +52,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         big = folder / "big.results.csv"
-        write_results(big, rows)
+        write_big_results(big, rows)
         started = time.perf_counter()
         with big.open(encoding="utf-8", newline="") as handle:
             for _ in csv.reader(handle):
@@ -90,7 +67,7 @@ def main() -> None:
         big_page = folder / "big.report.html"
         big_page.write_text(page, encoding="utf-8")
         small = folder / "small.results.csv"
-        write_results(small, 12)
+        write_big_results(small, 12)
         small_tally, small_info = read_results(small)
         small_page = folder / "small.report.html"
         small_page.write_text(render_report(results_summary(small_info, small_tally), small_tally), encoding="utf-8")

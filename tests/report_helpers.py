@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pipeline.models import RESULT_COLUMNS
 from pipeline.summary import Tally
 
@@ -78,3 +80,37 @@ SUMMARY = {
                 "port": 25, "retry_after": 300, "max_retries": 1}, "cache": {"enabled": False}},
     "notes": [],
 }
+
+
+#: The problem kinds of :func:`write_big_results`: 4 in 10 rows, cycling through these.
+BIG_KINDS = (
+    ("undeliverable", "550", "5.1.1", "mailbox_not_found", "The host said 550 5.1.1 user unknown"),
+    ("unknown", "450", "4.2.0", "greylisted", "Still greylisted after the retries"),
+    ("risky", "250", "2.1.5", "catch_all", "The domain accepts any address"),
+    ("undeliverable", "501", "5.1.3", "consecutive_dots", "Two dots follow each other"),
+    ("duplicate", "", "", "duplicate", "Same address as an earlier row"),
+)
+
+
+def write_big_results(path: Path, rows: int, delimiter: str = ",") -> None:
+    """A synthetic results file: ``id``, ``email`` and the presend columns, 100k domains,
+    6 in 10 rows deliverable, the rest cycling through :data:`BIG_KINDS` (written in blocks)."""
+    d = delimiter
+    with path.open("w", encoding="utf-8") as handle:
+        handle.write(d.join(["id", "email", *RESULT_COLUMNS]) + "\n")
+        lines: list[str] = []
+        for i in range(rows):
+            status, code, enhanced, reason, detail = (
+                ("deliverable", "250", "2.1.5", "mailbox_exists", "Accepted") if i % 10 < 6 else BIG_KINDS[i % 5]
+            )
+            domain = f"d{i % 100_000}.example"
+            email = f"user{i}@{domain}"
+            catch_all = "true" if reason == "catch_all" else "false"
+            lines.append(
+                d.join([str(i), email, status, code, enhanced, reason, detail, email, "", "false", "false",
+                        "false", catch_all, f"mx.{domain}", "2024-05-01T00:00:00Z"]) + "\n"
+            )
+            if len(lines) == 50_000:
+                handle.write("".join(lines))
+                lines.clear()
+        handle.write("".join(lines))

@@ -12,7 +12,7 @@ import pytest
 
 from pipeline.report import render_report
 from tests.conftest import require_binary
-from tests.report_helpers import SUMMARY, sample_tally
+from tests.report_helpers import SUMMARY, sample_tally, write_big_results
 
 pytestmark = pytest.mark.lab
 
@@ -168,36 +168,11 @@ def test_screenshot_is_not_blank_and_print_works(browser: Any, report_file: Path
 
 def test_million_row_results_give_a_small_report_that_opens_fast(browser: Any, tmp_path: Path) -> None:
     """1M rows, 100k domains: the page stays a few MB and works (bench/report_load.py times it)."""
-    from pipeline.models import RESULT_COLUMNS
     from pipeline.summary import read_results, results_summary
 
     path = tmp_path / "big.results.csv"
-    kinds = [
-        ("undeliverable", "550", "5.1.1", "mailbox_not_found", "The host said 550 5.1.1 user unknown"),
-        ("unknown", "450", "4.2.0", "greylisted", "Still greylisted after the retries"),
-        ("risky", "250", "2.1.5", "catch_all", "The domain accepts any address"),
-        ("undeliverable", "501", "5.1.3", "consecutive_dots", "Two dots follow each other"),
-        ("duplicate", "", "", "duplicate", "Same address as an earlier row"),
-    ]
     rows = 1_000_000
-    with path.open("w", encoding="utf-8") as handle:
-        handle.write("id;email;" + ";".join(RESULT_COLUMNS) + "\n")
-        lines = []
-        for i in range(rows):
-            status, code, enhanced, reason, detail = (
-                ("deliverable", "250", "2.1.5", "mailbox_exists", "Accepted") if i % 10 < 6 else kinds[i % 5]
-            )
-            domain = f"d{i % 100_000}.example"
-            email = f"user{i}@{domain}"
-            catch_all = "true" if reason == "catch_all" else "false"
-            lines.append(
-                f"{i};{email};{status};{code};{enhanced};{reason};{detail};{email};;false;false;false;"
-                f"{catch_all};mx.{domain};2024-05-01T00:00:00Z\n"
-            )
-            if len(lines) == 50_000:
-                handle.write("".join(lines))
-                lines.clear()
-        handle.write("".join(lines))
+    write_big_results(path, rows, delimiter=";")  # ';' so the reader's delimiter sniffing is used too
 
     tally, info = read_results(path)
     assert tally.rows == rows and tally.problem_rows_total == 400_000
