@@ -1,0 +1,336 @@
+"""Judging one chunk of rows: syntax, duplicates, verdict columns.
+
+:class:`ChunkJudge` holds what judging keeps across chunks (the duplicate index, the
+domain verdicts, the hygiene and verdict memos) and turns a chunk's rows into the values of
+RESULT_COLUMNS. The steps can also be taken one at a time (:meth:`ChunkJudge.duplicate_keys`,
+:meth:`ChunkJudge.columns`) by a process that judges chunks while another keeps the
+duplicate index (see :mod:`pipeline.parallel`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from datetime import UTC, datetime
+
+import numpy as np
+
+from .dedupe import DuplicateIndex, hash_keys
+from .fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
+from .forecast import duplicate_detail, duplicate_verdict, forecast, malformed_verdict
+from .hygiene import Hygiene
+from .ingest import RowChunk
+from .models import AddressCheck, DomainVerdict, HygieneFlags, MailboxVerdict, RowOutcome, Verdict
+from .options import RunOptions
+from .stages import DomainResolver, MailboxProber, ProbeTarget, ProgressCallback
+from .syntax import check_address
+
+__all__ = ["ChunkJudge", "duplicates_found", "utc_now"]
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC, to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def duplicates_found(valid: Sequence[int], firsts: np.ndarray) -> dict[int, int]:
+    """``{chunk index: first row}`` of the rows ``DuplicateIndex.first_rows`` found repeated.
+
+    ``valid`` are the chunk indexes whose keys were looked up, ``firsts`` its answer.
+    """
+    repeated = np.flatnonzero(firsts >= 0)
+    return {valid[j]: int(firsts[j]) for j in repeated.tolist()}
+
+
+class ChunkJudge:
+    """Holds what the loop keeps across chunks and judges one chunk at a time.
+
+    The fast way: syntax column-wise (:class:`SyntaxJudge`), duplicates through the hashed
+    index, verdict columns assembled from memoized parts. With ``options.fast_syntax`` off,
+    every row goes through ``check_address`` and ``RowOutcome`` one by one: the reference
+    the fast way must match.
+    """
+
+    def __init__(
+        self,
+        options: RunOptions,
+        email_index: int,
+        resolver: DomainResolver | None,
+        prober: MailboxProber | None,
+        progress: ProgressCallback,
+    ) -> None:
+        self.options = options
+        self.email_index = email_index
+        self.resolver = resolver
+        self.prober = prober
+        self.progress = progress
+        self.hygiene = Hygiene(options.hygiene)
+        self.syntax = SyntaxJudge(options.workers)
+        self.index = DuplicateIndex()
+        self.domains: dict[str, DomainVerdict] = {}
+        self.timings: dict[str, float] = {"syntax": 0.0, "duplicates": 0.0, "dns": 0.0, "probe": 0.0, "verdicts": 0.0}
+        self._verdict_heads: dict[int, tuple[list[str], str, str]] = {}
+        self._flag_parts: dict[tuple[str, bool, bool, bool], list[str]] = {}
+
+    def close(self) -> None:
+        """Release the syntax process pool."""
+        self.syntax.close()
+
+    def email_cells(self, chunk: RowChunk) -> list[str]:
+        """The email cell of each row ("" when a short row has none)."""
+        at = self.email_index
+        return [cells[at] if len(cells) > at else "" for cells in chunk.cells]
+
+    def start(self, chunk: RowChunk, cells: list[str]) -> PendingSyntax | SyntaxChunk:
+        """Begin a chunk: the syntax pre-check now, the full syntax path in the background."""
+        started = time.perf_counter()
+        problems = chunk.problems
+        pending: PendingSyntax | SyntaxChunk
+        if self.options.fast_syntax:
+            judged = [cell if i not in problems else "" for i, cell in enumerate(cells)] if problems else cells
+            pending = self.syntax.submit(judged)
+        else:
+            pending = _plain_syntax(cells, problems)
+        self.timings["syntax"] += time.perf_counter() - started
+        return pending
+
+    def judge(self, chunk: RowChunk, cells: list[str]) -> list[list[str]]:
+        """The RESULT_COLUMNS values of every row of ``chunk``."""
+        return self.finish(chunk, self.start(chunk, cells))
+
+    def finish(self, chunk: RowChunk, pending: PendingSyntax | SyntaxChunk) -> list[list[str]]:
+        """The RESULT_COLUMNS values of every row of a chunk begun with :meth:`start`."""
+        started = time.perf_counter()
+        syntax = pending.result() if isinstance(pending, PendingSyntax) else pending
+        now = time.perf_counter()
+        self.timings["syntax"] += now - started
+
+        # Duplicates: the first row holding a key keeps it; later rows point back to it.
+        started = now
+        valid, keys = self.duplicate_keys(chunk, syntax)
+        firsts = self.index.first_rows(hash_keys(keys), np.asarray(valid, dtype=np.int64) + chunk.start)
+        duplicate_of = duplicates_found(valid, firsts)
+        fresh = [i for i in valid if i not in duplicate_of] if duplicate_of else valid
+        now = time.perf_counter()
+        self.timings["duplicates"] += now - started
+
+        if self.resolver is not None:
+            started = now
+            wanted = {syntax.ascii_domain(i) for i in fresh} - self.domains.keys()
+            if wanted:
+                self.domains.update(self.resolver.resolve(wanted, self.progress))
+            now = time.perf_counter()
+            self.timings["dns"] += now - started
+
+        mailboxes: dict[str, MailboxVerdict] = {}
+        if self.prober is not None and self.resolver is not None:
+            started = now
+            targets = []
+            for i in fresh:
+                domain = self.domains.get(syntax.ascii_domain(i))
+                if domain is None or not domain.accepts_mail:
+                    continue
+                check = syntax.check(i)
+                targets.append(
+                    ProbeTarget(
+                        check.email, check.local, check.domain, check.ascii_domain, check.smtputf8, domain.mx_hosts
+                    )
+                )
+            if targets:
+                mailboxes = self.prober.probe(targets, self.progress)
+            now = time.perf_counter()
+            self.timings["probe"] += now - started
+
+        started = now
+        columns = self.columns(chunk, syntax, duplicate_of, mailboxes)
+        self.timings["verdicts"] += time.perf_counter() - started
+        return columns
+
+    def duplicate_keys(self, chunk: RowChunk, syntax: SyntaxChunk) -> tuple[list[int], list[str]]:
+        """The chunk indexes of the rows holding a valid address, and each one's duplicate key."""
+        problems = chunk.problems
+        valid = [i for i, email in enumerate(syntax.emails) if email and i not in problems]
+        if self.options.hygiene.canonical_duplicates or not self.options.fast_syntax:
+            return valid, [self.hygiene.duplicate_key(syntax.check(i)) for i in valid]
+        # Without canonical duplicates the key is the address case-folded (AddressCheck.key).
+        all_keys = syntax.keys
+        return valid, [all_keys[i] for i in valid]
+
+    def columns(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        mailboxes: dict[str, MailboxVerdict],
+    ) -> list[list[str]]:
+        checked_at = utc_now()
+        n = len(syntax.emails)
+        rows: list[list[str]] = [[]] * n
+        if self.resolver is None and self.options.fast_syntax and not self.options.hygiene.canonical_duplicates:
+            rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows)
+            if rest:
+                self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, rest)
+            return rows
+        self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, range(n))
+        return rows
+
+    def _columns_offline(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        checked_at: str,
+        rows: list[list[str]],
+    ) -> list[int]:
+        """Fill ``rows`` for the common rows of a run without DNS; the indexes of the others.
+
+        A valid address whose domain has no typo suggestion and is not disposable, and whose
+        role flag is harmless, gets the one verdict of a domain-less forecast (or the duplicate
+        verdict), with its flags from the hygiene memos: exactly what the general loop gives.
+        Rows whose facts are not remembered yet also go the general way (which remembers them).
+        """
+        problems = chunk.problems
+        slow = syntax.slow
+        role_is_risky = self.options.hygiene.role_is_risky
+        facts_get = self.hygiene.offline_domain_facts.get
+        role_get = self.hygiene.role_memo.get
+        found = self._verdict_heads.get(id(None))
+        flag_texts = [["", "false", _bool(role), _bool(free)] for role in (False, True) for free in (False, True)]
+        rest: list[int] = []
+        for i, email in enumerate(syntax.emails):
+            if not email or (problems and i in problems):
+                rest.append(i)
+                continue
+            check = slow.get(i) if slow else None
+            if check is None:
+                local, _, ascii_domain = email.rpartition("@")
+            else:
+                local, ascii_domain = check.local, check.ascii_domain
+            facts = facts_get(ascii_domain)
+            role = role_get(local)
+            if facts is None or role is None or facts[0] or facts[2]:
+                rest.append(i)
+                continue
+            parts = flag_texts[(role << 1) | facts[1]]
+            first = duplicate_of.get(i) if duplicate_of else None
+            if first is not None:
+                rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
+                           "", ""]
+                continue
+            if found is None or (role and role_is_risky):
+                rest.append(i)
+                continue
+            rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+        return rest
+
+    def _columns_general(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        mailboxes: dict[str, MailboxVerdict],
+        checked_at: str,
+        rows: list[list[str]],
+        indexes: Sequence[int],
+    ) -> None:
+        """Fill ``rows[i]`` for each of ``indexes``, row by row, any level, any option."""
+        problems = chunk.problems
+        emails = syntax.emails
+        slow = syntax.slow
+        role_is_risky = self.options.hygiene.role_is_risky
+        flags_for = self.hygiene.flags_for
+        domains = self.domains if self.resolver is not None else None
+        plain = not self.options.fast_syntax
+        canonical = self.options.hygiene.canonical_duplicates
+        heads = self._verdict_heads
+        flag_parts = self._flag_parts
+        for i in indexes:
+            email = emails[i]
+            if not email or (problems and i in problems):
+                if i in problems:
+                    rows[i] = RowOutcome(malformed_verdict(problems[i])).columns()
+                else:
+                    # The syntax check decided this row: it is stamped like any other check.
+                    verdict = replace(forecast(slow[i], None, None, HygieneFlags()), checked_at=checked_at)
+                    rows[i] = RowOutcome(verdict).columns()
+                continue
+            check = slow.get(i)
+            if check is None:
+                # A pre-checked address: its parts are in the address itself (see fastsyntax).
+                local, _, ascii_domain = email.rpartition("@")
+            else:
+                local, ascii_domain = check.local, check.ascii_domain
+            domain = domains.get(ascii_domain) if domains is not None else None
+            flags = self.hygiene.flags(syntax.check(i), domain) if plain else flags_for(local, ascii_domain, domain)
+            first = duplicate_of.get(i) if duplicate_of else None
+            if first is not None:
+                if plain or canonical:
+                    note = self.hygiene.duplicate_note(syntax.check(i))
+                    rows[i] = RowOutcome(duplicate_verdict(first, email, note), email, flags).columns()
+                else:
+                    # What RowOutcome(duplicate_verdict(first, email), email, flags).columns() gives.
+                    parts = flag_parts.get((flags.suggestion, flags.role, flags.free, flags.disposable))
+                    if parts is None:
+                        parts = self._flag_texts(flags)
+                    rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
+                               "", ""]
+                continue
+            mailbox = mailboxes.get(email) if mailboxes else None
+            if plain or mailbox is not None or flags.disposable or (flags.role and role_is_risky):
+                check = syntax.check(i)
+                verdict = forecast(check, domain, mailbox, flags, role_is_risky=role_is_risky)
+                if not verdict.checked_at:
+                    verdict = replace(verdict, checked_at=checked_at)
+                catch_all = bool(mailbox and mailbox.catch_all)
+                rows[i] = RowOutcome(verdict, email, flags, catch_all).columns()
+                continue
+            # Neither mailbox nor hygiene changes the verdict: forecast() then depends on the
+            # domain's verdict alone, so its columns are computed once per domain.
+            found = heads.get(id(domain))
+            if found is None:
+                found = self._head(syntax.check(i), domain, flags, role_is_risky)
+            parts = flag_parts.get((flags.suggestion, flags.role, flags.free, False))
+            if parts is None:
+                parts = self._flag_texts(flags)
+            rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+
+    def _flag_texts(self, flags: HygieneFlags) -> list[str]:
+        """The suggestion, disposable, role and free columns of ``flags`` (remembered)."""
+        key = (flags.suggestion, flags.role, flags.free, flags.disposable)
+        parts = self._flag_parts.get(key)
+        if parts is None:
+            if len(self._flag_parts) >= 100_000:
+                self._flag_parts.clear()
+            parts = [flags.suggestion, _bool(flags.disposable), _bool(flags.role), _bool(flags.free)]
+            self._flag_parts[key] = parts
+        return parts
+
+    def _head(
+        self, check: AddressCheck, domain: DomainVerdict | None, flags: HygieneFlags, role_is_risky: bool
+    ) -> tuple[list[str], str, str]:
+        # Keyed by the DomainVerdict's identity (id(None) when DNS did not run): self.domains
+        # keeps every verdict alive for the whole run, so an id is never reused.
+        verdict: Verdict = forecast(check, domain, None, flags, role_is_risky=role_is_risky)
+        head = [verdict.status.value, verdict.code, verdict.enhanced, verdict.reason, verdict.detail]
+        found = self._verdict_heads[id(domain)] = (head, verdict.mx, verdict.checked_at)
+        return found
+
+
+def _plain_syntax(cells: Sequence[str], problems: dict[int, str]) -> SyntaxChunk:
+    """check_address on every cell, one by one (no pre-check, no memo)."""
+    chunk = SyntaxChunk([], [])
+    for i, cell in enumerate(cells):
+        if i in problems:
+            chunk.emails.append("")
+            chunk.keys.append("")
+            continue
+        check = check_address(cell)
+        chunk.slow[i] = check
+        chunk.emails.append(check.email if check.ok else "")
+        chunk.keys.append(check.key)
+    return chunk
