@@ -23,7 +23,7 @@ import csv
 import json
 import re
 import unicodedata
-from collections.abc import Generator, Sequence
+from collections.abc import Generator, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +195,57 @@ def find_email_column(header: Sequence[str], rows: Sequence[Sequence[str]]) -> i
         return best(named)
     by_value = [i for i, ratio in enumerate(ratios) if ratio is not None and ratio >= 0.5]
     return best(by_value) if by_value else None
+
+
+class RowShaper:
+    """Turns records (header and blank ones included) into data rows, ragged rows flagged.
+
+    Blank records are counted in ``stats`` and skipped; the first other record is skipped
+    as the header while ``header_pending``. A record with more fields than ``width`` keeps
+    its first ones and names the others in its problem sentence (extra fields that are all
+    empty are just cut off); a shorter one is padded in a workbook, flagged in a text file.
+    """
+
+    def __init__(self, width: int, stats: ReadStats, *, header_pending: bool, workbook: bool) -> None:
+        self.width = width
+        self.stats = stats
+        self.header_pending = header_pending
+        self.workbook = workbook
+
+    def rows(self, records: Iterable[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str], str]]:
+        """Each data row as (line it starts on, cells, problem sentence or "")."""
+        stats = self.stats
+        width = self.width
+        workbook = self.workbook
+        for line, cells in records:
+            if not "".join(cells).strip():  # blank (inlined _is_blank: this loop is hot)
+                stats.blank_rows += 1
+                continue
+            if self.header_pending:
+                self.header_pending = False
+                continue
+            problem = ""
+            count = len(cells)
+            if count != width:
+                if count > width:
+                    extra = cells[width:]
+                    if any(extra):
+                        where = f"row {line}" if workbook else f"line {line}"
+                        problem = (
+                            f"{where} has {count} fields where the header has {width}; "
+                            f"the extra ones are kept here: {json.dumps(extra, ensure_ascii=False)}"
+                        )
+                    else:
+                        cells = cells[:width]
+                        stats.trimmed_rows += 1
+                elif workbook:
+                    cells = cells + [""] * (width - count)
+                else:
+                    problem = f"line {line} has {count} fields where the header has {width}"
+                if problem:
+                    stats.malformed_rows += 1
+                    stats.first_malformed_line = stats.first_malformed_line or line
+            yield line, cells, problem
 
 
 def _is_blank(cells: Sequence[str]) -> bool:
@@ -381,42 +432,14 @@ class Table:
         """
         stats = ReadStats()
         self.stats = stats
-        width = self.info.width
         workbook = self.info.format == "xlsx"
-        header_pending = self.info.has_header
+        shaper = RowShaper(self.info.width, stats, header_pending=self.info.has_header, workbook=workbook)
         number = 0
         chunk = RowChunk(skip + 1, [], [], {})
         records = self._records(stats.decode)
         try:
-            for line, cells in records:
-                if not "".join(cells).strip():  # blank (inlined _is_blank: this loop is hot)
-                    stats.blank_rows += 1
-                    continue
-                if header_pending:
-                    header_pending = False
-                    continue
+            for line, cells, problem in shaper.rows(records):
                 number += 1
-                problem = ""
-                count = len(cells)
-                if count != width:
-                    if count > width:
-                        extra = cells[width:]
-                        if any(extra):
-                            where = f"row {line}" if workbook else f"line {line}"
-                            problem = (
-                                f"{where} has {count} fields where the header has {width}; "
-                                f"the extra ones are kept here: {json.dumps(extra, ensure_ascii=False)}"
-                            )
-                        else:
-                            cells = cells[:width]
-                            stats.trimmed_rows += 1
-                    elif workbook:
-                        cells = cells + [""] * (width - count)
-                    else:
-                        problem = f"line {line} has {count} fields where the header has {width}"
-                    if problem:
-                        stats.malformed_rows += 1
-                        stats.first_malformed_line = stats.first_malformed_line or line
                 if number <= skip:
                     continue
                 if problem:
@@ -513,6 +536,7 @@ __all__ = [
     "InputRow",
     "ReadStats",
     "RowChunk",
+    "RowShaper",
     "Table",
     "TableInfo",
     "find_email_column",

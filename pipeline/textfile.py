@@ -171,7 +171,8 @@ class UndecodableText(ValueError):
         self.line = line
 
 
-def _count_breaks(text: str) -> int:
+def count_breaks(text: str) -> int:
+    """How many lines end in ``text`` (CR, LF and CRLF each end one)."""
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
@@ -183,13 +184,14 @@ class DecodeStats:
     fallback_first_line: int = 0
 
 
-def read_line_blocks(
+def read_text_blocks(
     handle: BinaryIO, encoding: str, stats: DecodeStats, *, skip_bom: bool = True
-) -> Iterator[list[str]]:
-    """Yield the file's lines as text, one list per block read, streaming.
+) -> Iterator[str]:
+    """Yield the file's text, decoded block by block, each block ending at a line end.
 
-    Each line keeps its own line ending. A lone CR at the end of a block is held back in
-    case the next block starts with LF.
+    Only the last block may end without one. A line cut by the end of a read is held back
+    for the next block, and so is a CR at the very end of a read (the next read may start
+    with the LF of a CRLF).
     """
     decoder = make_decoder(encoding)
     if encoding == "utf-8-sig" and skip_bom:
@@ -203,23 +205,42 @@ def read_line_blocks(
             text = decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:
             prefix = rest + bytes(exc.object[: exc.start]).decode(exc.encoding, errors="replace")
-            raise UndecodableText(encoding, lines_done + _count_breaks(prefix) + 1) from exc
+            raise UndecodableText(encoding, lines_done + count_breaks(prefix) + 1) from exc
         offset = getattr(decoder, "last_fallback_offset", -1)
         if offset >= 0 and not stats.fallback_first_line:
-            stats.fallback_first_line = lines_done + _count_breaks(rest + text[:offset]) + 1
+            stats.fallback_first_line = lines_done + count_breaks(rest + text[:offset]) + 1
         stats.fallback_bytes = getattr(decoder, "fallback_bytes", 0)
         if rest:
             text = rest + text
             rest = ""
+        if not final:
+            end = _complete_lines_end(text)
+            rest = text[end:]
+            text = text[:end]
         if text:
-            lines = split_lines(text)
-            last = lines[-1]
-            if not final and (last.endswith("\r") or not last.endswith(("\n", "\r"))):
-                rest = lines.pop()
-            lines_done += len(lines)
-            yield lines
+            lines_done += count_breaks(text)
+            yield text
         if final:
             return
+
+
+def _complete_lines_end(text: str) -> int:
+    """Where the complete lines of ``text`` end (a CR at the very end does not count yet)."""
+    end = len(text)
+    if text.endswith("\r"):
+        end -= 1
+    return max(text.rfind("\n", 0, end), text.rfind("\r", 0, end)) + 1
+
+
+def read_line_blocks(
+    handle: BinaryIO, encoding: str, stats: DecodeStats, *, skip_bom: bool = True
+) -> Iterator[list[str]]:
+    """Yield the file's lines as text, one list per block read, streaming.
+
+    Each line keeps its own line ending (see :func:`read_text_blocks`).
+    """
+    for text in read_text_blocks(handle, encoding, stats, skip_bom=skip_bom):
+        yield split_lines(text)
 
 
 def read_lines(
@@ -282,11 +303,13 @@ __all__ = [
     "TextFormat",
     "UndecodableText",
     "Utf8Cp1252Decoder",
+    "count_breaks",
     "detect_encoding",
     "looks_binary",
     "make_decoder",
     "read_line_blocks",
     "read_lines",
+    "read_text_blocks",
     "sniff_text_format",
     "split_lines",
 ]
