@@ -34,7 +34,8 @@ def fork_available() -> bool:
     return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
 
 
-def _die_with_parent(parent: int) -> None:
+def die_with_parent(parent: int) -> None:
+    """In a forked child: be killed when ``parent`` dies (exit now if it already has)."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent:  # the parent died before prctl took effect
@@ -77,7 +78,7 @@ class ForkedWrites:
                 os.close(read_end)
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                _die_with_parent(parent)
+                die_with_parent(parent)
                 counts = [0, 0]
                 for cells, columns, ill_formed in chunks:
                     results, clean = writer.format_columns(cells, columns, ill_formed)

@@ -253,7 +253,8 @@ def _is_blank(cells: Sequence[str]) -> bool:
     return not "".join(cells).strip()
 
 
-def _csv_problem(exc: csv.Error) -> str:
+def csv_problem(exc: csv.Error) -> str:
+    """The sentence for a CSV the csv module cannot parse."""
     if "field limit" in str(exc):
         return (
             f"a field runs past {csv.field_size_limit()} characters, most likely because a quote (\") "
@@ -320,6 +321,11 @@ class Table:
             has_header=has_header,
             sheet=self._workbook.sheet if self._workbook else "",
         )
+
+    @property
+    def text_format(self) -> TextFormat | None:
+        """Encoding, delimiter and ``sep=`` line of a delimited text file; None for a workbook."""
+        return self._text
 
     # -- opening -------------------------------------------------------------------------
 
@@ -405,7 +411,7 @@ class Table:
                     done = reader.line_num
                     yield start, cells
             except csv.Error as exc:
-                raise InputError(f"{self.path}: line {offset + done + 1}: {_csv_problem(exc)}") from exc
+                raise InputError(f"{self.path}: line {offset + done + 1}: {csv_problem(exc)}") from exc
             except UndecodableText as exc:
                 raise InputError(
                     f"{self.path}: line {exc.line}: bytes that are not valid {text.encoding}; "
@@ -539,6 +545,7 @@ __all__ = [
     "RowShaper",
     "Table",
     "TableInfo",
+    "csv_problem",
     "find_email_column",
     "header_key",
     "looks_like_address",

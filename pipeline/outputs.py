@@ -293,6 +293,25 @@ class TableWriter:
         self.rows_written["results"] += len(results)
         self.rows_written["clean"] += len(clean)
 
+    def emit_bytes(self, results: bytes, clean: bytes, results_rows: int, clean_rows: int) -> None:
+        """Append lines already formatted and encoded as UTF-8 (each ending with LINE_END)."""
+        for kind, data in (("results", results), ("clean", clean)):
+            if not data:
+                continue
+            handle = self._files[kind][1]
+            try:
+                if handle.tell() == 0:
+                    handle.write("")  # the byte-order mark, when the encoding has one
+                handle.flush()
+                handle.buffer.write(data)  # type: ignore[attr-defined]
+            except OSError as exc:
+                raise OutputError(
+                    f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
+                    "free some space or choose another folder with --out"
+                ) from exc
+        self.rows_written["results"] += results_rows
+        self.rows_written["clean"] += clean_rows
+
     def flush(self) -> None:
         """Hand whatever is buffered to the operating system (before another process appends)."""
         for tmp, handle in self._files.values():

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import gc
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -39,6 +40,7 @@ from .outputs import (
     output_paths,
     partial_path,
 )
+from .parallel import judge_in_parallel
 from .report import render_report
 from .stages import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from .state import InputFingerprint, RunState, StateStore, check_resumable, dedupe_path, file_sha256
@@ -74,6 +76,23 @@ def _lap(timings: dict[str, float], name: str, since: float) -> float:
     now = time.perf_counter()
     timings[name] = timings.get(name, 0.0) + now - since
     return now
+
+
+def _parallel_workers(
+    options: RunOptions, table: Table, resolver: DomainResolver | None, prober: MailboxProber | None, done: int
+) -> int:
+    """How many worker processes judge the list (see pipeline.parallel); 0 for this process alone.
+
+    Workers take a fresh run of a delimited text file without the network levels, with
+    ``options.workers`` (0: one per CPU) of at least 2. A resumed run, a workbook, the
+    network levels and ``--plain-syntax`` keep to one process.
+    """
+    workers = options.workers or os.cpu_count() or 1
+    if workers < 2 or done or resolver is not None or prober is not None:
+        return 0
+    if table.text_format is None or not options.fast_syntax or not fork_available():
+        return 0
+    return workers
 
 
 def _fingerprint_options(options: RunOptions) -> dict[str, Any]:
@@ -222,6 +241,8 @@ def _run_locked(
     commit = _Commit(options, table, fingerprint, started_at)
     gc_was_enabled = gc.isenabled()
     forked: ForkedWrites | None = None
+    worker_syntax: dict[str, int] | None = None
+    parallel = 0
     try:
         done = commit.start(table, judge.index, tally)
         events(
@@ -233,85 +254,100 @@ def _run_locked(
         gc.disable()
         timings = judge.timings
 
-        # Without the network levels, a forked child formats and writes the chunks while
-        # this process reads and judges the next ones (see pipeline.forkwrite). A child
-        # takes WRITE_BATCH chunks at a time: every fork makes the parent's next writes to
-        # its own memory copy pages, so fewer forks cost less.
-        forked = ForkedWrites(commit.writer) if fork_available() and resolver is None and prober is None else None
-        # Judged chunks waiting for a child: (cells, columns, ill-formed rows, last row, rows,
-        # new duplicate-index entries); then the same, less the rows, for the batch in flight.
-        held: list[tuple[list[list[str]], list[list[str]], dict[int, str], int, int, bytes]] = []
-        writing: list[tuple[int, int, bytes]] = []
+        parallel = _parallel_workers(options, table, resolver, prober, done)
+        if parallel:
 
-        def settle() -> int:
-            """Wait for the batch in flight, then commit it; the last row committed."""
-            assert forked is not None and writing
-            mark = time.perf_counter()
-            forked.wait()
-            mark = _lap(timings, "write", mark)
-            batch = writing[:]
-            writing.clear()
-            commit.commit(batch[-1][0], b"".join(entries for _, _, entries in batch))
-            _lap(timings, "commit", mark)
-            for last, rows, _ in batch:
+            def committed(last: int, rows: int) -> None:
                 progress("rows", last, None)
                 events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
-            return batch[-1][0]
 
-        def launch(committed: int) -> int:
-            """Settle the batch in flight, then fork a child for the held chunks."""
-            assert forked is not None
-            if writing:
-                committed = settle()
+            outcome = judge_in_parallel(
+                options, table, commit.writer, judge.index, tally, commit.commit, committed, parallel
+            )
+            table.stats = outcome.read
+            worker_syntax = outcome.syntax
+            for name, seconds in outcome.timings.items():
+                timings[name] = timings.get(name, 0.0) + seconds
+        else:
+            # Without the network levels, a forked child formats and writes the chunks while
+            # this process reads and judges the next ones (see pipeline.forkwrite). A child
+            # takes WRITE_BATCH chunks at a time: every fork makes the parent's next writes to
+            # its own memory copy pages, so fewer forks cost less.
+            forked = ForkedWrites(commit.writer) if fork_available() and resolver is None and prober is None else None
+            # Judged chunks waiting for a child: (cells, columns, ill-formed rows, last row, rows,
+            # new duplicate-index entries); then the same, less the rows, for the batch in flight.
+            held: list[tuple[list[list[str]], list[list[str]], dict[int, str], int, int, bytes]] = []
+            writing: list[tuple[int, int, bytes]] = []
+
+            def settle() -> int:
+                """Wait for the batch in flight, then commit it; the last row committed."""
+                assert forked is not None and writing
+                mark = time.perf_counter()
+                forked.wait()
+                mark = _lap(timings, "write", mark)
+                batch = writing[:]
+                writing.clear()
+                commit.commit(batch[-1][0], b"".join(entries for _, _, entries in batch))
+                _lap(timings, "commit", mark)
+                for last, rows, _ in batch:
+                    progress("rows", last, None)
+                    events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
+                return batch[-1][0]
+
+            def launch(committed: int) -> int:
+                """Settle the batch in flight, then fork a child for the held chunks."""
+                assert forked is not None
+                if writing:
+                    committed = settle()
+                mark = time.perf_counter()
+                forked.start([(cells, columns, problems) for cells, columns, problems, *_ in held])
+                writing.extend((last, rows, entries) for *_, last, rows, entries in held)
+                held.clear()
+                _lap(timings, "write", mark)
+                return committed
+
+            def finish(chunk: RowChunk, cells: list[str], pending: PendingSyntax | SyntaxChunk) -> int:
+                columns = judge.finish(chunk, pending)
+                last = chunk.start + len(chunk) - 1
+                entries = judge.index.export_new()
+                mark = time.perf_counter()
+                # Tallied before a child is forked, so the parent does not write to the chunk's
+                # pages while a child reads them.
+                tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
+                mark = _lap(timings, "tally", mark)
+                if forked is not None:
+                    held.append((chunk.cells, columns, chunk.problems, last, len(chunk), entries))
+                    return launch(done) if len(held) >= WRITE_BATCH else done
+                commit.writer.write_columns(chunk.cells, columns, chunk.problems)
+                mark = _lap(timings, "write", mark)
+                commit.commit(last, entries)
+                _lap(timings, "commit", mark)
+                progress("rows", last, None)
+                events("chunk_committed", {"rows_done": last, "chunk_rows": len(chunk)})
+                return last
+
+            # One chunk of look-ahead: the next chunk's full syntax path runs in the process
+            # pool while this one is finished and committed.
+            ahead: tuple[RowChunk, list[str], PendingSyntax | SyntaxChunk] | None = None
             mark = time.perf_counter()
-            forked.start([(cells, columns, problems) for cells, columns, problems, *_ in held])
-            writing.extend((last, rows, entries) for *_, last, rows, entries in held)
-            held.clear()
-            _lap(timings, "write", mark)
-            return committed
-
-        def finish(chunk: RowChunk, cells: list[str], pending: PendingSyntax | SyntaxChunk) -> int:
-            columns = judge.finish(chunk, pending)
-            last = chunk.start + len(chunk) - 1
-            entries = judge.index.export_new()
-            mark = time.perf_counter()
-            # Tallied before a child is forked, so the parent does not write to the chunk's
-            # pages while a child reads them.
-            tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
-            mark = _lap(timings, "tally", mark)
-            if forked is not None:
-                held.append((chunk.cells, columns, chunk.problems, last, len(chunk), entries))
-                return launch(done) if len(held) >= WRITE_BATCH else done
-            commit.writer.write_columns(chunk.cells, columns, chunk.problems)
-            mark = _lap(timings, "write", mark)
-            commit.commit(last, entries)
-            _lap(timings, "commit", mark)
-            progress("rows", last, None)
-            events("chunk_committed", {"rows_done": last, "chunk_rows": len(chunk)})
-            return last
-
-        # One chunk of look-ahead: the next chunk's full syntax path runs in the process
-        # pool while this one is finished and committed.
-        ahead: tuple[RowChunk, list[str], PendingSyntax | SyntaxChunk] | None = None
-        mark = time.perf_counter()
-        for number, chunk in enumerate(table.row_chunks(options.chunk_size, skip=done), start=1):
-            mark = _lap(timings, "read", mark)
-            cells = judge.email_cells(chunk)
-            begun = (chunk, cells, judge.start(chunk, cells))
+            for number, chunk in enumerate(table.row_chunks(options.chunk_size, skip=done), start=1):
+                mark = _lap(timings, "read", mark)
+                cells = judge.email_cells(chunk)
+                begun = (chunk, cells, judge.start(chunk, cells))
+                if ahead is not None:
+                    done = finish(*ahead)
+                ahead = begun
+                del chunk, cells, begun
+                if number % 8 == 0:
+                    gc.collect(1)
+                mark = time.perf_counter()
             if ahead is not None:
                 done = finish(*ahead)
-            ahead = begun
-            del chunk, cells, begun
-            if number % 8 == 0:
-                gc.collect(1)
-            mark = time.perf_counter()
-        if ahead is not None:
-            done = finish(*ahead)
-            ahead = None
-        if held:
-            done = launch(done)
-        if writing:
-            done = settle()
+                ahead = None
+            if held:
+                done = launch(done)
+            if writing:
+                done = settle()
         commit.finish()
     except BaseException:
         if forked is not None:
@@ -358,7 +394,8 @@ def _run_locked(
             **{k: round(v, 3) for k, v in judge.timings.items()},
             "total": round(time.perf_counter() - t0, 3),
         },
-        "syntax": judge.syntax.stats(),
+        "syntax": worker_syntax if worker_syntax is not None else judge.syntax.stats(),
+        "workers": parallel or 1,
         "verdicts_from_cache": _from_cache(dns_stats, probe_stats, options),
         "dns": dns_stats,
         "probe": probe_stats,

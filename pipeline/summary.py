@@ -254,6 +254,45 @@ class Tally:
                         )
                     )
 
+    def merge(self, other: Tally) -> None:
+        """Add the counts of ``other``, a tally of the rows that follow this one's.
+
+        The same counts as adding those rows here, except where the domain or suggestion
+        table prunes: it prunes between blocks instead of at the row that overflows it (the
+        counts of pruned entries are approximate either way).
+        """
+        self.rows += other.rows
+        self.combos.update(other.combos)
+        for reason, pair in other.reason_codes.items():
+            self.reason_codes.setdefault(reason, pair)
+        for pair, count in other.suggestions.items():
+            self.suggestions[pair] += count
+        if len(self.suggestions) > 2 * self.suggestion_cap:
+            self.suggestions = Counter(dict(self.suggestions.most_common(self.suggestion_cap)))
+            self.suggestions_pruned = True
+        self.suggestions_pruned |= other.suggestions_pruned
+        held = self.domain_rows
+        for domain, count in other.domain_rows.items():
+            if domain in held:
+                held[domain] += count
+            else:
+                held[domain] = count
+                self.domain_mx[domain] = other.domain_mx.get(domain, "")
+        for domain, count in other.domain_problems.items():
+            self.domain_problems[domain] = self.domain_problems.get(domain, 0) + count
+        for domain, marks in other.domain_marks.items():
+            self.domain_marks[domain] = self.domain_marks.get(domain, 0) | marks
+        for domain, mx in other.domain_mx.items():
+            if mx and not self.domain_mx.get(domain):
+                self.domain_mx[domain] = mx
+        if len(held) > 2 * self.domain_cap:
+            self._prune_domains()
+        self.domains_pruned |= other.domains_pruned
+        room = self.row_cap - len(self.problem_rows)
+        if room > 0:
+            self.problem_rows.extend(other.problem_rows[:room])
+        self.problem_rows_total += other.problem_rows_total
+
     def _add_around_prune(
         self,
         row_numbers: Sequence[int],

@@ -1,0 +1,419 @@
+"""A run without the network levels, judged by worker processes, one per CPU.
+
+Without DNS and probing, everything a row needs but its duplicate check is known from the
+row itself, so whole chunks can be judged side by side. The run's process reads and
+decodes the file and cuts it into pieces of whole lines (:mod:`pipeline.pieces`); each
+worker, forked once at the start, takes a piece and in two steps:
+
+1. ``parse``: parses it, checks the syntax, and sends back the hashed duplicate key of each
+   valid address (plus whether the piece ended cleanly, see :mod:`pipeline.pieces`);
+2. ``finish``: once the run's process has looked those keys up in the duplicate index, in
+   file order, and sent back which rows repeat an earlier one, builds the verdict columns,
+   tallies them and formats the output lines, and sends the lines and the tally.
+
+The run's process keeps only what must see every row in order: the duplicate index, the
+tally (merged per piece), the output files and the resume state, committed piece by piece
+exactly as the one-process loop commits chunks (so ``--resume`` works the same way).
+
+Workers die with the run's process, ignore Ctrl-C (the run's process handles it) and leave
+through ``os._exit`` (they inherit its open output files and must not flush them).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import multiprocessing
+import os
+import queue
+import signal
+import time
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from .dedupe import DuplicateIndex, hash_keys
+from .errors import InputError
+from .fastsyntax import PendingSyntax, SyntaxChunk
+from .forkwrite import die_with_parent
+from .ingest import ReadStats, RowChunk, Table
+from .judge import ChunkJudge, duplicates_found
+from .options import RunOptions
+from .outputs import LINE_END, TableWriter
+from .pieces import PieceError, TextPiece, parse_piece, text_pieces
+from .stages import no_progress
+from .summary import Tally
+
+#: Seconds between checks that every worker is still alive while waiting for one.
+_POLL_SECONDS = 0.5
+
+
+@dataclass
+class ParallelOutcome:
+    """What the workers did, for the summary: read counters, syntax counters, CPU seconds."""
+
+    read: ReadStats
+    syntax: dict[str, int]
+    timings: dict[str, float]
+
+
+@dataclass
+class _Slot:
+    """One piece on its way: where it was sent and what came back."""
+
+    key: int
+    worker: int
+    piece: TextPiece
+    first: bool
+    header_pending: bool
+    parsed: tuple[Any, ...] | None = None
+    finished: tuple[Any, ...] | None = None
+    last_row: int = 0
+    entries: bytes = b""
+    rows: int = 0
+
+
+@dataclass
+class _Context:
+    """What a worker needs; handed over by the fork, never pickled."""
+
+    options: RunOptions
+    table: Table
+    writer: TableWriter
+    row_cap: int
+
+
+@dataclass
+class _WorkerState:
+    judge: ChunkJudge
+    held: dict[int, tuple[RowChunk, list[str], SyntaxChunk, list[int]]] = field(default_factory=dict)
+
+
+def _serve(index: int, parent: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
+    """A worker's loop (runs in the forked child)."""
+    status = 0
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+        die_with_parent(parent)
+        gc.disable()
+        options = replace(context.options, workers=1)
+        state = _WorkerState(ChunkJudge(options, context.table.info.email_index, None, None, no_progress))
+        while (task := tasks.get()) is not None:
+            kind = task[0]
+            try:
+                if kind == "parse":
+                    results.put(_parse(state, context, *task[1:]))
+                elif kind == "finish":
+                    results.put(_finish(state, context, *task[1:]))
+                    gc.collect(1)
+                else:
+                    state.held.pop(task[1], None)
+            except Exception:
+                results.put(("failed", task[1], traceback.format_exc()))
+    except BaseException:
+        status = 1
+        with contextlib.suppress(BaseException):
+            results.put(("failed", -1, traceback.format_exc()))
+    finally:
+        with contextlib.suppress(BaseException):
+            results.close()
+            results.join_thread()
+        os._exit(status)
+
+
+def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, header_pending: bool,
+           first: bool) -> tuple[Any, ...]:
+    table = context.table
+    assert table.text_format is not None
+    try:
+        parsed = parse_piece(piece, table.text_format, table.info.width, header_pending=header_pending, first=first)
+    except PieceError as exc:
+        return ("parsed", key, 0, True, False, None, b"", b"", (exc.line, exc.problem))
+    if not parsed.clean_end or not parsed.cells:
+        # A piece parsed again with the next one, or one without rows: nothing to judge.
+        return ("parsed", key, len(parsed.cells), parsed.clean_end, parsed.header_pending, parsed.stats, b"", b"",
+                None)
+    judge = state.judge
+    chunk = RowChunk(0, parsed.cells, parsed.lines, parsed.problems)
+    cells = judge.email_cells(chunk)
+    pending = judge.start(chunk, cells)
+    started = time.perf_counter()
+    syntax = pending.result() if isinstance(pending, PendingSyntax) else pending
+    now = time.perf_counter()
+    judge.timings["syntax"] += now - started
+    valid, keys = judge.duplicate_keys(chunk, syntax)
+    hashes = hash_keys(keys)
+    judge.timings["duplicates"] += time.perf_counter() - now
+    state.held[key] = (chunk, cells, syntax, valid)
+    return ("parsed", key, len(chunk), True, parsed.header_pending, parsed.stats, hashes.tobytes(),
+            np.asarray(valid, dtype=np.int64).tobytes(), None)
+
+
+def _finish(state: _WorkerState, context: _Context, key: int, start: int, local: bytes,
+            firsts: bytes) -> tuple[Any, ...]:
+    judge = state.judge
+    chunk, cells, syntax, _valid = state.held.pop(key)
+    chunk.start = start
+    started = time.perf_counter()
+    duplicate_of = dict(zip(np.frombuffer(local, dtype=np.int64).tolist(),
+                            np.frombuffer(firsts, dtype=np.int64).tolist(), strict=True))
+    columns = judge.columns(chunk, syntax, duplicate_of, {})
+    now = time.perf_counter()
+    judge.timings["verdicts"] += now - started
+    rows = len(chunk)
+    # Big enough caps that a piece's own tally never prunes: the run's tally does, on merging.
+    tally = Tally(row_cap=context.row_cap, domain_cap=rows, suggestion_cap=rows)
+    tally.add_many(range(start, start + rows), cells, columns)
+    now = _lap(judge.timings, "tally", now)
+    results, clean = context.writer.format_columns(chunk.cells, columns, chunk.problems)
+    data = [(LINE_END.join(lines) + LINE_END).encode("utf-8") if lines else b"" for lines in (results, clean)]
+    _lap(judge.timings, "format", now)
+    return ("finished", key, data[0], data[1], len(results), len(clean), tally, dict(judge.timings),
+            judge.syntax.stats())
+
+
+def _lap(timings: dict[str, float], name: str, since: float) -> float:
+    now = time.perf_counter()
+    timings[name] = timings.get(name, 0.0) + now - since
+    return now
+
+
+class ChunkWorkers:
+    """The worker processes and the in-order bookkeeping of the pieces sent to them."""
+
+    def __init__(self, count: int, context: _Context) -> None:
+        ctx = multiprocessing.get_context("fork")
+        self.results: Any = ctx.Queue()
+        self.tasks: list[Any] = [ctx.Queue() for _ in range(count)]
+        self.load = [0] * count
+        self.processes: list[Any] = []
+        parent = os.getpid()
+        # Ctrl-C is held back over the forks (see pipeline.forkwrite).
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            for index in range(count):
+                process = ctx.Process(
+                    target=_serve, args=(index, parent, self.tasks[index], self.results, context), daemon=True
+                )
+                process.start()
+                self.processes.append(process)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+    def send(self, worker: int, task: tuple[Any, ...]) -> None:
+        """Queue a task for one worker."""
+        if task[0] != "drop":
+            self.load[worker] += 1
+        self.tasks[worker].put(task)
+
+    def least_busy(self) -> int:
+        """The worker with the fewest tasks in hand."""
+        return min(range(len(self.load)), key=self.load.__getitem__)
+
+    def receive(self) -> tuple[Any, ...]:
+        """The next reply of any worker; raises RuntimeError when a worker died."""
+        while True:
+            try:
+                reply: tuple[Any, ...] = self.results.get(timeout=_POLL_SECONDS)
+            except queue.Empty:
+                for process in self.processes:
+                    if process.exitcode is not None:
+                        raise RuntimeError(
+                            f"a worker process stopped unexpectedly (exit code {process.exitcode})"
+                        ) from None
+                continue
+            if reply[0] == "failed":
+                raise RuntimeError(f"a worker process failed:\n{reply[2]}")
+            return reply
+
+    def done(self, worker: int) -> None:
+        """One task of ``worker`` has been answered."""
+        self.load[worker] -= 1
+
+    def close(self) -> None:
+        """Let the workers finish and wait for them."""
+        for tasks in self.tasks:
+            tasks.put(None)
+        for process in self.processes:
+            process.join(timeout=10)
+        self.kill()
+
+    def kill(self) -> None:
+        """Stop the workers now (the run is failing or interrupted)."""
+        for process in self.processes:
+            if process.exitcode is None:
+                with contextlib.suppress(OSError):
+                    process.kill()
+        for process in self.processes:
+            process.join(timeout=5)
+        for channel in [*self.tasks, self.results]:
+            channel.cancel_join_thread()
+            channel.close()
+
+
+def judge_in_parallel(
+    options: RunOptions,
+    table: Table,
+    writer: TableWriter,
+    index: DuplicateIndex,
+    tally: Tally,
+    commit: Callable[[int, bytes], None],
+    committed: Callable[[int, int], None],
+    workers: int,
+) -> ParallelOutcome:
+    """Judge the whole list with ``workers`` processes; write and commit it piece by piece.
+
+    ``commit(last_row, new_index_entries)`` records a piece as done once its lines are
+    written; ``committed(last_row, rows)`` is then called (progress and events).
+    """
+    text = table.text_format
+    if text is None:
+        raise ValueError("judge_in_parallel reads delimited text files only")
+    read = ReadStats()
+    pieces = text_pieces(table.path, text, options.chunk_size, read.decode)
+    writer.flush()
+    pool = ChunkWorkers(workers, _Context(options, table, writer, tally.row_cap))
+    outcome = ParallelOutcome(read, {}, {})
+    worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
+    try:
+        _schedule(options, table, pool, pieces, index, tally, writer, commit, committed, read, worker_stats)
+        pool.close()
+    except BaseException:
+        pool.kill()
+        raise
+    for timings, syntax in worker_stats.values():
+        for name, seconds in timings.items():
+            outcome.timings[name] = outcome.timings.get(name, 0.0) + seconds
+        for name, count in syntax.items():
+            outcome.syntax[name] = outcome.syntax.get(name, 0) + count
+    return outcome
+
+
+def _schedule(
+    options: RunOptions,
+    table: Table,
+    pool: ChunkWorkers,
+    pieces: Any,
+    index: DuplicateIndex,
+    tally: Tally,
+    writer: TableWriter,
+    commit: Callable[[int, bytes], None],
+    committed: Callable[[int, int], None],
+    read: ReadStats,
+    worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]],
+) -> None:
+    limit = 2 * len(pool.processes) + 2
+    waiting: deque[_Slot] = deque()  # sent to parse, in file order, not yet accepted
+    accepted: deque[_Slot] = deque()  # looked up in the index, sent to finish, in order
+    slots: dict[int, _Slot] = {}
+    keys = iter(range(1 << 62))
+    expected_header = table.info.has_header
+    rows_before = 0
+    exhausted = False
+    first = True
+
+    def dispatch(piece: TextPiece, is_first: bool, header_pending: bool) -> _Slot:
+        slot = _Slot(next(keys), pool.least_busy(), piece, is_first, header_pending)
+        slots[slot.key] = slot
+        pool.send(slot.worker, ("parse", slot.key, piece, header_pending, is_first))
+        return slot
+
+    def forget(slot: _Slot) -> None:
+        slots.pop(slot.key, None)
+        if slot.parsed is None:
+            pool.done(slot.worker)  # its reply will be ignored
+        pool.send(slot.worker, ("drop", slot.key))
+
+    while True:
+        while not exhausted and len(waiting) + len(accepted) < limit:
+            piece = next(pieces, None)
+            if piece is None:
+                exhausted = True
+                break
+            waiting.append(dispatch(piece, first, expected_header if first else False))
+            first = False
+        if not waiting and not accepted:
+            break
+        reply = pool.receive()
+        slot = slots.get(reply[1])
+        if slot is None:
+            continue  # a piece parsed again since (its worker already dropped it)
+        pool.done(slot.worker)
+        if reply[0] == "parsed":
+            slot.parsed = reply
+        else:
+            slot.finished = reply
+
+        # Accept the parsed pieces at the head, in file order.
+        while waiting and (parsed := waiting[0].parsed) is not None:
+            head = waiting[0]
+            _, _, rows, clean_end, header_after, stats, hashes, valid, error = parsed
+            if head.header_pending != expected_header:
+                # Parsed as if the header were read, but it was not yet (or the reverse).
+                forget(head)
+                waiting[0] = dispatch(head.piece, head.first, expected_header)
+                continue
+            if error is not None:
+                raise InputError(f"{table.path}: line {error[0]}: {error[1]}")
+            if not clean_end:
+                # A quoted field runs past the piece: parse it again with the next one.
+                forget(head)
+                waiting.popleft()
+                if waiting:
+                    after = waiting.popleft()
+                    forget(after)
+                    joined = head.piece.joined(after.piece)
+                else:
+                    nxt = next(pieces)  # a piece that is not the last has a successor
+                    joined = head.piece.joined(nxt)
+                waiting.appendleft(dispatch(joined, head.first, head.header_pending))
+                continue
+            waiting.popleft()
+            expected_header = header_after
+            _add_read(read, stats)
+            start = rows_before + 1
+            rows_before += rows
+            head.rows = rows
+            head.last_row = rows_before
+            if rows:
+                valid_rows = np.frombuffer(valid, dtype=np.int64)
+                firsts = index.first_rows(np.frombuffer(hashes, dtype=np.uint64), valid_rows + start)
+                found = duplicates_found(valid_rows.tolist(), firsts)
+                head.entries = index.export_new()
+                pool.send(head.worker, ("finish", head.key, start, np.asarray(list(found), dtype=np.int64).tobytes(),
+                                        np.asarray(list(found.values()), dtype=np.int64).tobytes()))
+            else:
+                forget(head)
+                head.finished = ("finished", head.key, b"", b"", 0, 0, None, None, None)
+            accepted.append(head)
+
+        # Write and commit the finished pieces at the head, in file order.
+        while accepted and (finished := accepted[0].finished) is not None:
+            done = accepted.popleft()
+            slots.pop(done.key, None)
+            _, _, results, clean, n_results, n_clean, piece_tally, timings, syntax = finished
+            writer.emit_bytes(results, clean, n_results, n_clean)
+            if piece_tally is not None:
+                tally.merge(piece_tally)
+                worker_stats[done.worker] = (timings, syntax)
+            commit(done.last_row, done.entries)
+            committed(done.last_row, done.rows)
+    read.rows = rows_before
+
+
+def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
+    if piece is None:
+        return
+    total.blank_rows += piece.blank_rows
+    total.trimmed_rows += piece.trimmed_rows
+    if piece.malformed_rows and not total.first_malformed_line:
+        total.first_malformed_line = piece.first_malformed_line
+    total.malformed_rows += piece.malformed_rows
+
+
+__all__ = ["ChunkWorkers", "ParallelOutcome", "judge_in_parallel"]

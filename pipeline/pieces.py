@@ -1,0 +1,145 @@
+"""A delimited text file cut into pieces of whole lines that other processes can parse.
+
+The reading process only decodes and cuts (no CSV parsing); each piece is parsed by a
+worker. A cut is made at a line end, which is a record end unless a quoted field runs
+across it. The worker finds out: after a piece's lines it parses one sentinel line, which
+comes back as a record of its own only when the piece ended outside a quoted field
+(``clean_end``). A piece that did not end cleanly is parsed again together with the next
+one, so the records are always exactly those a single pass over the whole file finds.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import InputError
+from .ingest import ReadStats, RowShaper, csv_problem
+from .textfile import DecodeStats, TextFormat, UndecodableText, count_breaks, read_text_blocks, split_lines
+
+# A line no export holds; it is only ever compared with the record parsed at its own line.
+_SENTINEL = "\ue000presend:end-of-piece\ue000"
+
+
+@dataclass(frozen=True, slots=True)
+class TextPiece:
+    """Whole lines of the file: ``lines`` of them starting at physical line ``first_line``."""
+
+    first_line: int
+    text: str
+    lines: int
+    final: bool  # the last piece: it ends where the file ends
+
+    def joined(self, after: TextPiece) -> TextPiece:
+        """This piece followed by the next one."""
+        return TextPiece(self.first_line, self.text + after.text, self.lines + after.lines, after.final)
+
+
+@dataclass(slots=True)
+class ParsedPiece:
+    """The data rows of a piece, as :meth:`Table.row_chunks` would give them.
+
+    ``header_pending`` is still true when the piece held no record besides blank ones
+    (the header is then in a later piece); ``clean_end`` is false when the piece's last
+    line ends inside a quoted field.
+    """
+
+    cells: list[list[str]] = field(default_factory=list)
+    lines: list[int] = field(default_factory=list)
+    problems: dict[int, str] = field(default_factory=dict)
+    stats: ReadStats = field(default_factory=ReadStats)
+    clean_end: bool = True
+    header_pending: bool = False
+
+
+class PieceError(ValueError):
+    """A piece that cannot be parsed, with the line and the sentence to report."""
+
+    def __init__(self, line: int, problem: str) -> None:
+        super().__init__(f"line {line}: {problem}")
+        self.line = line
+        self.problem = problem
+
+
+def text_pieces(path: Path, text: TextFormat, lines_per_piece: int, decode: DecodeStats) -> Iterator[TextPiece]:
+    """Cut the file into pieces of about ``lines_per_piece`` lines (whole blocks read).
+
+    Raises :class:`InputError` for bytes the encoding cannot read or a failed read.
+    """
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}); check the file and its permissions") from exc
+    with handle:
+        parts: list[str] = []
+        count = 0
+        first_line = 1
+        try:
+            for block in read_text_blocks(handle, text.encoding, decode):
+                parts.append(block)
+                count += count_breaks(block)
+                if count >= lines_per_piece:
+                    yield TextPiece(first_line, "".join(parts), count, final=False)
+                    first_line += count
+                    parts, count = [], 0
+        except UndecodableText as exc:
+            raise InputError(
+                f"{path}: line {exc.line}: bytes that are not valid {text.encoding}; "
+                "export the list again (as UTF-8 if you can)"
+            ) from exc
+        except OSError as exc:
+            where = first_line + count
+            raise InputError(f"{path}: reading stopped after line {where} ({exc.strerror or exc})") from exc
+        yield TextPiece(first_line, "".join(parts), count, final=True)
+
+
+def parse_piece(
+    piece: TextPiece, text: TextFormat, width: int, *, header_pending: bool, first: bool
+) -> ParsedPiece:
+    """Parse one piece; ``first`` for the piece that starts the file (Excel's ``sep=`` line).
+
+    Raises :class:`PieceError` where the CSV cannot be parsed.
+    """
+    lines = split_lines(piece.text)
+    base = piece.first_line
+    if first and text.sep_line and lines:
+        lines = lines[1:]
+        base += 1
+    body = len(lines)
+    if not piece.final:
+        lines.append(_SENTINEL + "\n")
+    parsed = ParsedPiece()
+    stats = parsed.stats
+    shaper = RowShaper(width, stats, header_pending=header_pending, workbook=False)
+    reader = csv.reader(lines, delimiter=text.delimiter, quotechar='"', doublequote=True, strict=False)
+    done = 0
+    ended = False
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        nonlocal done, ended
+        for cells in reader:
+            start = done
+            done = reader.line_num
+            if start == body and not piece.final:
+                # The sentinel, parsed as a record of its own: the piece ended cleanly.
+                ended = cells == [_SENTINEL]
+                return
+            yield base + start, cells
+
+    try:
+        for line, cells, problem in shaper.rows(records()):
+            if problem:
+                parsed.problems[len(parsed.cells)] = problem
+            parsed.cells.append(cells)
+            parsed.lines.append(line)
+    except csv.Error as exc:
+        raise PieceError(base + done, csv_problem(exc)) from exc
+    stats.rows = len(parsed.cells)
+    parsed.clean_end = piece.final or ended
+    parsed.header_pending = shaper.header_pending
+    return parsed
+
+
+__all__ = ["ParsedPiece", "PieceError", "TextPiece", "parse_piece", "text_pieces"]
