@@ -275,7 +275,8 @@ def judge_in_parallel(
     if text is None:
         raise ValueError("judge_in_parallel reads delimited text files only")
     read = ReadStats()
-    pieces = text_pieces(table.path, text, options.chunk_size, read.decode)
+    head_lines = int(table.info.has_header) + int(text.sep_line)
+    pieces = text_pieces(table.path, text, options.chunk_size, read.decode, head_lines=head_lines)
     writer.flush()
     pool = ChunkWorkers(workers, _Context(options, table, writer, tally.row_cap))
     outcome = ParallelOutcome(read, {}, {})
@@ -401,8 +402,9 @@ def _schedule(
             if piece_tally is not None:
                 tally.merge(piece_tally)
                 worker_stats[done.worker] = (timings, syntax)
-            commit(done.last_row, done.entries)
-            committed(done.last_row, done.rows)
+            if done.rows:
+                commit(done.last_row, done.entries)
+                committed(done.last_row, done.rows)
     read.rows = rows_before
 
 

@@ -11,6 +11,8 @@ one, so the records are always exactly those a single pass over the whole file f
 from __future__ import annotations
 
 import csv
+import itertools
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +21,7 @@ from .errors import InputError
 from .ingest import ReadStats, RowShaper, csv_problem
 from .textfile import DecodeStats, TextFormat, UndecodableText, count_breaks, read_text_blocks, split_lines
 
+_BREAK = re.compile(r"\r\n?|\n")
 # A line no export holds; it is only ever compared with the record parsed at its own line.
 _SENTINEL = "\ue000presend:end-of-piece\ue000"
 
@@ -63,8 +66,14 @@ class PieceError(ValueError):
         self.problem = problem
 
 
-def text_pieces(path: Path, text: TextFormat, lines_per_piece: int, decode: DecodeStats) -> Iterator[TextPiece]:
-    """Cut the file into pieces of about ``lines_per_piece`` lines (whole blocks read).
+def text_pieces(
+    path: Path, text: TextFormat, lines_per_piece: int, decode: DecodeStats, *, head_lines: int = 0
+) -> Iterator[TextPiece]:
+    """Cut the file into pieces of ``lines_per_piece`` lines (the last may be shorter).
+
+    The first piece has ``head_lines`` more (the header line, Excel's ``sep=`` line), so
+    that a file without blank lines or multi-line records is cut every ``lines_per_piece``
+    rows, as :meth:`Table.row_chunks` cuts it.
 
     Raises :class:`InputError` for bytes the encoding cannot read or a failed read.
     """
@@ -76,14 +85,22 @@ def text_pieces(path: Path, text: TextFormat, lines_per_piece: int, decode: Deco
         parts: list[str] = []
         count = 0
         first_line = 1
+        size = lines_per_piece + head_lines
         try:
             for block in read_text_blocks(handle, text.encoding, decode):
                 parts.append(block)
                 count += count_breaks(block)
-                if count >= lines_per_piece:
-                    yield TextPiece(first_line, "".join(parts), count, final=False)
-                    first_line += count
-                    parts, count = [], 0
+                while count >= size:
+                    # Cut right after the piece's last line (which is in the last block held).
+                    last = parts.pop()
+                    before = count - count_breaks(last)
+                    cut = after_breaks(last, size - before)
+                    parts.append(last[:cut])
+                    yield TextPiece(first_line, "".join(parts), size, final=False)
+                    first_line += size
+                    count -= size
+                    parts = [last[cut:]] if cut < len(last) else []
+                    size = lines_per_piece
         except UndecodableText as exc:
             raise InputError(
                 f"{path}: line {exc.line}: bytes that are not valid {text.encoding}; "
@@ -93,6 +110,20 @@ def text_pieces(path: Path, text: TextFormat, lines_per_piece: int, decode: Deco
             where = first_line + count
             raise InputError(f"{path}: reading stopped after line {where} ({exc.strerror or exc})") from exc
         yield TextPiece(first_line, "".join(parts), count, final=True)
+
+
+def after_breaks(text: str, lines: int) -> int:
+    """Where the ``lines``-th line of ``text`` ends (after its CR, LF or CRLF)."""
+    if lines <= 0:
+        return 0
+    end = "\r" if "\n" not in text else "\n"
+    if end == "\n" and "\r" in text and text.count("\r") != text.count("\r\n"):
+        # Both lone CRs and LFs end lines here: let the pattern find them.
+        return next(itertools.islice(_BREAK.finditer(text), lines - 1, None)).end()
+    position = 0
+    for _ in range(lines):
+        position = text.index(end, position) + 1
+    return position
 
 
 def parse_piece(
@@ -142,4 +173,4 @@ def parse_piece(
     return parsed
 
 
-__all__ = ["ParsedPiece", "PieceError", "TextPiece", "parse_piece", "text_pieces"]
+__all__ = ["ParsedPiece", "PieceError", "TextPiece", "after_breaks", "parse_piece", "text_pieces"]
