@@ -112,23 +112,31 @@ class Hygiene:
 
     def flags_for(self, local: str, ascii_domain: str, domain: DomainVerdict | None) -> HygieneFlags:
         """:meth:`flags` from the parts of a valid address it depends on (the run loop's fast way)."""
-        failed = dns_failed(domain)
+        disposable, free, suggested = self.facts_for(ascii_domain, dns_failed(domain))
+        role = self.role_for(local)
+        if not suggested:
+            return self._plain[(disposable, role, free)]
+        return HygieneFlags(disposable, role, free, f"{local}@{suggested}")
+
+    def facts_for(self, ascii_domain: str, failed: bool) -> _DomainFacts:
+        """(disposable, free, suggested domain) of a domain as the address spells it, remembered."""
         memo = self._raw_facts[failed]
         facts = memo.get(ascii_domain)
         if facts is None:
             if len(memo) >= DOMAIN_MEMO_LIMIT:
                 memo.clear()
             facts = memo[ascii_domain] = self.domain_facts(ascii_domain.lower().rstrip("."), failed)
-        disposable, free, suggested = facts
+        return facts
+
+    def role_for(self, local: str) -> bool:
+        """True when a local part is a role account (info, sales, noreply ...), remembered."""
         roles = self._role_of
         role = roles.get(local)
         if role is None:
             if len(roles) >= LOCAL_MEMO_LIMIT:
                 roles.clear()
             role = roles[local] = wordlists.role_key(local) in self.roles
-        if not suggested:
-            return self._plain[(disposable, role, free)]
-        return HygieneFlags(disposable, role, free, f"{local}@{suggested}")
+        return role
 
     def duplicate_key(self, check: AddressCheck) -> str:
         """The key under which two addresses count as the same recipient.

@@ -214,38 +214,45 @@ class RowShaper:
 
     def rows(self, records: Iterable[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str], str]]:
         """Each data row as (line it starts on, cells, problem sentence or "")."""
-        stats = self.stats
-        width = self.width
-        workbook = self.workbook
+        take = self.take
         for line, cells in records:
-            if not "".join(cells).strip():  # blank (inlined _is_blank: this loop is hot)
-                stats.blank_rows += 1
-                continue
-            if self.header_pending:
-                self.header_pending = False
-                continue
-            problem = ""
-            count = len(cells)
-            if count != width:
-                if count > width:
-                    extra = cells[width:]
-                    if any(extra):
-                        where = f"row {line}" if workbook else f"line {line}"
-                        problem = (
-                            f"{where} has {count} fields where the header has {width}; "
-                            f"the extra ones are kept here: {json.dumps(extra, ensure_ascii=False)}"
-                        )
-                    else:
-                        cells = cells[:width]
-                        stats.trimmed_rows += 1
-                elif workbook:
-                    cells = cells + [""] * (width - count)
-                else:
-                    problem = f"line {line} has {count} fields where the header has {width}"
-                if problem:
-                    stats.malformed_rows += 1
-                    stats.first_malformed_line = stats.first_malformed_line or line
-            yield line, cells, problem
+            taken = take(line, cells)
+            if taken is not None:
+                yield line, taken[0], taken[1]
+
+    def take(self, line: int, cells: list[str]) -> tuple[list[str], str] | None:
+        """One record: None when it is blank or the header, else its cells and problem."""
+        if not "".join(cells).strip():
+            self.stats.blank_rows += 1
+            return None
+        if self.header_pending:
+            self.header_pending = False
+            return None
+        width = self.width
+        count = len(cells)
+        if count == width:
+            return cells, ""
+        stats = self.stats
+        problem = ""
+        if count > width:
+            extra = cells[width:]
+            if any(extra):
+                where = f"row {line}" if self.workbook else f"line {line}"
+                problem = (
+                    f"{where} has {count} fields where the header has {width}; "
+                    f"the extra ones are kept here: {json.dumps(extra, ensure_ascii=False)}"
+                )
+            else:
+                cells = cells[:width]
+                stats.trimmed_rows += 1
+        elif self.workbook:
+            cells = cells + [""] * (width - count)
+        else:
+            problem = f"line {line} has {count} fields where the header has {width}"
+        if problem:
+            stats.malformed_rows += 1
+            stats.first_malformed_line = stats.first_malformed_line or line
+        return cells, problem
 
 
 def _is_blank(cells: Sequence[str]) -> bool:

@@ -192,13 +192,15 @@ class ChunkJudge:
         A valid address whose domain has no typo suggestion and is not disposable, and whose
         role flag is harmless, gets the one verdict of a domain-less forecast (or the duplicate
         verdict), with its flags from the hygiene memos: exactly what the general loop gives.
-        Rows whose facts are not remembered yet also go the general way (which remembers them).
+        Their facts come from the hygiene memos (filled on first sight).
         """
         problems = chunk.problems
         slow = syntax.slow
         role_is_risky = self.options.hygiene.role_is_risky
         facts_get = self.hygiene.offline_domain_facts.get
         role_get = self.hygiene.role_memo.get
+        facts_for = self.hygiene.facts_for
+        role_for = self.hygiene.role_for
         found = self._verdict_heads.get(id(None))
         flag_texts = [["", "false", _bool(role), _bool(free)] for role in (False, True) for free in (False, True)]
         rest: list[int] = []
@@ -212,8 +214,12 @@ class ChunkJudge:
             else:
                 local, ascii_domain = check.local, check.ascii_domain
             facts = facts_get(ascii_domain)
+            if facts is None:
+                facts = facts_for(ascii_domain, False)
             role = role_get(local)
-            if facts is None or role is None or facts[0] or facts[2]:
+            if role is None:
+                role = role_for(local)
+            if facts[0] or facts[2]:
                 rest.append(i)
                 continue
             parts = flag_texts[(role << 1) | facts[1]]

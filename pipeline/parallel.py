@@ -131,7 +131,9 @@ def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, h
     table = context.table
     assert table.text_format is not None
     try:
-        parsed = parse_piece(piece, table.text_format, table.info.width, header_pending=header_pending, first=first)
+        info = table.info
+        parsed = parse_piece(piece, table.text_format, info.width, info.email_index, header_pending=header_pending,
+                             first=first)
     except PieceError as exc:
         return ("parsed", key, 0, True, False, None, b"", b"", (exc.line, exc.problem))
     if not parsed.clean_end or not parsed.cells:

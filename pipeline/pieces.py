@@ -127,7 +127,7 @@ def after_breaks(text: str, lines: int) -> int:
 
 
 def parse_piece(
-    piece: TextPiece, text: TextFormat, width: int, *, header_pending: bool, first: bool
+    piece: TextPiece, text: TextFormat, width: int, email_index: int, *, header_pending: bool, first: bool
 ) -> ParsedPiece:
     """Parse one piece; ``first`` for the piece that starts the file (Excel's ``sep=`` line).
 
@@ -144,27 +144,33 @@ def parse_piece(
     parsed = ParsedPiece()
     stats = parsed.stats
     shaper = RowShaper(width, stats, header_pending=header_pending, workbook=False)
+    take = shaper.take
     reader = csv.reader(lines, delimiter=text.delimiter, quotechar='"', doublequote=True, strict=False)
+    rows = parsed.cells
+    starts = parsed.lines
+    problems = parsed.problems
+    sentinel = -1 if piece.final else body
     done = 0
     ended = False
-
-    def records() -> Iterator[tuple[int, list[str]]]:
-        nonlocal done, ended
+    try:
         for cells in reader:
             start = done
             done = reader.line_num
-            if start == body and not piece.final:
+            if start == sentinel:
                 # The sentinel, parsed as a record of its own: the piece ended cleanly.
                 ended = cells == [_SENTINEL]
-                return
-            yield base + start, cells
-
-    try:
-        for line, cells, problem in shaper.rows(records()):
-            if problem:
-                parsed.problems[len(parsed.cells)] = problem
-            parsed.cells.append(cells)
-            parsed.lines.append(line)
+                break
+            if len(cells) == width and cells[email_index].strip() and not shaper.header_pending:
+                # The common row (right width, an email cell): what take() would return.
+                rows.append(cells)
+                starts.append(base + start)
+                continue
+            taken = take(base + start, cells)
+            if taken is not None:
+                if taken[1]:
+                    problems[len(rows)] = taken[1]
+                rows.append(taken[0])
+                starts.append(base + start)
     except csv.Error as exc:
         raise PieceError(base + done, csv_problem(exc)) from exc
     stats.rows = len(parsed.cells)

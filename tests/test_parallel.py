@@ -1,0 +1,203 @@
+"""Worker processes (pipeline.parallel) give exactly what the one-process run gives.
+
+The file is cut into pieces of whole lines by a process that does not parse CSV; these
+tests put quoted fields across the cuts, blank lines before the header, Excel's sep= line,
+every line-end style and ragged rows in the way, and compare rows, outputs and summaries
+with the one-process path, for piece sizes down to one line.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.errors import InputError
+from pipeline.ingest import open_table
+from pipeline.options import DnsOptions, RunOptions
+from pipeline.pieces import after_breaks, parse_piece, text_pieces
+from pipeline.run import run
+from pipeline.textfile import DecodeStats
+
+REPO = Path(__file__).resolve().parent.parent
+
+TRICKY = (
+    'name,email,note\r\n'
+    '"Ann, A",ann@example.com,"two\r\nlines"\r\n'
+    '\r\n'
+    'Bob,BOB@example.com,plain\r\n'
+    'Cy,"cy@example.com","a ""quoted"" word, and\nmore\nlines"\r\n'
+    'Dee,not an address,x\r\n'
+    'Eve,eve@example.com\r\n'
+    'Fay,fay@example.com,x,extra\r\n'
+    'Gus,gus@example.com,x,,\r\n'
+    'Ann again,ann@EXAMPLE.com,"5\'11"" tall"\r\n'
+    'Hal,hal@example.com,"ends at the end of the file'
+)
+
+
+def _write(tmp_path: Path, text: str, name: str = "list.csv", encoding: str = "utf-8") -> Path:
+    path = tmp_path / name
+    path.write_bytes(text.encode(encoding))
+    return path
+
+
+def _rows_by_pieces(path: Path, size: int) -> tuple[list[tuple[int, list[str], str]], dict[str, int]]:
+    """Parse the file piece by piece, joining a piece with the next while it ends unclean,
+    as the run's scheduler does."""
+    with open_table(path) as table:
+        text = table.text_format
+        assert text is not None
+        info = table.info
+        pieces = list(text_pieces(path, text, size, DecodeStats(), head_lines=int(info.has_header)))
+    rows: list[tuple[int, list[str], str]] = []
+    blank = malformed = 0
+    header = info.has_header
+    first = True
+    while pieces:
+        piece = pieces.pop(0)
+        while True:
+            parsed = parse_piece(piece, text, info.width, info.email_index, header_pending=header, first=first)
+            if parsed.clean_end:
+                break
+            piece = piece.joined(pieces.pop(0))
+        first = False
+        header = parsed.header_pending
+        blank += parsed.stats.blank_rows
+        malformed += parsed.stats.malformed_rows
+        rows.extend(
+            (line, cells, parsed.problems.get(i, ""))
+            for i, (line, cells) in enumerate(zip(parsed.lines, parsed.cells, strict=True))
+        )
+    return rows, {"blank": blank, "malformed": malformed}
+
+
+def _rows_in_one_pass(path: Path) -> tuple[list[tuple[int, list[str], str]], dict[str, int]]:
+    with open_table(path) as table:
+        rows = [(row.line, list(row.cells), row.problem) for row in table.rows()]
+        return rows, {"blank": table.stats.blank_rows, "malformed": table.stats.malformed_rows}
+
+
+@pytest.mark.parametrize("ending", ["\r\n", "\n", "\r"])
+@pytest.mark.parametrize("size", [1, 2, 3, 5, 50_000])
+def test_pieces_give_the_rows_of_one_pass(tmp_path: Path, ending: str, size: int) -> None:
+    text = "\n\n" + TRICKY.replace("\r\n", "\n").replace("\n", ending)
+    path = _write(tmp_path, text)
+    expected = _rows_in_one_pass(path)
+    assert len(expected[0]) == 9 and expected[1] == {"blank": 3, "malformed": 2}
+    assert _rows_by_pieces(path, size) == expected
+
+
+def test_pieces_with_sep_line_utf16_and_no_header(tmp_path: Path) -> None:
+    sep = _write(tmp_path, "sep=;\nname;email\nA;a@example.com\n\nB;b@example.com\n", "sep.csv")
+    wide = _write(tmp_path, "a@example.com\tx\nb@example.com\t\"y\ny\"\nc@example.com\tz\n", "u16.txt", "utf-16")
+    for path in (sep, wide):
+        for size in (1, 2, 4):
+            assert _rows_by_pieces(path, size) == _rows_in_one_pass(path)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text(alphabet=st.sampled_from(list('ab@.x ,"\r\n')), max_size=8), min_size=1, max_size=4),
+        max_size=12,
+    ),
+    st.integers(min_value=1, max_value=6),
+)
+def test_pieces_match_one_pass_on_any_text(tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]],
+                                           size: int) -> None:
+    body = "\n".join(",".join(cells) for cells in rows)
+    path = _write(tmp_path_factory.mktemp("any"), "email,b,c\nx@example.com,1,2\n" + body)
+    try:
+        expected = _rows_in_one_pass(path)
+    except InputError:
+        return
+    assert _rows_by_pieces(path, size) == expected
+
+
+def test_after_breaks_counts_every_line_end_style() -> None:
+    assert after_breaks("a\r\nb\r\nc", 1) == 3
+    assert after_breaks("a\rb\rc", 2) == 4
+    assert after_breaks("a\nb\rc\r\nd", 3) == 7
+    assert after_breaks("a\nb", 0) == 0
+
+
+def _run(path: Path, out: Path, workers: int, **extra: object) -> dict[str, object]:
+    options = RunOptions(input=path, out_dir=out, dns=DnsOptions(enabled=False), workers=workers)
+    result = run(replace(options, **extra))  # type: ignore[arg-type]
+    return result.summary
+
+
+def _outputs(out: Path, stem: str) -> tuple[list[str], bytes, str]:
+    results = (out / f"{stem}.results.csv").read_bytes().decode("utf-8-sig").split("\r\n")
+    # presend_checked_at (the last column) is the time of each chunk's check: left out.
+    cut = [line.rsplit(",", 1)[0] for line in results]
+    return cut, (out / f"{stem}.clean.csv").read_bytes(), (out / f"{stem}.report.html").read_text("utf-8")
+
+
+def _same_summary(one: dict[str, object], many: dict[str, object]) -> None:
+    skip = {"timings_seconds", "started_at", "finished_at", "syntax", "workers", "options"}
+    assert {k: v for k, v in one.items() if k not in skip} == {k: v for k, v in many.items() if k not in skip}
+    assert many["workers"] == 2 and one["workers"] == 1
+
+
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 50_000])
+def test_workers_write_what_one_process_writes(tmp_path: Path, chunk_size: int) -> None:
+    path = _write(tmp_path, TRICKY + "\"\n" + "".join(f"P{i},p{i % 7}@example.com,x\n" for i in range(40)))
+    one = _run(path, tmp_path / "one", 1, chunk_size=chunk_size)
+    many = _run(path, tmp_path / "many", 2, chunk_size=chunk_size)
+    _same_summary(one, many)
+    a, b = _outputs(tmp_path / "one", "list"), _outputs(tmp_path / "many", "list")
+    assert a[0] == b[0] and a[1] == b[1]
+    by_status = many["by_status"]
+    assert isinstance(by_status, dict) and by_status["duplicate"] >= 33 and many["rows"] == 49
+
+
+@pytest.mark.parametrize(
+    "name", ["demo.csv", "mailchimp_export.csv", "hubspot_export.csv", "excel_semicolon_cp1252.csv"]
+)
+def test_workers_on_the_sample_lists(tmp_path: Path, name: str) -> None:
+    path = REPO / "sample_lists" / name
+    if not path.exists():
+        pytest.fail(f"sample list {name} is missing")
+    one = _run(path, tmp_path / "one", 1, chunk_size=7)
+    many = _run(path, tmp_path / "many", 2, chunk_size=7)
+    _same_summary(one, many)
+    assert _outputs(tmp_path / "one", path.stem)[:2] == _outputs(tmp_path / "many", path.stem)[:2]
+
+
+def test_workers_on_a_generated_list_with_many_domains(tmp_path: Path) -> None:
+    rng = random.Random(5)
+    lines = ["id,email,city"]
+    for i in range(6000):
+        domain = f"d{rng.randrange(3000)}.example" if rng.random() < 0.7 else rng.choice(["gmail.com", "gmial.com"])
+        local = rng.choice(["info", "sales", f"user{rng.randrange(4000)}", "bad address", "a..b"])
+        lines.append(f'{i},{local}@{domain},"City {i % 13}"')
+    path = _write(tmp_path, "\n".join(lines) + "\n")
+    one = _run(path, tmp_path / "one", 1, chunk_size=500)
+    many = _run(path, tmp_path / "many", 2, chunk_size=500)
+    _same_summary(one, many)
+    assert _outputs(tmp_path / "one", "list")[:2] == _outputs(tmp_path / "many", "list")[:2]
+    assert json.loads((tmp_path / "many" / "list.summary.json").read_text())["rows"] == 6000
+
+
+def test_a_broken_quote_is_reported_with_its_line_by_the_workers(tmp_path: Path) -> None:
+    import csv
+
+    limit = csv.field_size_limit()
+    csv.field_size_limit(1000)
+    try:
+        path = _write(tmp_path, "email,note\na@example.com,x\n" + 'b@example.com,"' + "y" * 2000 + "\n" + "c@x.com,z\n")
+        with pytest.raises(InputError) as one:
+            _run(path, tmp_path / "one", 1, chunk_size=1)
+        with pytest.raises(InputError) as many:
+            _run(path, tmp_path / "many", 2, chunk_size=1)
+    finally:
+        csv.field_size_limit(limit)
+    assert str(one.value) == str(many.value)
+    assert "line 3" in str(many.value)
