@@ -7,6 +7,7 @@ import os
 import platform
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,17 +26,65 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    tree_peak_mb: float = float("nan")  # the process and its descendants, summed (sampled)
 
 
 def measure(command: list[str], cwd: Path = REPO) -> Measured:
     """Run ``command`` and return its wall time and peak RSS (from wait4's rusage)."""
     started = time.perf_counter()
     process = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler = _TreeSampler(process.pid)
+    sampler.start()
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
+    sampler.stop.set()
+    sampler.join()
     # communicate() already reaped the child; its rusage is the max over reaped children,
     # so each measured command runs in a fresh python that reports its own peak below.
-    return Measured(seconds, _child_peak_mb(stderr), process.returncode, stdout, stderr)
+    return Measured(seconds, _child_peak_mb(stderr), process.returncode, stdout, stderr, sampler.peak_kb / 1024)
+
+
+class _TreeSampler(threading.Thread):
+    """Samples, every 50 ms, the summed RSS of a process and all its descendants.
+
+    A sum over forked processes counts the pages they still share with their parent once
+    per process: an upper bound of the memory the tree really holds.
+    """
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root = root
+        self.peak_kb = 0
+        self.stop = threading.Event()
+
+    def run(self) -> None:
+        while not self.stop.wait(0.05):
+            self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.root))
+
+
+def _tree_rss_kb(root: int) -> int:
+    parents: dict[int, int] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as handle:
+                fields = dict(line.split(":", 1) for line in handle if ":" in line)
+        except OSError:
+            continue
+        pid = int(entry)
+        parents[pid] = int(fields.get("PPid", "0").strip() or 0)
+        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
+    tree = {root}
+    grown = True
+    while grown:
+        grown = False
+        for pid, parent in parents.items():
+            if parent in tree and pid not in tree:
+                tree.add(pid)
+                grown = True
+    return sum(rss.get(pid, 0) for pid in tree)
 
 
 def _child_peak_mb(stderr: str) -> float:

@@ -41,7 +41,7 @@ from .errors import InputError
 from .fastsyntax import PendingSyntax, SyntaxChunk
 from .forkwrite import die_with_parent
 from .ingest import ReadStats, RowChunk, Table
-from .judge import ChunkJudge, duplicates_found
+from .judge import ChunkJudge
 from .options import RunOptions
 from .outputs import LINE_END, TableWriter
 from .pieces import PieceError, TextPiece, parse_piece, text_pieces
@@ -84,7 +84,6 @@ class _Context:
     options: RunOptions
     table: Table
     writer: TableWriter
-    row_cap: int
 
 
 @dataclass
@@ -157,7 +156,7 @@ def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, h
 
 
 def _finish(state: _WorkerState, context: _Context, key: int, start: int, local: bytes,
-            firsts: bytes) -> tuple[Any, ...]:
+            firsts: bytes, room: int) -> tuple[Any, ...]:
     judge = state.judge
     chunk, cells, syntax, _valid = state.held.pop(key)
     chunk.start = start
@@ -169,7 +168,7 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     judge.timings["verdicts"] += now - started
     rows = len(chunk)
     # Big enough caps that a piece's own tally never prunes: the run's tally does, on merging.
-    tally = Tally(row_cap=context.row_cap, domain_cap=rows, suggestion_cap=rows)
+    tally = Tally(row_cap=room, domain_cap=rows, suggestion_cap=rows)
     tally.add_many(range(start, start + rows), cells, columns)
     now = _lap(judge.timings, "tally", now)
     results, clean = context.writer.format_columns(chunk.cells, columns, chunk.problems)
@@ -280,7 +279,7 @@ def judge_in_parallel(
     head_lines = int(table.info.has_header) + int(text.sep_line)
     pieces = text_pieces(table.path, text, options.chunk_size, read.decode, head_lines=head_lines)
     writer.flush()
-    pool = ChunkWorkers(workers, _Context(options, table, writer, tally.row_cap))
+    pool = ChunkWorkers(workers, _Context(options, table, writer))
     outcome = ParallelOutcome(read, {}, {})
     worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
     try:
@@ -386,10 +385,12 @@ def _schedule(
             if rows:
                 valid_rows = np.frombuffer(valid, dtype=np.int64)
                 firsts = index.first_rows(np.frombuffer(hashes, dtype=np.uint64), valid_rows + start)
-                found = duplicates_found(valid_rows.tolist(), firsts)
+                repeated = firsts >= 0
                 head.entries = index.export_new()
-                pool.send(head.worker, ("finish", head.key, start, np.asarray(list(found), dtype=np.int64).tobytes(),
-                                        np.asarray(list(found.values()), dtype=np.int64).tobytes()))
+                # The problem rows the report can still take (the pieces before may fill them).
+                room = max(tally.row_cap - len(tally.problem_rows), 0)
+                pool.send(head.worker, ("finish", head.key, start, valid_rows[repeated].tobytes(),
+                                        firsts[repeated].tobytes(), room))
             else:
                 forget(head)
                 head.finished = ("finished", head.key, b"", b"", 0, 0, None, None, None)

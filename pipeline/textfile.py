@@ -173,6 +173,8 @@ class UndecodableText(ValueError):
 
 def count_breaks(text: str) -> int:
     """How many lines end in ``text`` (CR, LF and CRLF each end one)."""
+    if "\r" not in text:
+        return text.count("\n")
     return text.count("\n") + text.count("\r") - text.count("\r\n")
 
 
