@@ -73,7 +73,7 @@ def clean(
     fail_over: Annotated[float | None, typer.Option("--fail-over", min=0, max=100, metavar="PCT", help="Exit 3 when more than PCT % of rows are undeliverable.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="stderr format: text, or json (one event per line).")] = "text",
     chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows judged and committed at a time.")] = 50_000,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Processes for the full syntax path (0 = one per CPU).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", min=0, help="Worker processes: with --no-dns they judge whole chunks of the list, otherwise they run the full syntax path (0 = one per CPU, 1 = this process only).")] = 0,
     plain_syntax: Annotated[bool, typer.Option("--plain-syntax", hidden=True, help="Reference path: email-validator on every row.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars, no summary line.")] = False,
 ) -> None:
