@@ -44,6 +44,29 @@ def hash_keys(keys: Sequence[str]) -> Hashes:
     return np.frombuffer(digests, dtype="<u8").astype(np.uint64)
 
 
+def _merge_runs(
+    k1: Hashes, v1: npt.NDArray[np.uint32], k2: Hashes, v2: npt.NDArray[np.uint32]
+) -> tuple[Hashes, npt.NDArray[np.uint32]]:
+    """Two sorted runs with no hash in common as one sorted run, without sorting again.
+
+    Each entry of the second run goes where ``searchsorted`` puts it, shifted by the
+    entries of its own run before it; the first run fills the other places, in order.
+    The only memory beyond the result is one position per entry of the second run.
+    """
+    total = len(k1) + len(k2)
+    places = np.searchsorted(k1, k2)
+    places += np.arange(len(k2), dtype=places.dtype)
+    keys = np.empty(total, dtype=k1.dtype)
+    values = np.empty(total, dtype=v1.dtype)
+    rest = np.ones(total, dtype=bool)
+    rest[places] = False
+    keys[places] = k2
+    values[places] = v2
+    keys[rest] = k1
+    values[rest] = v1
+    return keys, values
+
+
 class DuplicateIndex:
     """Which row first held each key hash."""
 
@@ -99,9 +122,7 @@ class DuplicateIndex:
         # Merge while the newer run is at least half the older one: O(log n) runs.
         while len(self._runs) >= 2 and len(self._runs[-1][0]) * 2 >= len(self._runs[-2][0]):
             (k1, v1), (k2, v2) = self._runs[-2], self._runs.pop()
-            merged_keys = np.concatenate([k1, k2])
-            order = np.argsort(merged_keys, kind="stable")
-            self._runs[-1] = (merged_keys[order], np.concatenate([v1, v2])[order])
+            self._runs[-1] = _merge_runs(k1, v1, k2, v2)
 
     def export_new(self) -> bytes:
         """The entries added since the last export, as :data:`RECORD` bytes."""

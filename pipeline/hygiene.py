@@ -22,10 +22,9 @@ DOMAIN_ALIASES: dict[str, str] = {"googlemail.com": "gmail.com"}
 #: Domains that ignore dots in the local part (after :data:`DOMAIN_ALIASES`).
 DOTLESS_DOMAINS: frozenset[str] = frozenset({"gmail.com"})
 
-#: Per-domain facts kept at most this many domains, then forgotten and rebuilt.
-DOMAIN_MEMO_LIMIT = 200_000
-#: Local parts whose role flag is remembered (the memo is emptied when full).
-LOCAL_MEMO_LIMIT = 200_000
+#: Per-domain facts (and role flags per local part) kept for at most this many domains (local
+#: parts), then forgotten and rebuilt; see :class:`Hygiene`'s ``memo_limit``.
+MEMO_LIMIT = 200_000
 
 # (disposable, free, suggested domain) for one (domain, dns_failed) pair.
 _DomainFacts = tuple[bool, bool, str]
@@ -64,8 +63,10 @@ def dns_failed(domain: DomainVerdict | None) -> bool:
 class Hygiene:
     """Flags addresses according to a :class:`HygieneOptions` policy."""
 
-    def __init__(self, options: HygieneOptions) -> None:
+    def __init__(self, options: HygieneOptions, memo_limit: int = MEMO_LIMIT) -> None:
         self.options = options
+        #: Entries each memo holds before it is emptied (domains; local parts alike).
+        self.memo_limit = memo_limit
         self.disposable = DisposableDomains(options.disposable_allow, options.disposable_block)
         self.free = wordlists.free_providers()
         self.roles = wordlists.role_accounts()
@@ -92,7 +93,7 @@ class Hygiene:
         key = (ascii_domain, failed)
         facts = self._facts.get(key)
         if facts is None:
-            if len(self._facts) >= DOMAIN_MEMO_LIMIT:
+            if len(self._facts) >= self.memo_limit:
                 self._facts.clear()
             facts = (
                 ascii_domain in self.disposable,
@@ -123,7 +124,7 @@ class Hygiene:
         memo = self._raw_facts[failed]
         facts = memo.get(ascii_domain)
         if facts is None:
-            if len(memo) >= DOMAIN_MEMO_LIMIT:
+            if len(memo) >= self.memo_limit:
                 memo.clear()
             facts = memo[ascii_domain] = self.domain_facts(ascii_domain.lower().rstrip("."), failed)
         return facts
@@ -133,7 +134,7 @@ class Hygiene:
         roles = self._role_of
         role = roles.get(local)
         if role is None:
-            if len(roles) >= LOCAL_MEMO_LIMIT:
+            if len(roles) >= self.memo_limit:
                 roles.clear()
             role = roles[local] = wordlists.role_key(local) in self.roles
         return role

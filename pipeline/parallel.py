@@ -48,6 +48,9 @@ from .pieces import PieceError, TextPiece, parse_piece, text_pieces
 from .stages import no_progress
 from .summary import Tally
 
+#: Hygiene memo entries per worker: every worker keeps its own memos, and a memo of a list of
+#: mostly distinct domains only costs memory.
+WORKER_MEMO_LIMIT = 50_000
 #: Seconds between checks that every worker is still alive while waiting for one.
 _POLL_SECONDS = 0.5
 
@@ -102,7 +105,12 @@ def _serve(index: int, parent: int, tasks: Any, results: Any, context: _Context)
         gc.disable()
         options = replace(context.options, workers=1)
         state = _WorkerState(ChunkJudge(options, context.table.info.email_index, None, None, no_progress))
-        while (task := tasks.get()) is not None:
+        state.judge.hygiene.memo_limit = WORKER_MEMO_LIMIT
+        backlog: deque[tuple[Any, ...] | None] = deque()
+        while True:
+            task = _next_task(tasks, backlog)
+            if task is None:
+                break
             kind = task[0]
             try:
                 if kind == "parse":
@@ -123,6 +131,26 @@ def _serve(index: int, parent: int, tasks: Any, results: Any, context: _Context)
             results.close()
             results.join_thread()
         os._exit(status)
+
+
+def _next_task(tasks: Any, backlog: deque[tuple[Any, ...] | None]) -> tuple[Any, ...] | None:
+    """The next task to do: a finish (or drop) before any parse, so pieces leave soon.
+
+    Finishing first keeps few parsed pieces waiting in the worker's memory; the parses
+    still run in the order they came.
+    """
+    if not backlog:
+        backlog.append(tasks.get())
+    while True:
+        try:
+            backlog.append(tasks.get_nowait())
+        except queue.Empty:
+            break
+    for position, task in enumerate(backlog):
+        if task is not None and task[0] != "parse":
+            del backlog[position]
+            return task
+    return backlog.popleft()
 
 
 def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, header_pending: bool,
