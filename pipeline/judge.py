@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
 import numpy as np
@@ -23,10 +23,11 @@ from .hygiene import Hygiene
 from .ingest import RowChunk
 from .models import AddressCheck, DomainVerdict, HygieneFlags, MailboxVerdict, RowOutcome, Verdict
 from .options import RunOptions
+from .outputs import CsvLines
 from .stages import DomainResolver, MailboxProber, ProbeTarget, ProgressCallback
 from .syntax import check_address
 
-__all__ = ["ChunkJudge", "duplicates_found", "utc_now"]
+__all__ = ["AlikeRows", "ChunkJudge", "duplicates_found", "utc_now"]
 
 
 def utc_now() -> str:
@@ -45,6 +46,49 @@ def duplicates_found(valid: Sequence[int], firsts: np.ndarray) -> dict[int, int]
     """
     repeated = np.flatnonzero(firsts >= 0)
     return {valid[j]: int(firsts[j]) for j in repeated.tolist()}
+
+
+@dataclass(slots=True)
+class AlikeRows:
+    """The common rows of a chunk as CSV text (see :meth:`ChunkJudge.columns_as_text`).
+
+    ``tails[i]`` is the text of row ``i``'s result columns ("" for the rows left as column
+    lists); ``emails`` are those rows' addresses, in order; ``combos`` counts them per
+    :class:`~pipeline.summary.Tally` combination, and ``status``, ``code``, ``enhanced`` and
+    ``reason`` are their (shared) verdict.
+    """
+
+    tails: list[str]
+    lines: CsvLines
+    emails: list[str] = field(default_factory=list)
+    combos: dict[tuple[str, str, str, str, str, str, str], int] = field(default_factory=dict)
+    status: str = ""
+    code: str = ""
+    enhanced: str = ""
+    reason: str = ""
+    _flags: list[list[str]] = field(default_factory=list)
+
+    def start(
+        self, found: tuple[list[str], str, str], flags: list[list[str]], checked_at: str
+    ) -> list[tuple[str, str]]:
+        """Remember the shared verdict; the (prefix, suffix) texts around the address per flag set."""
+        head, mx, stamped = found
+        self.status, self.code, self.enhanced, self.reason = head[0], head[1], head[2], head[3]
+        self._flags = flags
+        lines = self.lines
+        delimiter = lines.delimiter
+        prefix = delimiter.join([lines.field(value) for value in head]) + delimiter
+        return [
+            (prefix, delimiter + delimiter.join([lines.field(v) for v in [*parts, "false", mx, stamped or checked_at]]))
+            for parts in flags
+        ]
+
+    def finish(self, counts: list[int]) -> None:
+        """Record how many rows took each flag set."""
+        for parts, count in zip(self._flags, counts, strict=True):
+            if count:
+                key = (self.status, self.code, self.reason, parts[1], parts[2], parts[3], "false")
+                self.combos[key] = self.combos.get(key, 0) + count
 
 
 class ChunkJudge:
@@ -168,6 +212,7 @@ class ChunkJudge:
         duplicate_of: dict[int, int],
         mailboxes: dict[str, MailboxVerdict],
     ) -> list[list[str]]:
+        """The RESULT_COLUMNS values of every row (``duplicate_of``: chunk index → first row)."""
         checked_at = utc_now()
         n = len(syntax.emails)
         rows: list[list[str]] = [[]] * n
@@ -179,6 +224,27 @@ class ChunkJudge:
         self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, range(n))
         return rows
 
+    def columns_as_text(
+        self, chunk: RowChunk, syntax: SyntaxChunk, duplicate_of: dict[int, int], lines: CsvLines
+    ) -> tuple[list[list[str]], AlikeRows]:
+        """:meth:`columns` of a run without DNS, the common rows given as CSV text instead.
+
+        The common rows (see :meth:`_columns_offline`) differ only by their address and
+        flags: their result columns come back as ``lines``-formatted text in
+        :attr:`AlikeRows.tails` (their column lists stay empty), which is what a worker
+        writes and tallies without building a list per row.
+        """
+        if self.resolver is not None or not self.options.fast_syntax or self.options.hygiene.canonical_duplicates:
+            raise ValueError("columns_as_text serves runs without DNS, with the fast syntax path")
+        checked_at = utc_now()
+        n = len(syntax.emails)
+        rows: list[list[str]] = [[]] * n
+        alike = AlikeRows([""] * n, lines)
+        rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows, alike)
+        if rest:
+            self._columns_general(chunk, syntax, duplicate_of, {}, checked_at, rows, rest)
+        return rows, alike
+
     def _columns_offline(
         self,
         chunk: RowChunk,
@@ -186,6 +252,7 @@ class ChunkJudge:
         duplicate_of: dict[int, int],
         checked_at: str,
         rows: list[list[str]],
+        alike: AlikeRows | None = None,
     ) -> list[int]:
         """Fill ``rows`` for the common rows of a run without DNS; the indexes of the others.
 
@@ -204,6 +271,12 @@ class ChunkJudge:
         found = self._verdict_heads.get(id(None))
         flag_texts = [["", "false", _bool(role), _bool(free)] for role in (False, True) for free in (False, True)]
         rest: list[int] = []
+        # The common rows as text (columns_as_text): a prefix and a suffix per flag combination.
+        texts: list[tuple[str, str]] | None = None
+        counts = [0, 0, 0, 0]
+        tails = alike.tails if alike is not None else []
+        emails = alike.emails if alike is not None else []
+        field = alike.lines.field if alike is not None else str
         for i, email in enumerate(syntax.emails):
             if not email or (problems and i in problems):
                 rest.append(i)
@@ -231,7 +304,18 @@ class ChunkJudge:
             if found is None or (role and role_is_risky):
                 rest.append(i)
                 continue
-            rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+            if alike is None:
+                rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+                continue
+            if texts is None:
+                texts = alike.start(found, flag_texts, checked_at)
+            kind = (role << 1) | facts[1]
+            prefix, suffix = texts[kind]
+            tails[i] = prefix + field(email) + suffix
+            counts[kind] += 1
+            emails.append(email)
+        if alike is not None and texts is not None:
+            alike.finish(counts)
         return rest
 
     def _columns_general(

@@ -286,6 +286,48 @@ class TableWriter:
             clean = [head or '""' for head in clean]
         return results, clean
 
+    def format_texts(
+        self,
+        cells: Sequence[Sequence[str]],
+        columns: Sequence[Sequence[str]],
+        tails: list[str],
+        tails_sendable: bool,
+        ill_formed: Collection[int] = (),
+    ) -> tuple[list[str], list[str]]:
+        """:meth:`format_columns` for rows given either as columns or as ready text.
+
+        Row ``i`` is ``tails[i]`` (its result columns already formatted; sendable when
+        ``tails_sendable``) unless that is empty, then ``columns[i]``. ``tails`` is filled in.
+        """
+        width = self._width
+        if any(len(row) != width for row in cells):
+            cells = [self._fit(row) for row in cells]
+        lines = self._lines
+        delimiter = lines.delimiter
+        heads = lines.parts(cells)
+        others = [index for index, tail in enumerate(tails) if not tail]
+        for index, text in zip(others, lines.parts([columns[index] for index in others]), strict=True):
+            tails[index] = text
+        results = [head + delimiter + tail for head, tail in zip(heads, tails, strict=True)]
+        sendable = self._sendable
+        clean = [
+            head
+            for index, (head, values) in enumerate(zip(heads, columns, strict=True))
+            if (values[0] in sendable if values else tails_sendable) and index not in ill_formed
+        ]
+        if width == 1:
+            clean = [head or '""' for head in clean]
+        return results, clean
+
+    @property
+    def lines(self) -> CsvLines:
+        """The formatter of this writer's CSV lines (its delimiter and quoting)."""
+        return self._lines
+
+    def sendable(self, status: str) -> bool:
+        """True when rows of this status go to the clean list."""
+        return status in self._sendable
+
     def emit_lines(self, results: list[str], clean: list[str]) -> None:
         """Append lines made by :meth:`format_columns` to the results and clean files."""
         self._emit("results", results)

@@ -191,15 +191,20 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     started = time.perf_counter()
     duplicate_of = dict(zip(np.frombuffer(local, dtype=np.int64).tolist(),
                             np.frombuffer(firsts, dtype=np.int64).tolist(), strict=True))
-    columns = judge.columns(chunk, syntax, duplicate_of, {})
+    writer = context.writer
+    columns, alike = judge.columns_as_text(chunk, syntax, duplicate_of, writer.lines)
     now = time.perf_counter()
     judge.timings["verdicts"] += now - started
     rows = len(chunk)
     # Big enough caps that a piece's own tally never prunes: the run's tally does, on merging.
     tally = Tally(row_cap=room, domain_cap=rows, suggestion_cap=rows)
-    tally.add_many(range(start, start + rows), cells, columns)
+    others = [index for index, values in enumerate(columns) if values]
+    tally.add_alike(alike.combos, (alike.reason, alike.code, alike.enhanced), alike.emails)
+    tally.add_many([start + index for index in others], [cells[index] for index in others],
+                   [columns[index] for index in others])
     now = _lap(judge.timings, "tally", now)
-    results, clean = context.writer.format_columns(chunk.cells, columns, chunk.problems)
+    results, clean = writer.format_texts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
+                                         chunk.problems)
     data = [(LINE_END.join(lines) + LINE_END).encode("utf-8") if lines else b"" for lines in (results, clean)]
     _lap(judge.timings, "format", now)
     return ("finished", key, data[0], data[1], len(results), len(clean), tally, dict(judge.timings),

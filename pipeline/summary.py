@@ -254,6 +254,33 @@ class Tally:
                         )
                     )
 
+    def add_alike(
+        self,
+        combos: dict[tuple[str, str, str, str, str, str, str], int],
+        code: tuple[str, str, str],
+        emails: Sequence[str],
+    ) -> None:
+        """Count rows that are neither problems nor duplicates and carry no MX: the same as
+        :meth:`add` on each, given as their counts per combination, their (reason, code,
+        enhanced code) and their addresses. Pruning, if needed, comes after the block."""
+        if not emails:
+            return
+        self.rows += len(emails)
+        self.combos.update(combos)
+        reason = code[0]
+        if reason not in self.reason_codes:
+            self.reason_codes[reason] = (code[1], code[2])
+        held = self.domain_rows
+        mx = self.domain_mx
+        for domain, count in Counter([email.rpartition("@")[2].lower() for email in emails]).items():
+            if domain in held:
+                held[domain] += count
+            else:
+                held[domain] = count
+                mx[domain] = ""
+        if len(held) > 2 * self.domain_cap:
+            self._prune_domains()
+
     def merge(self, other: Tally) -> None:
         """Add the counts of ``other``, a tally of the rows that follow this one's.
 
