@@ -335,24 +335,33 @@ class TableWriter:
         self.rows_written["results"] += len(results)
         self.rows_written["clean"] += len(clean)
 
-    def emit_bytes(self, results: bytes, clean: bytes, results_rows: int, clean_rows: int) -> None:
-        """Append lines already formatted and encoded as UTF-8 (each ending with LINE_END)."""
-        for kind, data in (("results", results), ("clean", clean)):
-            if not data:
-                continue
+    def append_files(self, files: Mapping[str, tuple[Path, int]]) -> None:
+        """Append files of lines already formatted, encoded as UTF-8 and ended with LINE_END.
+
+        ``files`` maps "results" and/or "clean" to (path, rows it holds). The bytes are
+        copied by the kernel (``sendfile``), not through this process.
+        """
+        for kind, (source, rows) in files.items():
             handle = self._files[kind][1]
             try:
                 if handle.tell() == 0:
                     handle.write("")  # the byte-order mark, when the encoding has one
                 handle.flush()
-                handle.buffer.write(data)  # type: ignore[attr-defined]
+                target = handle.fileno()
+                with source.open("rb") as piece:
+                    left = os.fstat(piece.fileno()).st_size
+                    while left > 0:
+                        sent = os.sendfile(target, piece.fileno(), None, left)
+                        if sent == 0:
+                            raise OSError(f"{source} ended early")
+                        left -= sent
+                handle.seek(0, os.SEEK_END)
             except OSError as exc:
                 raise OutputError(
                     f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
                     "free some space or choose another folder with --out"
                 ) from exc
-        self.rows_written["results"] += results_rows
-        self.rows_written["clean"] += clean_rows
+            self.rows_written[kind] += rows
 
     def flush(self) -> None:
         """Hand whatever is buffered to the operating system (before another process appends)."""

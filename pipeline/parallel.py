@@ -26,12 +26,15 @@ import gc
 import multiprocessing
 import os
 import queue
+import shutil
 import signal
+import tempfile
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -87,6 +90,7 @@ class _Context:
     options: RunOptions
     table: Table
     writer: TableWriter
+    spool: Path  # where workers leave each piece's formatted lines for the run's process
 
 
 @dataclass
@@ -205,10 +209,14 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     now = _lap(judge.timings, "tally", now)
     results, clean = writer.format_texts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
                                          chunk.problems)
-    data = [(LINE_END.join(lines) + LINE_END).encode("utf-8") if lines else b"" for lines in (results, clean)]
+    files: dict[str, tuple[Path, int]] = {}
+    for kind, lines in (("results", results), ("clean", clean)):
+        if lines:
+            path = context.spool / f"{key}.{kind}"
+            path.write_bytes((LINE_END.join(lines) + LINE_END).encode("utf-8"))
+            files[kind] = (path, len(lines))
     _lap(judge.timings, "format", now)
-    return ("finished", key, data[0], data[1], len(results), len(clean), tally, dict(judge.timings),
-            judge.syntax.stats())
+    return ("finished", key, files, tally, dict(judge.timings), judge.syntax.stats())
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:
@@ -312,15 +320,19 @@ def judge_in_parallel(
     head_lines = int(table.info.has_header) + int(text.sep_line)
     pieces = text_pieces(table.path, text, options.chunk_size, read.decode, head_lines=head_lines)
     writer.flush()
-    pool = ChunkWorkers(workers, _Context(options, table, writer))
-    outcome = ParallelOutcome(read, {}, {})
-    worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
+    spool = Path(tempfile.mkdtemp(prefix="presend-pieces-", dir=_spool_root()))
     try:
-        _schedule(options, table, pool, pieces, index, tally, writer, commit, committed, read, worker_stats)
-        pool.close()
-    except BaseException:
-        pool.kill()
-        raise
+        pool = ChunkWorkers(workers, _Context(options, table, writer, spool))
+        outcome = ParallelOutcome(read, {}, {})
+        worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
+        try:
+            _schedule(options, table, pool, pieces, index, tally, writer, commit, committed, read, worker_stats)
+            pool.close()
+        except BaseException:
+            pool.kill()
+            raise
+    finally:
+        shutil.rmtree(spool, ignore_errors=True)
     for timings, syntax in worker_stats.values():
         for name, seconds in timings.items():
             outcome.timings[name] = outcome.timings.get(name, 0.0) + seconds
@@ -426,15 +438,17 @@ def _schedule(
                                         firsts[repeated].tobytes(), room))
             else:
                 forget(head)
-                head.finished = ("finished", head.key, b"", b"", 0, 0, None, None, None)
+                head.finished = ("finished", head.key, {}, None, None, None)
             accepted.append(head)
 
         # Write and commit the finished pieces at the head, in file order.
         while accepted and (finished := accepted[0].finished) is not None:
             done = accepted.popleft()
             slots.pop(done.key, None)
-            _, _, results, clean, n_results, n_clean, piece_tally, timings, syntax = finished
-            writer.emit_bytes(results, clean, n_results, n_clean)
+            _, _, files, piece_tally, timings, syntax = finished
+            writer.append_files(files)
+            for path, _rows in files.values():
+                path.unlink()
             if piece_tally is not None:
                 tally.merge(piece_tally)
                 worker_stats[done.worker] = (timings, syntax)
@@ -442,6 +456,12 @@ def _schedule(
                 commit(done.last_row, done.entries)
                 committed(done.last_row, done.rows)
     read.rows = rows_before
+
+
+def _spool_root() -> str | None:
+    """Memory-backed /dev/shm when there is one (the pieces are read back at once), else the temp folder."""
+    shm = "/dev/shm"
+    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
 def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
