@@ -293,18 +293,23 @@ class TableWriter:
         tails: list[str],
         tails_sendable: bool,
         ill_formed: Collection[int] = (),
+        heads: list[str] | None = None,
     ) -> tuple[list[str], list[str]]:
         """:meth:`format_columns` for rows given either as columns or as ready text.
 
         Row ``i`` is ``tails[i]`` (its result columns already formatted; sendable when
-        ``tails_sendable``) unless that is empty, then ``columns[i]``. ``tails`` is filled in.
+        ``tails_sendable``) unless that is empty, then ``columns[i]``. Likewise its input
+        cells are ``heads[i]`` when given and not empty, else formatted from ``cells[i]``.
+        ``tails`` and ``heads`` are filled in.
         """
-        width = self._width
-        if any(len(row) != width for row in cells):
-            cells = [self._fit(row) for row in cells]
         lines = self._lines
         delimiter = lines.delimiter
-        heads = lines.parts(cells)
+        width = self._width
+        if heads is None:
+            heads = [""] * len(cells)
+        missing = [index for index, head in enumerate(heads) if not head]
+        for index, text in zip(missing, lines.parts([self._fit(cells[index]) for index in missing]), strict=True):
+            heads[index] = text
         others = [index for index, tail in enumerate(tails) if not tail]
         for index, text in zip(others, lines.parts([columns[index] for index in others]), strict=True):
             tails[index] = text

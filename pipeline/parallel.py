@@ -96,7 +96,7 @@ class _Context:
 @dataclass
 class _WorkerState:
     judge: ChunkJudge
-    held: dict[int, tuple[RowChunk, list[str], SyntaxChunk, list[int]]] = field(default_factory=dict)
+    held: dict[int, tuple[RowChunk, list[str], SyntaxChunk, list[str]]] = field(default_factory=dict)
 
 
 def _serve(index: int, parent: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
@@ -173,7 +173,7 @@ def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, h
                 None)
     judge = state.judge
     chunk = RowChunk(0, parsed.cells, parsed.lines, parsed.problems)
-    cells = judge.email_cells(chunk)
+    cells = parsed.emails
     pending = judge.start(chunk, cells)
     started = time.perf_counter()
     syntax = pending.result() if isinstance(pending, PendingSyntax) else pending
@@ -182,7 +182,7 @@ def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, h
     valid, keys = judge.duplicate_keys(chunk, syntax)
     hashes = hash_keys(keys)
     judge.timings["duplicates"] += time.perf_counter() - now
-    state.held[key] = (chunk, cells, syntax, valid)
+    state.held[key] = (chunk, cells, syntax, parsed.raw)
     return ("parsed", key, len(chunk), True, parsed.header_pending, parsed.stats, hashes.tobytes(),
             np.asarray(valid, dtype=np.int64).tobytes(), None)
 
@@ -190,7 +190,7 @@ def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, h
 def _finish(state: _WorkerState, context: _Context, key: int, start: int, local: bytes,
             firsts: bytes, room: int) -> tuple[Any, ...]:
     judge = state.judge
-    chunk, cells, syntax, _valid = state.held.pop(key)
+    chunk, cells, syntax, raw = state.held.pop(key)
     chunk.start = start
     started = time.perf_counter()
     duplicate_of = dict(zip(np.frombuffer(local, dtype=np.int64).tolist(),
@@ -208,7 +208,7 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
                    [columns[index] for index in others])
     now = _lap(judge.timings, "tally", now)
     results, clean = writer.format_texts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
-                                         chunk.problems)
+                                         chunk.problems, raw)
     files: dict[str, tuple[Path, int]] = {}
     for kind, lines in (("results", results), ("clean", clean)):
         if lines:

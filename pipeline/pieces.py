@@ -52,6 +52,11 @@ class ParsedPiece:
     cells: list[list[str]] = field(default_factory=list)
     lines: list[int] = field(default_factory=list)
     problems: dict[int, str] = field(default_factory=dict)
+    #: Each row's email cell ("" when the row is too short to have one).
+    emails: list[str] = field(default_factory=list)
+    #: Each row's cells as CSV text when its line is that text already (one line, no quote,
+    #: the header's width: its cells joined by the delimiter), else "".
+    raw: list[str] = field(default_factory=list)
     stats: ReadStats = field(default_factory=ReadStats)
     clean_end: bool = True
     header_pending: bool = False
@@ -149,6 +154,8 @@ def parse_piece(
     rows = parsed.cells
     starts = parsed.lines
     problems = parsed.problems
+    emails = parsed.emails
+    raw = parsed.raw
     sentinel = -1 if piece.final else body
     done = 0
     ended = False
@@ -160,10 +167,13 @@ def parse_piece(
                 # The sentinel, parsed as a record of its own: the piece ended cleanly.
                 ended = cells == [_SENTINEL]
                 break
-            if len(cells) == width and cells[email_index].strip() and not shaper.header_pending:
+            if len(cells) == width and (email := cells[email_index]).strip() and not shaper.header_pending:
                 # The common row (right width, an email cell): what take() would return.
                 rows.append(cells)
                 starts.append(base + start)
+                emails.append(email)
+                line = lines[start]
+                raw.append(line.rstrip("\r\n") if done - start == 1 and '"' not in line else "")
                 continue
             taken = take(base + start, cells)
             if taken is not None:
@@ -171,6 +181,8 @@ def parse_piece(
                     problems[len(rows)] = taken[1]
                 rows.append(taken[0])
                 starts.append(base + start)
+                emails.append(taken[0][email_index] if len(taken[0]) > email_index else "")
+                raw.append("")
     except csv.Error as exc:
         raise PieceError(base + done, csv_problem(exc)) from exc
     stats.rows = len(parsed.cells)
