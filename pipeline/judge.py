@@ -227,17 +227,18 @@ class ChunkJudge:
     def columns_as_text(
         self, chunk: RowChunk, syntax: SyntaxChunk, duplicate_of: dict[int, int], lines: CsvLines
     ) -> tuple[list[list[str]], AlikeRows]:
-        """:meth:`columns` of a run without DNS, the common rows given as CSV text instead.
+        """:meth:`columns`, with the common rows of a run without DNS given as CSV text instead.
 
         The common rows (see :meth:`_columns_offline`) differ only by their address and
         flags: their result columns come back as ``lines``-formatted text in
         :attr:`AlikeRows.tails` (their column lists stay empty), which is what a worker
         writes and tallies without building a list per row.
         """
-        if self.resolver is not None or not self.options.fast_syntax or self.options.hygiene.canonical_duplicates:
-            raise ValueError("columns_as_text serves runs without DNS, with the fast syntax path")
-        checked_at = utc_now()
         n = len(syntax.emails)
+        if self.resolver is not None or not self.options.fast_syntax or self.options.hygiene.canonical_duplicates:
+            # No common rows to speak of: every row as columns.
+            return self.columns(chunk, syntax, duplicate_of, {}), AlikeRows([""] * n, lines)
+        checked_at = utc_now()
         rows: list[list[str]] = [[]] * n
         alike = AlikeRows([""] * n, lines)
         rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows, alike)
@@ -277,6 +278,7 @@ class ChunkJudge:
         tails = alike.tails if alike is not None else []
         emails = alike.emails if alike is not None else []
         field = alike.lines.field if alike is not None else str
+        delimiter = alike.lines.delimiter if alike is not None else ","
         for i, email in enumerate(syntax.emails):
             if not email or (problems and i in problems):
                 rest.append(i)
@@ -286,32 +288,33 @@ class ChunkJudge:
                 local, _, ascii_domain = email.rpartition("@")
             else:
                 local, ascii_domain = check.local, check.ascii_domain
-            facts = facts_get(ascii_domain)
-            if facts is None:
-                facts = facts_for(ascii_domain, False)
+            facts = facts_get(ascii_domain) or facts_for(ascii_domain, False)
             role = role_get(local)
             if role is None:
                 role = role_for(local)
             if facts[0] or facts[2]:
                 rest.append(i)
                 continue
-            parts = flag_texts[(role << 1) | facts[1]]
-            first = duplicate_of.get(i) if duplicate_of else None
-            if first is not None:
-                rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
-                           "", ""]
+            kind = (role << 1) | facts[1]
+            if duplicate_of and (first := duplicate_of.get(i)) is not None:
+                rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *flag_texts[kind],
+                           "false", "", ""]
                 continue
-            if found is None or (role and role_is_risky):
+            if role and role_is_risky:
                 rest.append(i)
                 continue
+            if found is None:
+                # The first common row: its verdict (the same for every common row) is made once.
+                flags = self.hygiene.flags_for(local, ascii_domain, None)
+                found = self._head(syntax.check(i), None, flags, role_is_risky)
             if alike is None:
-                rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+                rows[i] = [*found[0], email, *flag_texts[kind], "false", found[1], found[2] or checked_at]
                 continue
             if texts is None:
                 texts = alike.start(found, flag_texts, checked_at)
-            kind = (role << 1) | facts[1]
             prefix, suffix = texts[kind]
-            tails[i] = prefix + field(email) + suffix
+            # A valid address holds no line break; a quote or the delimiter makes it quoted.
+            tails[i] = prefix + (field(email) if '"' in email or delimiter in email else email) + suffix
             counts[kind] += 1
             emails.append(email)
         if alike is not None and texts is not None:

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from pipeline.errors import InputError
 from pipeline.ingest import open_table
-from pipeline.options import DnsOptions, RunOptions
+from pipeline.options import DnsOptions, HygieneOptions, RunOptions
 from pipeline.pieces import after_breaks, parse_piece, text_pieces
 from pipeline.run import run
 from pipeline.textfile import DecodeStats
@@ -156,6 +156,26 @@ def test_workers_write_what_one_process_writes(tmp_path: Path, chunk_size: int) 
     assert a[0] == b[0] and a[1] == b[1]
     by_status = many["by_status"]
     assert isinstance(by_status, dict) and by_status["duplicate"] >= 33 and many["rows"] == 49
+
+
+@pytest.mark.parametrize(
+    "hygiene", [{"canonical_duplicates": True}, {"role_is_risky": True}, {"disposable_block": ("example.org",)}]
+)
+@pytest.mark.parametrize("keep_risky", [False, True])
+def test_workers_follow_the_hygiene_options(tmp_path: Path, hygiene: dict[str, object], keep_risky: bool) -> None:
+    rows = ["email,name"] + [
+        f"{local}@{domain},n{i}"
+        for i, (local, domain) in enumerate(
+            [("a.b+x", "gmail.com"), ("ab", "gmail.com"), ("info", "example.com"), ("x", "example.org"),
+             ("Sales", "Example.COM"), ("y+1", "example.com"), ("y", "example.com"), ("z", "gmial.com")] * 3
+        )
+    ]
+    path = _write(tmp_path, "\n".join(rows) + "\n")
+    options = {"chunk_size": 5, "keep_risky": keep_risky, "hygiene": replace(HygieneOptions(), **hygiene)}
+    one = _run(path, tmp_path / "one", 1, **options)
+    many = _run(path, tmp_path / "many", 2, **options)
+    _same_summary(one, many)
+    assert _outputs(tmp_path / "one", "list")[:2] == _outputs(tmp_path / "many", "list")[:2]
 
 
 @pytest.mark.parametrize(
