@@ -54,6 +54,9 @@ from .summary import Tally
 #: Hygiene memo entries per worker: every worker keeps its own memos, and a memo of a list of
 #: mostly distinct domains only costs memory.
 WORKER_MEMO_LIMIT = 50_000
+#: Lines per piece at most (fewer with a smaller --chunk-size): small pieces start and end
+#: the work of both workers close together.
+PIECE_LINES = 10_000
 #: Seconds between checks that every worker is still alive while waiting for one.
 _POLL_SECONDS = 0.5
 
@@ -318,7 +321,10 @@ def judge_in_parallel(
         raise ValueError("judge_in_parallel reads delimited text files only")
     read = ReadStats()
     head_lines = int(table.info.has_header) + int(text.sep_line)
-    pieces = text_pieces(table.path, text, options.chunk_size, read.decode, head_lines=head_lines)
+    # Pieces of at most PIECE_LINES lines keep both workers busy from the first second to
+    # the last; they are committed together every --chunk-size rows.
+    size = -(-options.chunk_size // -(-options.chunk_size // PIECE_LINES))  # chunk / ceil(chunk / PIECE_LINES)
+    pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
     writer.flush()
     spool = Path(tempfile.mkdtemp(prefix="presend-pieces-", dir=_spool_root()))
     try:
@@ -363,6 +369,17 @@ def _schedule(
     rows_before = 0
     exhausted = False
     first = True
+
+    uncommitted: list[_Slot] = []  # pieces written since the last commit
+    next_commit = options.chunk_size
+
+    def flush_commits() -> None:
+        rows = sum(slot.rows for slot in uncommitted)
+        if rows:
+            last = uncommitted[-1].last_row
+            commit(last, b"".join(slot.entries for slot in uncommitted))
+            committed(last, rows)
+        uncommitted.clear()
 
     def dispatch(piece: TextPiece, is_first: bool, header_pending: bool) -> _Slot:
         slot = _Slot(next(keys), pool.least_busy(), piece, is_first, header_pending)
@@ -452,9 +469,11 @@ def _schedule(
             if piece_tally is not None:
                 tally.merge(piece_tally)
                 worker_stats[done.worker] = (timings, syntax)
-            if done.rows:
-                commit(done.last_row, done.entries)
-                committed(done.last_row, done.rows)
+            uncommitted.append(done)
+            if done.last_row >= next_commit:
+                flush_commits()
+                next_commit = (done.last_row // options.chunk_size + 1) * options.chunk_size
+    flush_commits()
     read.rows = rows_before
 
 

@@ -221,3 +221,18 @@ def test_a_broken_quote_is_reported_with_its_line_by_the_workers(tmp_path: Path)
         csv.field_size_limit(limit)
     assert str(one.value) == str(many.value)
     assert "line 3" in str(many.value)
+
+
+def test_workers_commit_every_chunk_size_rows(tmp_path: Path) -> None:
+    path = _write(tmp_path, "email\n" + "".join(f"u{i}@example.com\n" for i in range(25_000)))
+    seen: list[tuple[int, int]] = []
+
+    def events(name: str, fields: dict[str, object]) -> None:
+        if name == "chunk_committed":
+            seen.append((int(fields["rows_done"]), int(fields["chunk_rows"])))  # type: ignore[call-overload]
+
+    options = RunOptions(input=path, out_dir=tmp_path / "out", dns=DnsOptions(enabled=False), workers=2,
+                         chunk_size=12_000)
+    result = run(options, events=events)
+    assert result.summary["workers"] == 2 and result.summary["rows"] == 25_000
+    assert seen == [(12_000, 12_000), (24_000, 12_000), (25_000, 1_000)]
