@@ -16,6 +16,7 @@ import gc
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -127,11 +128,13 @@ def _rebuild_tally(tally: Tally, results: Path, delimiter: str, email_index: int
 class _Commit:
     """The partial outputs of a run and its resume state, committed together after each chunk."""
 
-    def __init__(self, options: RunOptions, table: Table, fingerprint: InputFingerprint, started_at: str) -> None:
+    def __init__(
+        self, options: RunOptions, table: Table, fingerprint: Future[InputFingerprint], started_at: str
+    ) -> None:
         self.options = options
         self.out_dir = options.output_dir
         self.store = StateStore(self.out_dir, options.stem)
-        self.fingerprint = fingerprint
+        self._fingerprint = fingerprint
         self.started_at = started_at
         self.option_print = _fingerprint_options(options)
         self.dedupe = dedupe_path(self.out_dir, options.stem)
@@ -139,6 +142,11 @@ class _Commit:
         self.resumed_from = 0
         self.writer: TableWriter
         self._dedupe_file: IO[bytes]
+
+    @property
+    def fingerprint(self) -> InputFingerprint:
+        """The input's fingerprint (hashed in a thread while the run starts)."""
+        return self._fingerprint.result()
 
     def start(self, table: Table, index: DuplicateIndex, tally: Tally) -> int:
         """Open the partial outputs (fresh, or as an interrupted run left them); rows already done."""
@@ -172,7 +180,9 @@ class _Commit:
             return state.rows_done
         self.writer = TableWriter(self.out_dir, self.options.stem, info, keep_risky=self.options.keep_risky)
         self._dedupe_file = self.dedupe.open("wb")
-        self.commit(0, b"")
+        # A state left by an earlier run is for outputs this run starts over; the first
+        # commit records this run's own.
+        self.store.clear()
         return 0
 
     def commit(self, rows_done: int, dedupe_entries: bytes) -> None:
@@ -232,7 +242,10 @@ def _run_locked(
 ) -> RunResult:
     t0 = time.perf_counter()
     started_at = utc_now()
-    fingerprint = InputFingerprint.of(options.input)
+    # The input's SHA-256 (for --resume) is read in a thread while the run gets going.
+    hashing = ThreadPoolExecutor(max_workers=1, thread_name_prefix="presend-sha256")
+    fingerprint = hashing.submit(InputFingerprint.of, options.input)
+    hashing.shutdown(wait=False)
     resolver = resolver if options.dns.enabled else None
     prober = prober if options.probe.enabled else None
     email_index = table.info.email_index
@@ -380,7 +393,7 @@ def _run_locked(
         "input": {
             "name": options.input.name,
             "path": str(options.input),
-            "sha256": fingerprint.sha256,
+            "sha256": commit.fingerprint.sha256,
             **table.report(),
         },
         "levels": levels,
