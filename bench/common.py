@@ -45,10 +45,11 @@ def measure(command: list[str], cwd: Path = REPO) -> Measured:
 
 
 class _TreeSampler(threading.Thread):
-    """Samples, every 50 ms, the summed RSS of a process and all its descendants.
+    """Samples, every 0.2 s, the summed RSS of a process and all its descendants.
 
     A sum over forked processes counts the pages they still share with their parent once
-    per process: an upper bound of the memory the tree really holds.
+    per process: an upper bound of the memory the tree really holds. The walk reads only
+    the tree's own /proc entries, so sampling takes next to no CPU from what is measured.
     """
 
     def __init__(self, root: int) -> None:
@@ -58,33 +59,27 @@ class _TreeSampler(threading.Thread):
         self.stop = threading.Event()
 
     def run(self) -> None:
-        while not self.stop.wait(0.05):
+        while not self.stop.wait(0.2):
             self.peak_kb = max(self.peak_kb, _tree_rss_kb(self.root))
 
 
 def _tree_rss_kb(root: int) -> int:
-    parents: dict[int, int] = {}
-    rss: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    total = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
         try:
-            with open(f"/proc/{entry}/status", encoding="ascii", errors="replace") as handle:
-                fields = dict(line.split(":", 1) for line in handle if ":" in line)
-        except OSError:
+            with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as handle:
+                for line in handle:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{task}/children", encoding="ascii") as handle:
+                    todo.extend(int(child) for child in handle.read().split())
+        except (OSError, ValueError):
             continue
-        pid = int(entry)
-        parents[pid] = int(fields.get("PPid", "0").strip() or 0)
-        rss[pid] = int(fields.get("VmRSS", "0 kB").split()[0]) if "VmRSS" in fields else 0
-    tree = {root}
-    grown = True
-    while grown:
-        grown = False
-        for pid, parent in parents.items():
-            if parent in tree and pid not in tree:
-                tree.add(pid)
-                grown = True
-    return sum(rss.get(pid, 0) for pid in tree)
+    return total
 
 
 def _child_peak_mb(stderr: str) -> float:
