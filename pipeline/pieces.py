@@ -125,10 +125,10 @@ def after_breaks(text: str, lines: int) -> int:
     if end == "\n" and "\r" in text and text.count("\r") != text.count("\r\n"):
         # Both lone CRs and LFs end lines here: let the pattern find them.
         return next(itertools.islice(_BREAK.finditer(text), lines - 1, None)).end()
-    position = 0
-    for _ in range(lines):
-        position = text.index(end, position) + 1
-    return position
+    parts = text.split(end, lines)
+    if len(parts) <= lines:
+        raise ValueError(f"the text holds fewer than {lines} lines")
+    return sum(map(len, parts[:lines])) + lines * len(end)
 
 
 def parse_piece(
