@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -192,6 +193,7 @@ class TableWriter:
         self.partials = {kind: partial_path(self.paths[kind]) for kind in ("results", "clean")}
         encoding = "utf-8-sig" if info.output_bom else "utf-8"
         self._files: dict[str, tuple[Path, IO[str]]] = {}
+        self._syncing: threading.Thread | None = None
         try:
             for kind, tmp in self.partials.items():
                 if resume is not None:
@@ -313,7 +315,7 @@ class TableWriter:
         others = [index for index, tail in enumerate(tails) if not tail]
         for index, text in zip(others, lines.parts([columns[index] for index in others]), strict=True):
             tails[index] = text
-        results = [head + delimiter + tail for head, tail in zip(heads, tails, strict=True)]
+        results = list(map(delimiter.join, zip(heads, tails, strict=True)))
         sendable = self._sendable
         clean = [
             head
@@ -389,8 +391,32 @@ class TableWriter:
                 raise _cannot_write(tmp, exc) from exc
         return sizes
 
+    def sync_in_background(self) -> None:
+        """Start writing the partial files' data to disk in a thread, unless one still is.
+
+        What is on disk by the end need not be written by :meth:`commit`'s ``fsync``: the
+        disk works while the run does. Errors are left for that final ``fsync`` to report.
+        """
+        if self._syncing is not None and self._syncing.is_alive():
+            return
+        descriptors = [handle.fileno() for _tmp, handle in self._files.values()]
+
+        def write_back() -> None:
+            for descriptor in descriptors:
+                with contextlib.suppress(OSError):
+                    os.fdatasync(descriptor)
+
+        self._syncing = threading.Thread(target=write_back, name="presend-writeback", daemon=True)
+        self._syncing.start()
+
+    def _wait_for_sync(self) -> None:
+        if self._syncing is not None:
+            self._syncing.join()
+            self._syncing = None
+
     def commit(self) -> None:
         """Flush, sync and rename both files to their final names."""
+        self._wait_for_sync()
         for tmp, handle in self._files.values():
             try:
                 _close_synced(handle)
@@ -403,6 +429,7 @@ class TableWriter:
 
     def detach(self) -> None:
         """Close the partial files and leave them for a resumed run."""
+        self._wait_for_sync()
         for _tmp, handle in self._files.values():
             with contextlib.suppress(OSError):
                 handle.close()
@@ -410,6 +437,7 @@ class TableWriter:
 
     def abort(self) -> None:
         """Close and remove the partial files (the final names are untouched)."""
+        self._wait_for_sync()
         for tmp, handle in self._files.values():
             with contextlib.suppress(OSError):
                 handle.close()

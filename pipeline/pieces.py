@@ -159,6 +159,7 @@ def parse_piece(
     sentinel = -1 if piece.final else body
     done = 0
     ended = False
+    pending = shaper.header_pending
     try:
         for cells in reader:
             start = done
@@ -167,7 +168,7 @@ def parse_piece(
                 # The sentinel, parsed as a record of its own: the piece ended cleanly.
                 ended = cells == [_SENTINEL]
                 break
-            if len(cells) == width and (email := cells[email_index]).strip() and not shaper.header_pending:
+            if len(cells) == width and (email := cells[email_index]).strip() and not pending:
                 # The common row (right width, an email cell): what take() would return.
                 rows.append(cells)
                 starts.append(base + start)
@@ -176,6 +177,7 @@ def parse_piece(
                 raw.append(line.rstrip("\r\n") if done - start == 1 and '"' not in line else "")
                 continue
             taken = take(base + start, cells)
+            pending = shaper.header_pending
             if taken is not None:
                 if taken[1]:
                     problems[len(rows)] = taken[1]

@@ -194,6 +194,7 @@ class _Commit:
         self.store.save(
             RunState(self.fingerprint, self.option_print, rows_done, sizes, self.started_at)
         )
+        self.writer.sync_in_background()
 
     def finish(self) -> None:
         """Rename the outputs into place and drop the resume state."""
