@@ -57,6 +57,9 @@ WORKER_MEMO_LIMIT = 50_000
 #: Lines per piece at most (fewer with a smaller --chunk-size): small pieces start and end
 #: the work of both workers close together.
 PIECE_LINES = 10_000
+#: Spool folders are named ``<prefix><pid>-<random>``, so a later run can remove those of
+#: runs that were killed before they could.
+SPOOL_PREFIX = "presend-pieces-"
 #: Seconds between checks that every worker is still alive while waiting for one.
 _POLL_SECONDS = 0.5
 
@@ -326,7 +329,8 @@ def judge_in_parallel(
     size = -(-options.chunk_size // -(-options.chunk_size // PIECE_LINES))  # chunk / ceil(chunk / PIECE_LINES)
     pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
     writer.flush()
-    spool = Path(tempfile.mkdtemp(prefix="presend-pieces-", dir=_spool_root()))
+    remove_stale_spools()
+    spool = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=_spool_root()))
     try:
         pool = ChunkWorkers(workers, _Context(options, table, writer, spool))
         outcome = ParallelOutcome(read, {}, {})
@@ -483,6 +487,26 @@ def _spool_root() -> str | None:
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
 
+def remove_stale_spools() -> None:
+    """Remove the spool folders that runs killed with ``kill -9`` left (their process is gone)."""
+    root = Path(_spool_root() or tempfile.gettempdir())
+    with contextlib.suppress(OSError):
+        for entry in root.glob(f"{SPOOL_PREFIX}*-*"):
+            owner = entry.name[len(SPOOL_PREFIX) :].split("-", 1)[0]
+            if owner.isdigit() and not _alive(int(owner)):
+                shutil.rmtree(entry, ignore_errors=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
     if piece is None:
         return
@@ -493,4 +517,4 @@ def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
     total.malformed_rows += piece.malformed_rows
 
 
-__all__ = ["ChunkWorkers", "ParallelOutcome", "judge_in_parallel"]
+__all__ = ["ChunkWorkers", "ParallelOutcome", "judge_in_parallel", "remove_stale_spools"]

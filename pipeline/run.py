@@ -41,7 +41,7 @@ from .outputs import (
     output_paths,
     partial_path,
 )
-from .parallel import judge_in_parallel
+from .parallel import judge_in_parallel, remove_stale_spools
 from .report import render_report
 from .stages import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from .state import InputFingerprint, RunState, StateStore, check_resumable, dedupe_path, file_sha256
@@ -268,6 +268,7 @@ def _run_locked(
         gc.disable()
         timings = judge.timings
 
+        remove_stale_spools()
         parallel = _parallel_workers(options, table, resolver, prober, done)
         if parallel:
 

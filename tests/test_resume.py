@@ -11,6 +11,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,6 +91,8 @@ def test_kill_9_then_resume(big_list: Path, reference: Path, tmp_path: Path) -> 
     done = _wait_for_rows(out / "big.resume.json", 3000, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+    _assert_no_process_writes_to(out)
+    assert _spools_of(process.pid), "the killed run had worker processes and a spool folder"
     state = json.loads((out / "big.resume.json").read_text())
     assert done <= state["rows_done"] < ROWS
     assert not (out / "big.results.csv").exists()  # outputs appear only when complete
@@ -102,6 +105,30 @@ def test_kill_9_then_resume(big_list: Path, reference: Path, tmp_path: Path) -> 
     summary = json.loads((out / "big.summary.json").read_text())
     assert summary["resumed_from_row"] == state["rows_done"]
     _assert_same_outputs(out, reference)
+    # The killed run's spool folder (its workers' formatted pieces) went with the next run.
+    assert not _spools_of(process.pid)
+
+
+def _spools_of(pid: int) -> list[Path]:
+    return [path for root in (Path("/dev/shm"), Path(tempfile.gettempdir()))
+            for path in root.glob(f"presend-pieces-{pid}-*")]
+
+
+def _assert_no_process_writes_to(out: Path) -> None:
+    """The worker processes of a killed run die with it (none still names its --out)."""
+    deadline = time.monotonic() + 10
+    while True:
+        left = []
+        for entry in Path("/proc").iterdir():
+            try:
+                if entry.name.isdigit() and str(out).encode() in (entry / "cmdline").read_bytes():
+                    left.append(entry.name)
+            except OSError:
+                continue
+        if not left:
+            return
+        assert time.monotonic() < deadline, f"processes of the killed run still alive: {left}"
+        time.sleep(0.1)
 
 
 def test_ctrl_c_then_resume(big_list: Path, reference: Path, tmp_path: Path) -> None:
