@@ -32,7 +32,7 @@ import tempfile
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,21 @@ class ParallelOutcome:
     read: ReadStats
     syntax: dict[str, int]
     timings: dict[str, float]
+
+
+@dataclass
+class InOrder:
+    """What the run's process keeps in file order while workers judge the pieces.
+
+    ``commit(last_row, new_index_entries)`` records the rows written so far as done (the
+    resume point); ``committed(last_row, rows)`` is called after it (progress, events).
+    """
+
+    writer: TableWriter
+    index: DuplicateIndex
+    tally: Tally
+    commit: Callable[[int, bytes], None]
+    committed: Callable[[int, int], None]
 
 
 @dataclass
@@ -304,21 +319,8 @@ class ChunkWorkers:
             channel.close()
 
 
-def judge_in_parallel(
-    options: RunOptions,
-    table: Table,
-    writer: TableWriter,
-    index: DuplicateIndex,
-    tally: Tally,
-    commit: Callable[[int, bytes], None],
-    committed: Callable[[int, int], None],
-    workers: int,
-) -> ParallelOutcome:
-    """Judge the whole list with ``workers`` processes; write and commit it piece by piece.
-
-    ``commit(last_row, new_index_entries)`` records a piece as done once its lines are
-    written; ``committed(last_row, rows)`` is then called (progress and events).
-    """
+def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers: int) -> ParallelOutcome:
+    """Judge the whole list with ``workers`` processes; write and commit it piece by piece."""
     text = table.text_format
     if text is None:
         raise ValueError("judge_in_parallel reads delimited text files only")
@@ -328,15 +330,15 @@ def judge_in_parallel(
     # the last; they are committed together every --chunk-size rows.
     size = -(-options.chunk_size // -(-options.chunk_size // PIECE_LINES))  # chunk / ceil(chunk / PIECE_LINES)
     pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
-    writer.flush()
+    keep.writer.flush()
     remove_stale_spools()
     spool = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=_spool_root()))
     try:
-        pool = ChunkWorkers(workers, _Context(options, table, writer, spool))
+        pool = ChunkWorkers(workers, _Context(options, table, keep.writer, spool))
         outcome = ParallelOutcome(read, {}, {})
         worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
         try:
-            _schedule(options, table, pool, pieces, index, tally, writer, commit, committed, read, worker_stats)
+            _schedule(options, table, pool, pieces, keep, read, worker_stats)
             pool.close()
         except BaseException:
             pool.kill()
@@ -355,15 +357,13 @@ def _schedule(
     options: RunOptions,
     table: Table,
     pool: ChunkWorkers,
-    pieces: Any,
-    index: DuplicateIndex,
-    tally: Tally,
-    writer: TableWriter,
-    commit: Callable[[int, bytes], None],
-    committed: Callable[[int, int], None],
+    pieces: Iterator[TextPiece],
+    keep: InOrder,
     read: ReadStats,
     worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]],
 ) -> None:
+    index, tally, writer = keep.index, keep.tally, keep.writer
+    commit, committed = keep.commit, keep.committed
     limit = 2 * len(pool.processes) + 2
     waiting: deque[_Slot] = deque()  # sent to parse, in file order, not yet accepted
     accepted: deque[_Slot] = deque()  # looked up in the index, sent to finish, in order
@@ -517,4 +517,4 @@ def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
     total.malformed_rows += piece.malformed_rows
 
 
-__all__ = ["ChunkWorkers", "ParallelOutcome", "judge_in_parallel", "remove_stale_spools"]
+__all__ = ["ChunkWorkers", "InOrder", "ParallelOutcome", "judge_in_parallel", "remove_stale_spools"]

@@ -41,7 +41,7 @@ from .outputs import (
     output_paths,
     partial_path,
 )
-from .parallel import judge_in_parallel, remove_stale_spools
+from .parallel import InOrder, judge_in_parallel, remove_stale_spools
 from .report import render_report
 from .stages import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from .state import InputFingerprint, RunState, StateStore, check_resumable, dedupe_path, file_sha256
@@ -276,9 +276,8 @@ def _run_locked(
                 progress("rows", last, None)
                 events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
 
-            outcome = judge_in_parallel(
-                options, table, commit.writer, judge.index, tally, commit.commit, committed, parallel
-            )
+            keep = InOrder(commit.writer, judge.index, tally, commit.commit, committed)
+            outcome = judge_in_parallel(options, table, keep, parallel)
             table.stats = outcome.read
             worker_syntax = outcome.syntax
             for name, seconds in outcome.timings.items():
