@@ -10,6 +10,7 @@ delimiter, a quote, CR or LF is quoted, quotes doubled, so every value reads bac
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -120,6 +121,25 @@ def atomic_write_text(path: Path, text: str, *, bom: bool = False) -> None:
 def atomic_write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
+
+
+def _copy_into(source: IO[bytes], target: int) -> None:
+    """Append all of ``source`` to the file descriptor ``target``: by ``sendfile`` (a copy
+    the kernel makes) where the file systems allow it, else through this process."""
+    left = os.fstat(source.fileno()).st_size
+    try:
+        while left > 0:
+            sent = os.sendfile(target, source.fileno(), None, left)
+            if sent == 0:
+                raise OSError(errno.EIO, "the piece ended early")
+            left -= sent
+    except OSError as exc:
+        if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
+            raise
+        while block := source.read(1 << 20):
+            view = memoryview(block)
+            while view:
+                view = view[os.write(target, view) :]
 
 
 def partial_path(path: Path) -> Path:
@@ -356,12 +376,7 @@ class TableWriter:
                 handle.flush()
                 target = handle.fileno()
                 with source.open("rb") as piece:
-                    left = os.fstat(piece.fileno()).st_size
-                    while left > 0:
-                        sent = os.sendfile(target, piece.fileno(), None, left)
-                        if sent == 0:
-                            raise OSError(f"{source} ended early")
-                        left -= sent
+                    _copy_into(piece, target)
                 handle.seek(0, os.SEEK_END)
             except OSError as exc:
                 raise OutputError(

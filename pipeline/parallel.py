@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 
 from .dedupe import DuplicateIndex, hash_keys
-from .errors import InputError
+from .errors import InputError, OutputError
 from .fastsyntax import PendingSyntax, SyntaxChunk
 from .forkwrite import die_with_parent
 from .ingest import ReadStats, RowChunk, Table
@@ -234,7 +234,11 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     for kind, lines in (("results", results), ("clean", clean)):
         if lines:
             path = context.spool / f"{key}.{kind}"
-            path.write_bytes((LINE_END.join(lines) + LINE_END).encode("utf-8"))
+            try:
+                path.write_bytes((LINE_END.join(lines) + LINE_END).encode("utf-8"))
+            except OSError as exc:
+                return ("failed", key, "", f"{context.spool}: the worker processes cannot write there "
+                        f"({exc.strerror or exc}); free some space, or set TMPDIR to a folder with room")
             files[kind] = (path, len(lines))
     _lap(judge.timings, "format", now)
     return ("finished", key, files, tally, dict(judge.timings), judge.syntax.stats())
@@ -291,6 +295,8 @@ class ChunkWorkers:
                         ) from None
                 continue
             if reply[0] == "failed":
+                if len(reply) > 3:
+                    raise OutputError(reply[3])
                 raise RuntimeError(f"a worker process failed:\n{reply[2]}")
             return reply
 

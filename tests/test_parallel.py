@@ -236,3 +236,23 @@ def test_workers_commit_every_chunk_size_rows(tmp_path: Path) -> None:
     result = run(options, events=events)
     assert result.summary["workers"] == 2 and result.summary["rows"] == 25_000
     assert seen == [(12_000, 12_000), (24_000, 12_000), (25_000, 1_000)]
+
+
+def test_pieces_are_appended_without_sendfile_where_it_is_refused(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    import errno
+    import os
+
+    from pipeline import outputs
+
+    def refuse(*args: object) -> int:
+        raise OSError(errno.EINVAL, "sendfile refused")
+
+    path = _write(tmp_path, "email\n" + "".join(f"u{i}@example.com\n" for i in range(3000)))
+    monkeypatch.setattr(outputs.os, "sendfile", refuse)
+    many = _run(path, tmp_path / "many", 2, chunk_size=700)
+    monkeypatch.undo()
+    one = _run(path, tmp_path / "one", 1, chunk_size=700)
+    _same_summary(one, many)
+    assert _outputs(tmp_path / "one", "list")[:2] == _outputs(tmp_path / "many", "list")[:2]
+    assert os.sendfile is not refuse
