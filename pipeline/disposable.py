@@ -57,7 +57,18 @@ class DisposableDomains:
         """True when ``domain`` (ASCII, lower case) or a parent of it is disposable."""
         if not isinstance(domain, str):
             return False
-        candidates = parent_domains(domain)
-        if self.allow and any(c in self.allow for c in candidates):
-            return False
-        return any(c in self.listed or c in self.block for c in candidates)
+        # The same candidates as parent_domains(), walked without building them all.
+        allow, listed, block = self.allow, self.listed, self.block
+        found = False
+        start = 0
+        while True:
+            candidate = domain[start:] if start else domain
+            if allow and candidate in allow:
+                return False
+            if not found and (candidate in listed or candidate in block):
+                if not allow:
+                    return True
+                found = True
+            start = domain.find(".", start) + 1
+            if not start:
+                return found
