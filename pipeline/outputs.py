@@ -10,7 +10,9 @@ delimiter, a quote, CR or LF is quoted, quotes doubled, so every value reads bac
 from __future__ import annotations
 
 import contextlib
+import csv
 import errno
+import io
 import json
 import os
 import tempfile
@@ -183,8 +185,24 @@ class CsvLines:
             for index, (text, row) in enumerate(zip(texts, rows, strict=True))
             if '"' in text or "\n" in text or "\r" in text or text.count(delimiter) != len(row) - 1
         ]
-        field = self.field
+        if not special:
+            return texts
+        # Rows without a line break inside go through csv.writer together (its quoting is
+        # this class's: see the module docstring); each then ends at its own CRLF.
+        batch: list[int] = []
+        alone: list[int] = []
         for index in special:
+            text = texts[index]
+            (alone if "\n" in text or "\r" in text else batch).append(index)
+        if batch:
+            buffer = io.StringIO()
+            csv.writer(buffer, delimiter=delimiter, quotechar='"', lineterminator="\r\n").writerows(
+                [rows[index] for index in batch]
+            )
+            for index, text in zip(batch, buffer.getvalue().split("\r\n"), strict=False):
+                texts[index] = text
+        field = self.field
+        for index in alone:
             texts[index] = delimiter.join([field(value) for value in rows[index]])
         return texts
 
