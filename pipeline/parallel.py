@@ -488,7 +488,10 @@ def _schedule(
 
 
 def _spool_root() -> str | None:
-    """Memory-backed /dev/shm when there is one (the pieces are read back at once), else the temp folder."""
+    """Where spool folders go: the temp folder when TMPDIR names one, else memory-backed /dev/shm
+    when there is one (the pieces are read back at once), else the temp folder."""
+    if os.environ.get("TMPDIR"):
+        return None
     shm = "/dev/shm"
     return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
 
