@@ -299,19 +299,24 @@ class Tally:
             self.suggestions_pruned = True
         self.suggestions_pruned |= other.suggestions_pruned
         held = self.domain_rows
-        for domain, count in other.domain_rows.items():
-            if domain in held:
-                held[domain] += count
-            else:
-                held[domain] = count
-                self.domain_mx[domain] = other.domain_mx.get(domain, "")
-        for domain, count in other.domain_problems.items():
-            self.domain_problems[domain] = self.domain_problems.get(domain, 0) + count
-        for domain, marks in other.domain_marks.items():
-            self.domain_marks[domain] = self.domain_marks.get(domain, 0) | marks
-        for domain, mx in other.domain_mx.items():
-            if mx and not self.domain_mx.get(domain):
-                self.domain_mx[domain] = mx
+        counts = other.domain_rows
+        fresh = [domain for domain in counts if domain not in held]
+        get = held.get
+        held.update({domain: get(domain, 0) + count for domain, count in counts.items()})
+        mx = self.domain_mx
+        their_mx = other.domain_mx
+        if any(their_mx.values()):
+            for domain in fresh:
+                mx[domain] = their_mx.get(domain, "")
+            for domain, value in their_mx.items():
+                if value and not mx.get(domain):
+                    mx[domain] = value
+        else:
+            mx.update(dict.fromkeys(fresh, ""))
+        problems = self.domain_problems
+        problems.update({domain: problems.get(domain, 0) + count for domain, count in other.domain_problems.items()})
+        marks_of = self.domain_marks
+        marks_of.update({domain: marks_of.get(domain, 0) | marks for domain, marks in other.domain_marks.items()})
         if len(held) > 2 * self.domain_cap:
             self._prune_domains()
         self.domains_pruned |= other.domains_pruned

@@ -73,6 +73,48 @@ def test_tally_add_many_equals_add(with_mx: bool) -> None:
         assert bulk.counts() == one.counts()
 
 
+def test_tally_merge_of_blocks_equals_one_tally() -> None:
+    # What a run with worker processes does: a tally per piece, merged in file order. Without
+    # MX values (runs without DNS) and without pruning, the result is the one tally exactly.
+    rng = random.Random(5)
+    one = Tally(row_cap=80)
+    merged = Tally(row_cap=80)
+    number = 0
+    for _ in range(30):
+        size = rng.randrange(0, 80)
+        block = [_row(rng, number + i + 1, with_mx=False) for i in range(size)]
+        for i, (cell, _cols) in enumerate(block):
+            if rng.random() < 0.6:  # most rows of a real list are the common kind
+                email = f"u{number + i}@{rng.choice(['a.example', 'B.example', f'x{rng.randrange(40)}.example'])}"
+                block[i] = (cell, ["deliverable", "250", "2.0.0", "syntax_ok", "well formed", email, "", "false",
+                                   rng.choice(["true", "false"]), rng.choice(["true", "false"]), "false", "", "t"])
+        numbers = list(range(number + 1, number + 1 + size))
+        number += size
+        cells, rows = [c for c, _ in block], [cols for _, cols in block]
+        one.add_many(numbers, cells, rows)
+        piece = Tally(row_cap=max(merged.row_cap - len(merged.problem_rows), 0), domain_cap=max(size, 1),
+                      suggestion_cap=max(size, 1))
+        # The common rows (deliverable, not a duplicate, no suggestion) counted per combination.
+        alike = [i for i, cols in enumerate(rows) if cols[0] == "deliverable" and cols[5] and not cols[6]
+                 and cols[3] == "syntax_ok" and cols[1] == "250" and cols[2] == "2.0.0" and cols[10] == "false"]
+        combos: dict[tuple[str, str, str, str, str, str, str], int] = {}
+        for i in alike:
+            cols = rows[i]
+            key = (cols[0], cols[1], cols[3], cols[7], cols[8], cols[9], cols[10])
+            combos[key] = combos.get(key, 0) + 1
+        others = [i for i in range(size) if i not in set(alike)]
+        piece.add_alike(combos, ("syntax_ok", "250", "2.0.0"), [rows[i][5] for i in alike])
+        piece.add_many([numbers[i] for i in others], [cells[i] for i in others], [rows[i] for i in others])
+        merged.merge(piece)
+    assert merged.counts() == one.counts()
+    assert merged.combos == one.combos and merged.suggestions == one.suggestions
+    assert merged.domain_rows == one.domain_rows and merged.domain_problems == one.domain_problems
+    assert merged.domain_marks == one.domain_marks and merged.domain_mx == one.domain_mx
+    assert merged.problem_rows == one.problem_rows and merged.problem_rows_total == one.problem_rows_total
+    assert merged.reason_codes.keys() == one.reason_codes.keys()
+    assert one.by_reason["syntax_ok"] > 500
+
+
 def test_write_columns_equals_write(tmp_path: Path) -> None:
     info = TableInfo(tmp_path / "in.csv", "csv", "utf-8", ";", ("name", "email", "note"), 1)
     rng = random.Random(3)
