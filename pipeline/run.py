@@ -6,6 +6,10 @@ counters. After each chunk it syncs the partial outputs and records a resume sta
 that is killed can continue with ``--resume`` from its last committed chunk; the DNS and
 mailbox levels write what they learn to the verdict cache as they go, so a resumed run does
 not ask the network again for what it already had.
+
+A fresh run of a delimited text file without the network levels is judged by worker
+processes instead (:mod:`pipeline.parallel`); this process then keeps the same ordered
+parts (index, tally, outputs, commits), so its outputs and resume states are the same.
 """
 
 from __future__ import annotations
