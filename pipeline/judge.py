@@ -53,14 +53,15 @@ class AlikeRows:
     """The common rows of a chunk as CSV text (see :meth:`ChunkJudge.columns_as_text`).
 
     ``tails[i]`` is the text of row ``i``'s result columns ("" for the rows left as column
-    lists); ``emails`` are those rows' addresses, in order; ``combos`` counts them per
+    lists); ``domains`` are the domains of those rows' addresses as the tally counts them
+    (lower case), in order; ``combos`` counts them per
     :class:`~pipeline.summary.Tally` combination, and ``status``, ``code``, ``enhanced`` and
     ``reason`` are their (shared) verdict.
     """
 
     tails: list[str]
     lines: CsvLines
-    emails: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
     combos: dict[tuple[str, str, str, str, str, str, str], int] = field(default_factory=dict)
     status: str = ""
     code: str = ""
@@ -276,7 +277,7 @@ class ChunkJudge:
         texts: list[tuple[str, str]] | None = None
         counts = [0, 0, 0, 0]
         tails = alike.tails if alike is not None else []
-        emails = alike.emails if alike is not None else []
+        domains = alike.domains if alike is not None else []
         field = alike.lines.field if alike is not None else str
         delimiter = alike.lines.delimiter if alike is not None else ","
         for i, email in enumerate(syntax.emails):
@@ -316,7 +317,8 @@ class ChunkJudge:
             # A valid address holds no line break; a quote or the delimiter makes it quoted.
             tails[i] = prefix + (field(email) if '"' in email or delimiter in email else email) + suffix
             counts[kind] += 1
-            emails.append(email)
+            # The tally's domain: a pre-checked address has its domain in lower case already.
+            domains.append(ascii_domain if check is None else email.rpartition("@")[2].lower())
         if alike is not None and texts is not None:
             alike.finish(counts)
         return rest

@@ -224,7 +224,7 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     # Big enough caps that a piece's own tally never prunes: the run's tally does, on merging.
     tally = Tally(row_cap=room, domain_cap=rows, suggestion_cap=rows)
     others = [index for index, values in enumerate(columns) if values]
-    tally.add_alike(alike.combos, (alike.reason, alike.code, alike.enhanced), alike.emails)
+    tally.add_alike(alike.combos, (alike.reason, alike.code, alike.enhanced), alike.domains)
     tally.add_many([start + index for index in others], [cells[index] for index in others],
                    [columns[index] for index in others])
     now = _lap(judge.timings, "tally", now)

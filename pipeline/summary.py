@@ -258,26 +258,25 @@ class Tally:
         self,
         combos: dict[tuple[str, str, str, str, str, str, str], int],
         code: tuple[str, str, str],
-        emails: Sequence[str],
+        domains: Sequence[str],
     ) -> None:
         """Count rows that are neither problems nor duplicates and carry no MX: the same as
         :meth:`add` on each, given as their counts per combination, their (reason, code,
-        enhanced code) and their addresses. Pruning, if needed, comes after the block."""
-        if not emails:
+        enhanced code) and their addresses' domains in lower case. Pruning, if needed, comes
+        after the block."""
+        if not domains:
             return
-        self.rows += len(emails)
+        self.rows += len(domains)
         self.combos.update(combos)
         reason = code[0]
         if reason not in self.reason_codes:
             self.reason_codes[reason] = (code[1], code[2])
         held = self.domain_rows
-        mx = self.domain_mx
-        for domain, count in Counter([email.rpartition("@")[2].lower() for email in emails]).items():
-            if domain in held:
-                held[domain] += count
-            else:
-                held[domain] = count
-                mx[domain] = ""
+        counted = Counter(domains)
+        fresh = [domain for domain in counted if domain not in held]
+        get = held.get
+        held.update({domain: get(domain, 0) + count for domain, count in counted.items()})
+        self.domain_mx.update(dict.fromkeys(fresh, ""))
         if len(held) > 2 * self.domain_cap:
             self._prune_domains()
 
