@@ -270,8 +270,21 @@ def csv_problem(exc: csv.Error) -> str:
     return f"the CSV cannot be parsed ({exc}); fix that line"
 
 
-def _unreadable(path: Path, exc: OSError) -> InputError:
+def unreadable_input(path: Path, exc: OSError) -> InputError:
+    """The error for an input file that cannot be opened."""
     return InputError(f"{path}: cannot be read ({exc.strerror or exc}); check the file and its permissions")
+
+
+def undecodable_input(path: Path, exc: UndecodableText) -> InputError:
+    """The error for bytes a strict encoding (UTF-16/32) cannot read."""
+    return InputError(
+        f"{path}: line {exc.line}: bytes that are not valid {exc.encoding}; export the list again (as UTF-8 if you can)"
+    )
+
+
+def read_stopped(path: Path, line: int, exc: OSError) -> InputError:
+    """The error for a read that fails after ``line`` lines."""
+    return InputError(f"{path}: reading stopped after line {line} ({exc.strerror or exc})")
 
 
 def _quote_list(names: Sequence[str], limit: int = 12) -> str:
@@ -346,7 +359,7 @@ class Table:
             with path.open("rb") as handle:
                 sample = handle.read(SAMPLE_BYTES)
         except OSError as exc:
-            raise _unreadable(path, exc) from exc
+            raise unreadable_input(path, exc) from exc
         suffix = path.suffix.lower()
         if not sample:
             raise InputError(f"{path}: the file is empty; export the list with a header row")
@@ -404,7 +417,7 @@ class Table:
         try:
             handle = self.path.open("rb")
         except OSError as exc:
-            raise _unreadable(self.path, exc) from exc
+            raise unreadable_input(self.path, exc) from exc
         with handle:
             lines = read_lines(handle, text.encoding, decode)
             offset = 1 if text.sep_line else 0
@@ -420,14 +433,9 @@ class Table:
             except csv.Error as exc:
                 raise InputError(f"{self.path}: line {offset + done + 1}: {csv_problem(exc)}") from exc
             except UndecodableText as exc:
-                raise InputError(
-                    f"{self.path}: line {exc.line}: bytes that are not valid {text.encoding}; "
-                    "export the list again (as UTF-8 if you can)"
-                ) from exc
+                raise undecodable_input(self.path, exc) from exc
             except OSError as exc:
-                raise InputError(
-                    f"{self.path}: reading stopped after line {offset + done} ({exc.strerror or exc})"
-                ) from exc
+                raise read_stopped(self.path, offset + done, exc) from exc
 
     def rows(self) -> Generator[InputRow, None, None]:
         """Data rows (header and blank rows excluded), ragged rows flagged in ``problem``.
@@ -557,4 +565,7 @@ __all__ = [
     "header_key",
     "looks_like_address",
     "open_table",
+    "read_stopped",
+    "undecodable_input",
+    "unreadable_input",
 ]

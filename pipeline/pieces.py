@@ -17,8 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import InputError
-from .ingest import ReadStats, RowShaper, csv_problem
+from .ingest import ReadStats, RowShaper, csv_problem, read_stopped, undecodable_input, unreadable_input
 from .textfile import DecodeStats, TextFormat, UndecodableText, count_breaks, read_text_blocks, split_lines
 
 _BREAK = re.compile(r"\r\n?|\n")
@@ -85,7 +84,7 @@ def text_pieces(
     try:
         handle = path.open("rb")
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}); check the file and its permissions") from exc
+        raise unreadable_input(path, exc) from exc
     with handle:
         parts: list[str] = []
         count = 0
@@ -107,13 +106,9 @@ def text_pieces(
                     parts = [last[cut:]] if cut < len(last) else []
                     size = lines_per_piece
         except UndecodableText as exc:
-            raise InputError(
-                f"{path}: line {exc.line}: bytes that are not valid {text.encoding}; "
-                "export the list again (as UTF-8 if you can)"
-            ) from exc
+            raise undecodable_input(path, exc) from exc
         except OSError as exc:
-            where = first_line + count
-            raise InputError(f"{path}: reading stopped after line {where} ({exc.strerror or exc})") from exc
+            raise read_stopped(path, first_line + count, exc) from exc
         yield TextPiece(first_line, "".join(parts), count, final=True)
 
 
