@@ -259,15 +259,18 @@ class TableWriter:
         try:
             self._files[kind][1].write(LINE_END.join(lines) + LINE_END)
         except OSError as exc:
-            raise OutputError(
-                f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
-                "free some space or choose another folder with --out"
-            ) from exc
+            raise self._write_failed(exc) from exc
 
-    def _fit(self, cells: Sequence[str]) -> list[str]:
+    def _write_failed(self, exc: OSError) -> OutputError:
+        return OutputError(
+            f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
+            "free some space or choose another folder with --out"
+        )
+
+    def _fit(self, cells: Sequence[str]) -> Sequence[str]:
         width = self._width
         if len(cells) == width:
-            return list(cells)
+            return cells
         if len(cells) > width:
             return list(cells[:width])
         return [*cells, *([""] * (width - len(cells)))]
@@ -305,26 +308,7 @@ class TableWriter:
         ill_formed: Collection[int] = (),
     ) -> tuple[list[str], list[str]]:
         """The results lines and the clean lines :meth:`write_columns` appends (no line ends)."""
-        width = self._width
-        if any(len(row) != width for row in cells):
-            cells = [self._fit(row) for row in cells]
-        lines = self._lines
-        delimiter = lines.delimiter
-        heads = lines.parts(cells)
-        tails = lines.parts(columns)
-        results = [head + delimiter + tail for head, tail in zip(heads, tails, strict=True)]
-        sendable = self._sendable
-        if ill_formed:
-            clean = [
-                head
-                for index, (head, values) in enumerate(zip(heads, columns, strict=True))
-                if values[0] in sendable and index not in ill_formed
-            ]
-        else:
-            clean = [head for head, values in zip(heads, columns, strict=True) if values[0] in sendable]
-        if width == 1:
-            clean = [head or '""' for head in clean]
-        return results, clean
+        return self.format_texts(cells, columns, [""] * len(columns), False, ill_formed)
 
     def format_texts(
         self,
@@ -397,10 +381,7 @@ class TableWriter:
                     _copy_into(piece, target)
                 handle.seek(0, os.SEEK_END)
             except OSError as exc:
-                raise OutputError(
-                    f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
-                    "free some space or choose another folder with --out"
-                ) from exc
+                raise self._write_failed(exc) from exc
             self.rows_written[kind] += rows
 
     def flush(self) -> None:
