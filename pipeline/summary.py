@@ -212,12 +212,8 @@ class Tally:
             for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
                 if domain and status != "duplicate" and domain not in first_index and domain not in held:
                     first_index[domain] = index
-        for domain, count in counted.items():
-            if domain in held:
-                held[domain] += count
-            else:
-                held[domain] = count
-                self.domain_mx[domain] = mxs[first_index[domain]] if any_mx else ""
+        for domain in self._add_domain_rows(counted):
+            self.domain_mx[domain] = mxs[first_index[domain]] if any_mx else ""
         problems = self.domain_problems
         marks_of = self.domain_marks
         # Rows that touch more than the counters above: any row with an MX, any problem row.
@@ -271,13 +267,8 @@ class Tally:
         reason = code[0]
         if reason not in self.reason_codes:
             self.reason_codes[reason] = (code[1], code[2])
-        held = self.domain_rows
-        counted = Counter(domains)
-        fresh = [domain for domain in counted if domain not in held]
-        get = held.get
-        held.update({domain: get(domain, 0) + count for domain, count in counted.items()})
-        self.domain_mx.update(dict.fromkeys(fresh, ""))
-        if len(held) > 2 * self.domain_cap:
+        self.domain_mx.update(dict.fromkeys(self._add_domain_rows(Counter(domains)), ""))
+        if len(self.domain_rows) > 2 * self.domain_cap:
             self._prune_domains()
 
     def merge(self, other: Tally) -> None:
@@ -291,17 +282,10 @@ class Tally:
         self.combos.update(other.combos)
         for reason, pair in other.reason_codes.items():
             self.reason_codes.setdefault(reason, pair)
-        for pair, count in other.suggestions.items():
-            self.suggestions[pair] += count
-        if len(self.suggestions) > 2 * self.suggestion_cap:
-            self.suggestions = Counter(dict(self.suggestions.most_common(self.suggestion_cap)))
-            self.suggestions_pruned = True
+        self.suggestions.update(other.suggestions)
+        self._prune_suggestions()
         self.suggestions_pruned |= other.suggestions_pruned
-        held = self.domain_rows
-        counts = other.domain_rows
-        fresh = [domain for domain in counts if domain not in held]
-        get = held.get
-        held.update({domain: get(domain, 0) + count for domain, count in counts.items()})
+        fresh = self._add_domain_rows(other.domain_rows)
         mx = self.domain_mx
         their_mx = other.domain_mx
         if any(their_mx.values()):
@@ -316,7 +300,7 @@ class Tally:
         problems.update({domain: problems.get(domain, 0) + count for domain, count in other.domain_problems.items()})
         marks_of = self.domain_marks
         marks_of.update({domain: marks_of.get(domain, 0) | marks for domain, marks in other.domain_marks.items()})
-        if len(held) > 2 * self.domain_cap:
+        if len(self.domain_rows) > 2 * self.domain_cap:
             self._prune_domains()
         self.domains_pruned |= other.domains_pruned
         room = self.row_cap - len(self.problem_rows)
@@ -355,9 +339,20 @@ class Tally:
 
     def _add_suggestion(self, domain: str, suggestion: str) -> None:
         self.suggestions[(domain, suggestion.rpartition("@")[2] or suggestion)] += 1
+        self._prune_suggestions()
+
+    def _prune_suggestions(self) -> None:
         if len(self.suggestions) > 2 * self.suggestion_cap:
             self.suggestions = Counter(dict(self.suggestions.most_common(self.suggestion_cap)))
             self.suggestions_pruned = True
+
+    def _add_domain_rows(self, counts: dict[str, int]) -> list[str]:
+        """Add per-domain row counts to the domain table; the domains new to it, in order."""
+        held = self.domain_rows
+        fresh = [domain for domain in counts if domain not in held]
+        get = held.get
+        held.update({domain: get(domain, 0) + count for domain, count in counts.items()})
+        return fresh
 
     def _view(self, *fields: int) -> Counter[Any]:
         view: Counter[Any] = Counter()
