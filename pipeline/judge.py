@@ -27,7 +27,7 @@ from .outputs import CsvLines
 from .stages import DomainResolver, MailboxProber, ProbeTarget, ProgressCallback
 from .syntax import check_address
 
-__all__ = ["AlikeRows", "ChunkJudge", "duplicates_found", "utc_now"]
+__all__ = ["AlikeRows", "ChunkJudge", "duplicates_found", "lap", "utc_now"]
 
 
 def utc_now() -> str:
@@ -37,6 +37,13 @@ def utc_now() -> str:
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
+
+
+def lap(timings: dict[str, float], name: str, since: float) -> float:
+    """Add the seconds since ``since`` to ``timings[name]``; the time now (for the next lap)."""
+    now = time.perf_counter()
+    timings[name] = timings.get(name, 0.0) + now - since
+    return now
 
 
 def duplicates_found(valid: Sequence[int], firsts: np.ndarray) -> dict[int, int]:

@@ -44,7 +44,7 @@ from .errors import InputError, OutputError
 from .fastsyntax import PendingSyntax, SyntaxChunk
 from .forkwrite import die_with_parent
 from .ingest import ReadStats, RowChunk, Table
-from .judge import ChunkJudge
+from .judge import ChunkJudge, lap
 from .options import RunOptions
 from .outputs import LINE_END, TableWriter
 from .pieces import PieceError, TextPiece, parse_piece, text_pieces
@@ -120,7 +120,7 @@ class _WorkerState:
     held: dict[int, tuple[RowChunk, list[str], SyntaxChunk, list[str]]] = field(default_factory=dict)
 
 
-def _serve(index: int, parent: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
+def _serve(parent: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
     """A worker's loop (runs in the forked child)."""
     status = 0
     try:
@@ -198,11 +198,10 @@ def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, h
     pending = judge.start(chunk, cells)
     started = time.perf_counter()
     syntax = pending.result() if isinstance(pending, PendingSyntax) else pending
-    now = time.perf_counter()
-    judge.timings["syntax"] += now - started
+    now = lap(judge.timings, "syntax", started)
     valid, keys = judge.duplicate_keys(chunk, syntax)
     hashes = hash_keys(keys)
-    judge.timings["duplicates"] += time.perf_counter() - now
+    lap(judge.timings, "duplicates", now)
     state.held[key] = (chunk, cells, syntax, parsed.raw)
     return ("parsed", key, len(chunk), True, parsed.header_pending, parsed.stats, hashes.tobytes(),
             np.asarray(valid, dtype=np.int64).tobytes(), None)
@@ -218,8 +217,7 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
                             np.frombuffer(firsts, dtype=np.int64).tolist(), strict=True))
     writer = context.writer
     columns, alike = judge.columns_as_text(chunk, syntax, duplicate_of, writer.lines)
-    now = time.perf_counter()
-    judge.timings["verdicts"] += now - started
+    now = lap(judge.timings, "verdicts", started)
     rows = len(chunk)
     # Big enough caps that a piece's own tally never prunes: the run's tally does, on merging.
     tally = Tally(row_cap=room, domain_cap=rows, suggestion_cap=rows)
@@ -227,7 +225,7 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     tally.add_alike(alike.combos, (alike.reason, alike.code, alike.enhanced), alike.domains)
     tally.add_many([start + index for index in others], [cells[index] for index in others],
                    [columns[index] for index in others])
-    now = _lap(judge.timings, "tally", now)
+    now = lap(judge.timings, "tally", now)
     results, clean = writer.format_texts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
                                          chunk.problems, raw)
     files: dict[str, tuple[Path, int]] = {}
@@ -240,14 +238,8 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
                 return ("failed", key, "", f"{context.spool}: the worker processes cannot write there "
                         f"({exc.strerror or exc}); free some space, or set TMPDIR to a folder with room")
             files[kind] = (path, len(lines))
-    _lap(judge.timings, "format", now)
+    lap(judge.timings, "format", now)
     return ("finished", key, files, tally, dict(judge.timings), judge.syntax.stats())
-
-
-def _lap(timings: dict[str, float], name: str, since: float) -> float:
-    now = time.perf_counter()
-    timings[name] = timings.get(name, 0.0) + now - since
-    return now
 
 
 class ChunkWorkers:
@@ -265,7 +257,7 @@ class ChunkWorkers:
         try:
             for index in range(count):
                 process = ctx.Process(
-                    target=_serve, args=(index, parent, self.tasks[index], self.results, context), daemon=True
+                    target=_serve, args=(parent, self.tasks[index], self.results, context), daemon=True
                 )
                 process.start()
                 self.processes.append(process)
@@ -337,7 +329,6 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
     size = -(-options.chunk_size // -(-options.chunk_size // PIECE_LINES))  # chunk / ceil(chunk / PIECE_LINES)
     pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
     keep.writer.flush()
-    remove_stale_spools()
     spool = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=_spool_root()))
     try:
         pool = ChunkWorkers(workers, _Context(options, table, keep.writer, spool))

@@ -31,7 +31,7 @@ from .errors import InputError
 from .fastsyntax import PendingSyntax, SyntaxChunk
 from .forkwrite import ForkedWrites, fork_available
 from .ingest import RowChunk, Table, open_table
-from .judge import ChunkJudge, utc_now
+from .judge import ChunkJudge, lap, utc_now
 from .lock import RunLock, lock_path
 from .models import (
     RESULT_COLUMNS,
@@ -75,12 +75,6 @@ class RunResult:
     tally: Tally
     notes: list[str] = field(default_factory=list)
 
-
-
-def _lap(timings: dict[str, float], name: str, since: float) -> float:
-    now = time.perf_counter()
-    timings[name] = timings.get(name, 0.0) + now - since
-    return now
 
 
 def _parallel_workers(
@@ -272,14 +266,13 @@ def _run_locked(
         gc.disable()
         timings = judge.timings
 
+        def committed(last: int, rows: int) -> None:
+            progress("rows", last, None)
+            events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
+
         remove_stale_spools()
         parallel = _parallel_workers(options, table, resolver, prober, done)
         if parallel:
-
-            def committed(last: int, rows: int) -> None:
-                progress("rows", last, None)
-                events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
-
             keep = InOrder(commit.writer, judge.index, tally, commit.commit, committed)
             outcome = judge_in_parallel(options, table, keep, parallel)
             table.stats = outcome.read
@@ -302,14 +295,13 @@ def _run_locked(
                 assert forked is not None and writing
                 mark = time.perf_counter()
                 forked.wait()
-                mark = _lap(timings, "write", mark)
+                mark = lap(timings, "write", mark)
                 batch = writing[:]
                 writing.clear()
                 commit.commit(batch[-1][0], b"".join(entries for _, _, entries in batch))
-                _lap(timings, "commit", mark)
+                lap(timings, "commit", mark)
                 for last, rows, _ in batch:
-                    progress("rows", last, None)
-                    events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
+                    committed(last, rows)
                 return batch[-1][0]
 
             def launch(committed: int) -> int:
@@ -321,7 +313,7 @@ def _run_locked(
                 forked.start([(cells, columns, problems) for cells, columns, problems, *_ in held])
                 writing.extend((last, rows, entries) for *_, last, rows, entries in held)
                 held.clear()
-                _lap(timings, "write", mark)
+                lap(timings, "write", mark)
                 return committed
 
             def finish(chunk: RowChunk, cells: list[str], pending: PendingSyntax | SyntaxChunk) -> int:
@@ -332,16 +324,15 @@ def _run_locked(
                 # Tallied before a child is forked, so the parent does not write to the chunk's
                 # pages while a child reads them.
                 tally.add_many(range(chunk.start, chunk.start + len(chunk)), cells, columns)
-                mark = _lap(timings, "tally", mark)
+                mark = lap(timings, "tally", mark)
                 if forked is not None:
                     held.append((chunk.cells, columns, chunk.problems, last, len(chunk), entries))
                     return launch(done) if len(held) >= WRITE_BATCH else done
                 commit.writer.write_columns(chunk.cells, columns, chunk.problems)
-                mark = _lap(timings, "write", mark)
+                mark = lap(timings, "write", mark)
                 commit.commit(last, entries)
-                _lap(timings, "commit", mark)
-                progress("rows", last, None)
-                events("chunk_committed", {"rows_done": last, "chunk_rows": len(chunk)})
+                lap(timings, "commit", mark)
+                committed(last, len(chunk))
                 return last
 
             # One chunk of look-ahead: the next chunk's full syntax path runs in the process
@@ -349,7 +340,7 @@ def _run_locked(
             ahead: tuple[RowChunk, list[str], PendingSyntax | SyntaxChunk] | None = None
             mark = time.perf_counter()
             for number, chunk in enumerate(table.row_chunks(options.chunk_size, skip=done), start=1):
-                mark = _lap(timings, "read", mark)
+                mark = lap(timings, "read", mark)
                 cells = judge.email_cells(chunk)
                 begun = (chunk, cells, judge.start(chunk, cells))
                 if ahead is not None:
