@@ -8,7 +8,7 @@ over everything (a domain the user vouches for, and its subdomains, is never dis
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 
 import idna
 from disposable_email_domains import blocklist
@@ -34,10 +34,19 @@ def normalize_domain(entry: str) -> str:
         return domain
 
 
+def iter_parent_domains(domain: str) -> Iterator[str]:
+    """``domain`` and each of its parents, one by one (see :func:`parent_domains`)."""
+    start = 0
+    while True:
+        yield domain[start:] if start else domain
+        start = domain.find(".", start) + 1
+        if not start:
+            return
+
+
 def parent_domains(domain: str) -> list[str]:
     """``domain`` and each of its parents: ``a.b.example`` → ``[a.b.example, b.example, example]``."""
-    labels = domain.split(".")
-    return [".".join(labels[i:]) for i in range(len(labels))]
+    return list(iter_parent_domains(domain))
 
 
 class DisposableDomains:
@@ -57,18 +66,7 @@ class DisposableDomains:
         """True when ``domain`` (ASCII, lower case) or a parent of it is disposable."""
         if not isinstance(domain, str):
             return False
-        # The same candidates as parent_domains(), walked without building them all.
         allow, listed, block = self.allow, self.listed, self.block
-        found = False
-        start = 0
-        while True:
-            candidate = domain[start:] if start else domain
-            if allow and candidate in allow:
-                return False
-            if not found and (candidate in listed or candidate in block):
-                if not allow:
-                    return True
-                found = True
-            start = domain.find(".", start) + 1
-            if not start:
-                return found
+        if allow and any(candidate in allow for candidate in iter_parent_domains(domain)):
+            return False
+        return any(candidate in listed or candidate in block for candidate in iter_parent_domains(domain))
