@@ -221,16 +221,7 @@ class ChunkJudge:
         mailboxes: dict[str, MailboxVerdict],
     ) -> list[list[str]]:
         """The RESULT_COLUMNS values of every row (``duplicate_of``: chunk index → first row)."""
-        checked_at = utc_now()
-        n = len(syntax.emails)
-        rows: list[list[str]] = [[]] * n
-        if self.resolver is None and self.options.fast_syntax and not self.options.hygiene.canonical_duplicates:
-            rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows)
-            if rest:
-                self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, rest)
-            return rows
-        self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, range(n))
-        return rows
+        return self._fill(chunk, syntax, duplicate_of, mailboxes, None)
 
     def columns_as_text(
         self, chunk: RowChunk, syntax: SyntaxChunk, duplicate_of: dict[int, int], lines: CsvLines
@@ -240,19 +231,29 @@ class ChunkJudge:
         The common rows (see :meth:`_columns_offline`) differ only by their address and
         flags: their result columns come back as ``lines``-formatted text in
         :attr:`AlikeRows.tails` (their column lists stay empty), which is what a worker
-        writes and tallies without building a list per row.
+        writes and tallies without building a list per row. Where there are no common rows
+        to speak of (DNS, ``--plain-syntax``, canonical duplicates) every row comes as columns.
         """
-        n = len(syntax.emails)
-        if self.resolver is not None or not self.options.fast_syntax or self.options.hygiene.canonical_duplicates:
-            # No common rows to speak of: every row as columns.
-            return self.columns(chunk, syntax, duplicate_of, {}), AlikeRows([""] * n, lines)
+        alike = AlikeRows([""] * len(syntax.emails), lines)
+        return self._fill(chunk, syntax, duplicate_of, {}, alike), alike
+
+    def _fill(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        mailboxes: dict[str, MailboxVerdict],
+        alike: AlikeRows | None,
+    ) -> list[list[str]]:
         checked_at = utc_now()
+        n = len(syntax.emails)
         rows: list[list[str]] = [[]] * n
-        alike = AlikeRows([""] * n, lines)
-        rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows, alike)
+        rest: Sequence[int] = range(n)
+        if self.resolver is None and self.options.fast_syntax and not self.options.hygiene.canonical_duplicates:
+            rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows, alike)
         if rest:
-            self._columns_general(chunk, syntax, duplicate_of, {}, checked_at, rows, rest)
-        return rows, alike
+            self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, rest)
+        return rows
 
     def _columns_offline(
         self,
