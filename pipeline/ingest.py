@@ -270,6 +270,11 @@ def csv_problem(exc: csv.Error) -> str:
     return f"the CSV cannot be parsed ({exc}); fix that line"
 
 
+def record_reader(lines: Iterable[str], text: TextFormat) -> Any:
+    """The csv reader of a text export's records (every pass over a file reads with this one)."""
+    return csv.reader(lines, delimiter=text.delimiter, quotechar='"', doublequote=True, strict=False)
+
+
 def unreadable_input(path: Path, exc: OSError) -> InputError:
     """The error for an input file that cannot be opened."""
     return InputError(f"{path}: cannot be read ({exc.strerror or exc}); check the file and its permissions")
@@ -421,7 +426,7 @@ class Table:
         with handle:
             lines = read_lines(handle, text.encoding, decode)
             offset = 1 if text.sep_line else 0
-            reader = csv.reader(lines, delimiter=text.delimiter, quotechar='"', doublequote=True, strict=False)
+            reader = record_reader(lines, text)
             done = 0
             try:
                 if text.sep_line:
@@ -566,6 +571,7 @@ __all__ = [
     "looks_like_address",
     "open_table",
     "read_stopped",
+    "record_reader",
     "undecodable_input",
     "unreadable_input",
 ]

@@ -17,7 +17,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .ingest import ReadStats, RowShaper, csv_problem, read_stopped, undecodable_input, unreadable_input
+from .ingest import (
+    ReadStats,
+    RowShaper,
+    csv_problem,
+    read_stopped,
+    record_reader,
+    undecodable_input,
+    unreadable_input,
+)
 from .textfile import DecodeStats, TextFormat, UndecodableText, count_breaks, read_text_blocks, split_lines
 
 _BREAK = re.compile(r"\r\n?|\n")
@@ -145,7 +153,7 @@ def parse_piece(
     stats = parsed.stats
     shaper = RowShaper(width, stats, header_pending=header_pending, workbook=False)
     take = shaper.take
-    reader = csv.reader(lines, delimiter=text.delimiter, quotechar='"', doublequote=True, strict=False)
+    reader = record_reader(lines, text)
     rows = parsed.cells
     starts = parsed.lines
     problems = parsed.problems
