@@ -23,7 +23,7 @@ DOMAIN_ALIASES: dict[str, str] = {"googlemail.com": "gmail.com"}
 DOTLESS_DOMAINS: frozenset[str] = frozenset({"gmail.com"})
 
 #: Per-domain facts (and role flags per local part) kept for at most this many domains (local
-#: parts), then forgotten and rebuilt; see :class:`Hygiene`'s ``memo_limit``.
+#: parts), then forgotten and rebuilt (:attr:`Hygiene.memo_limit` starts at this).
 MEMO_LIMIT = 200_000
 
 # (disposable, free, suggested domain) for one (domain, dns_failed) pair.
@@ -63,10 +63,10 @@ def dns_failed(domain: DomainVerdict | None) -> bool:
 class Hygiene:
     """Flags addresses according to a :class:`HygieneOptions` policy."""
 
-    def __init__(self, options: HygieneOptions, memo_limit: int = MEMO_LIMIT) -> None:
+    def __init__(self, options: HygieneOptions) -> None:
         self.options = options
         #: Entries each memo holds before it is emptied (domains; local parts alike).
-        self.memo_limit = memo_limit
+        self.memo_limit = MEMO_LIMIT
         self.disposable = DisposableDomains(options.disposable_allow, options.disposable_block)
         self.free = wordlists.free_providers()
         self.roles = wordlists.role_accounts()
