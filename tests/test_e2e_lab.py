@@ -465,11 +465,12 @@ def test_report_names_every_code_and_reason(runs: dict[str, CliRun]) -> None:
 # --- the same list without --allow-private-mx, and without --probe ---------------------------
 
 
-def decided_by_dns(expected: list[Expected], status: str, reason: str) -> list[dict[str, str]]:
-    """What the list gives when DNS has the last word on every domain that takes mail:
-    ``status``/``reason`` with 250 2.0.0 and the preferred MX there, the full expectation
-    elsewhere."""
-    return [
+def check_decided_by_dns(run: CliRun, status: str, reason: str) -> tuple[list[dict[str, str]], list[Expected]]:
+    """Check a run whose DNS has the last word on every domain that takes mail: those rows are
+    ``status``/``reason`` with 250 2.0.0 and the preferred MX, the others as fully expected.
+    Returns the rows and the expectations (see :func:`check_common`)."""
+    rows, expected = check_common(run)
+    wanted = [
         {
             "presend_status": status,
             "presend_code": "250",
@@ -482,14 +483,14 @@ def decided_by_dns(expected: list[Expected], status: str, reason: str) -> list[d
         else e.columns()
         for e in expected
     ]
+    wrong = differences(rows, wanted, expected)
+    assert not wrong, "\n".join(wrong)
+    return rows, expected
 
 
 def test_private_mx_addresses_are_risky_and_not_probed(runs: dict[str, CliRun]) -> None:
     run = runs["private"]
-    rows, expected = check_common(run)
-    wanted = decided_by_dns(expected, "risky", "mx_private_address")
-    wrong = differences(rows, wanted, expected)
-    assert not wrong, "\n".join(wrong)
+    rows, expected = check_decided_by_dns(run, "risky", "mx_private_address")
     for row, e in zip(rows, expected, strict=True):
         if e.domain_takes_mail:
             assert e.dns_mx in row["presend_detail"] and "127.0.2." in row["presend_detail"], row
@@ -505,10 +506,7 @@ def test_private_mx_addresses_are_risky_and_not_probed(runs: dict[str, CliRun]) 
 
 def test_without_probe_domains_that_take_mail_are_deliverable(runs: dict[str, CliRun]) -> None:
     run = runs["no_probe"]
-    rows, expected = check_common(run)
-    wanted = decided_by_dns(expected, "deliverable", "domain_accepts_mail")
-    wrong = differences(rows, wanted, expected)
-    assert not wrong, "\n".join(wrong)
+    rows, expected = check_decided_by_dns(run, "deliverable", "domain_accepts_mail")
     by_email = {row["presend_email"]: row for row in rows}
     assert "A/AAAA" in by_email["erin@implicit.example"]["presend_detail"]
     assert "mailbox was not probed" in by_email["alice@probe-a.example"]["presend_detail"]

@@ -425,11 +425,13 @@ def test_unclosed_quote_names_its_line(tmp_path: Path) -> None:
         list(open_table(source).rows())
 
 
-def test_broken_utf16_is_an_input_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("head", "line"), [("", 3), ("sep=\t\r\n", 4)])
+def test_broken_utf16_is_an_input_error_on_its_line(tmp_path: Path, head: str, line: int) -> None:
+    # The sep= line counts as a line of the file.
     source = tmp_path / "u.txt"
-    good = "email\tname\r\na@example.com\tAnn\r\n".encode("utf-16")
+    good = (head + "email\tname\r\na@example.com\tAnn\r\n").encode("utf-16")
     source.write_bytes(good + "b@example.com\t".encode("utf-16-le") + b"\x00\xd8" + "x\r\n".encode("utf-16-le"))
-    with pytest.raises(InputError, match="line 3: bytes that are not valid utf-16"):
+    with pytest.raises(InputError, match=f"line {line}: bytes that are not valid utf-16"):
         list(open_table(source).rows())
 
 
@@ -439,11 +441,3 @@ def test_chunks_cover_every_row_once(tmp_path: Path) -> None:
     chunks = list(open_table(source).chunks(7))
     assert [len(c) for c in chunks] == [7, 7, 7, 4]
     assert [list(r.cells) for c in chunks for r in c] == rows
-
-
-def test_broken_utf16_line_counts_the_sep_line(tmp_path: Path) -> None:
-    source = tmp_path / "s.txt"
-    good = "sep=\t\r\nemail\tname\r\na@example.com\tAnn\r\n".encode("utf-16")
-    source.write_bytes(good + "b@example.com\t".encode("utf-16-le") + b"\x00\xd8" + "x\r\n".encode("utf-16-le"))
-    with pytest.raises(InputError, match="line 4: bytes that are not valid utf-16"):
-        list(open_table(source).rows())
