@@ -30,20 +30,27 @@ from .syntax import LOCAL_PART_MAX_OCTETS, _failure, check_address, normalize, r
 
 # RFC 5322 §3.2.3 atext, exactly the class of email-validator's DOT_ATOM_TEXT.
 _ATEXT = r"a-zA-Z0-9_!#$%&'*+/=?^`{|}~\-"
-# RFC 1035 §2.3.1 / RFC 952: letters, digits, inner hyphens, at most 63 octets.
-_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?"
+# RFC 1035 §2.3.1 / RFC 952: a label of letters, digits and hyphens, 1 to 63 octets, that neither
+# starts nor ends with a hyphen. Possessive (no backtracking): a label is all of the run of such
+# characters, which a dot must then follow — the pattern fails fast where it fails.
+_LABEL_DOT = r"[a-zA-Z0-9][a-zA-Z0-9-]{0,62}+(?<!-)\."
 # The last label must end with a letter (email-validator: "all TLDs currently end with a letter").
-_TLD = r"(?:[a-zA-Z0-9][a-zA-Z0-9-]{0,61})?[a-zA-Z]"
-_SPECIAL = "|".join(re.escape(name) for name in SPECIAL_USE_DOMAIN_NAMES)
+_TLD = r"[a-zA-Z0-9][a-zA-Z0-9-]{0,62}+(?<=[a-zA-Z])"
+
+# Special-use names (RFC 6761) are refused: a one-label name is checked where the last label
+# starts (the pattern's last label is the domain's), a dotted one against the whole domain.
+_SPECIAL_LABELS = "|".join(re.escape(name) for name in SPECIAL_USE_DOMAIN_NAMES if "." not in name) or "(?!)"
+_SPECIAL_DOTTED = "|".join(re.escape(name) for name in SPECIAL_USE_DOMAIN_NAMES if "." in name)
+_NOT_SPECIAL_DOTTED = rf"(?!(?:[^@]*\.)?(?i:{_SPECIAL_DOTTED})\Z)" if _SPECIAL_DOTTED else ""
 
 #: A cell that is, as it stands, a valid plain-ASCII address whose verdict needs no email-validator.
 FAST_ADDRESS = re.compile(
     rf"(?=[^@]{{1,{LOCAL_PART_MAX_OCTETS}}}@)"  # local part within RFC 5321's 64 octets
     rf"(?=.{{1,{EMAIL_MAX_LENGTH}}}\Z)"  # whole address within 254 octets; no line break
-    rf"[{_ATEXT}]+(?:\.[{_ATEXT}]+)*@"  # dot-atom local part
+    rf"[{_ATEXT}]++(?:\.[{_ATEXT}]++)*+@"  # dot-atom local part
     r"(?![^@]*--)"  # no R-LDH or Punycode label: IDNA rules apply, full path
-    rf"(?!(?:[^@]*\.)?(?i:{_SPECIAL})\Z)"  # not a special-use name (RFC 6761)
-    rf"(?:{_LABEL}\.)+{_TLD}\Z"
+    + _NOT_SPECIAL_DOTTED  # not a dotted special-use name
+    + rf"(?:{_LABEL_DOT})++(?!(?i:{_SPECIAL_LABELS})\Z){_TLD}\Z"  # the last label not special-use
 )
 _CASELESS_LOCALS = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
 
