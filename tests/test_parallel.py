@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from pipeline.errors import InputError
 from pipeline.ingest import open_table
 from pipeline.options import DnsOptions, HygieneOptions, RunOptions
-from pipeline.pieces import after_breaks, parse_piece, text_pieces
+from pipeline.pieces import PieceError, TextPiece, after_breaks, parse_piece, text_pieces
 from pipeline.run import run
 from pipeline.textfile import DecodeStats
 
@@ -67,6 +67,9 @@ def _rows_by_pieces(path: Path, size: int) -> tuple[list[tuple[int, list[str], s
                 break
             piece = piece.joined(pieces.pop(0))
         first = False
+        for cells, email, raw in zip(parsed.cells, parsed.emails, parsed.raw, strict=True):
+            assert email == (cells[info.email_index] if len(cells) > info.email_index else "")
+            assert raw in ("", text.delimiter.join(cells))
         header = parsed.header_pending
         blank += parsed.stats.blank_rows
         malformed += parsed.stats.malformed_rows
@@ -118,6 +121,51 @@ def test_pieces_match_one_pass_on_any_text(tmp_path_factory: pytest.TempPathFact
     except InputError:
         return
     assert _rows_by_pieces(path, size) == expected
+
+
+@pytest.mark.parametrize("size", [1, 2, 3, 50_000])
+def test_pieces_without_quotes_give_the_rows_of_one_pass(tmp_path: Path, size: int) -> None:
+    # No quote anywhere: each line is a record and its fields are split, not parsed.
+    text = "\n\n" + TRICKY.replace('"', "") + "\n\n,,\n x ,   \t,y\nIvy,\x0bivy@example.com\x0c,x\r\n"
+    path = _write(tmp_path, text)
+    expected = _rows_in_one_pass(path)
+    assert len(expected[0]) == 14 and expected[1] == {"blank": 5, "malformed": 7}
+    assert _rows_by_pieces(path, size) == expected
+    single = _write(tmp_path, "email\n\na@example.com\n \nb@example.com\n", "single.csv")
+    assert _rows_by_pieces(single, 2) == _rows_in_one_pass(single)
+
+
+def test_pieces_without_quotes_keep_the_csv_field_limit(tmp_path: Path) -> None:
+    import csv
+
+    long_line = "B" * (csv.field_size_limit() + 1) + ",b@example.com\n"
+    path = _write(tmp_path, "name,email\nA,a@example.com\n" + long_line)
+    with pytest.raises(InputError, match="line 3"):
+        _rows_in_one_pass(path)
+    small = _write(tmp_path, "name,email\nA,a@example.com\n", "small.csv")
+    with open_table(small) as table:
+        text = table.text_format
+        assert text is not None
+        piece = TextPiece(2, "A,a@example.com\n" + long_line, 2, final=True)
+        with pytest.raises(PieceError) as caught:
+            parse_piece(piece, text, 2, 1, header_pending=False, first=False)
+    assert caught.value.line == 3
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.text(alphabet=st.sampled_from(list("ab@.x ,\t\x0b\r\n")), max_size=8), min_size=1, max_size=4),
+        max_size=12,
+    ),
+    st.integers(min_value=1, max_value=6),
+)
+def test_pieces_without_quotes_match_one_pass_on_any_text(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], size: int
+) -> None:
+    body = "\n".join(",".join(cells) for cells in rows)
+    path = _write(tmp_path_factory.mktemp("plain"), "email,b,c\nx@example.com,1,2\n" + body)
+    assert _rows_by_pieces(path, size) == _rows_in_one_pass(path)
 
 
 def test_after_breaks_counts_every_line_end_style() -> None:
