@@ -21,6 +21,7 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
+from itertools import compress
 
 from email_validator import SPECIAL_USE_DOMAIN_NAMES
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, EMAIL_MAX_LENGTH
@@ -216,12 +217,19 @@ class SyntaxJudge:
         """
         match = FAST_ADDRESS.match
         hits = [match(cell) is not None for cell in cells]
-        joined = "\n".join(cells)
-        lows = joined.lower().split("\n") if joined.count("\n") == len(cells) - 1 else [c.lower() for c in cells]
-        triples = zip(hits, cells, lows, strict=True)
-        emails = [(cell if low == cell else _normalized(cell, low)) if hit else "" for hit, cell, low in triples]
-        keys = [low if hit else "" for hit, low in zip(hits, lows, strict=True)]
-        leftovers = {index: cells[index] for index, hit in enumerate(hits) if not hit}
+        # The pre-checked cells are ASCII without line breaks: lower-cased all at once.
+        fast = list(compress(cells, hits))
+        lows = "\n".join(fast).lower().split("\n") if fast else []
+        normalized = [cell if low == cell else _normalized(cell, low) for cell, low in zip(fast, lows, strict=True)]
+        if len(fast) == len(cells):
+            emails, keys, leftovers = normalized, lows, {}
+        else:
+            leftovers = {index: cells[index] for index, hit in enumerate(hits) if not hit}
+            emails = [""] * len(cells)
+            keys = [""] * len(cells)
+            for index, email, low in zip(compress(range(len(cells)), hits), normalized, lows, strict=True):
+                emails[index] = email
+                keys[index] = low
         self.fast += len(cells) - len(leftovers)
         self.full += len(leftovers)
         chunk = SyntaxChunk(emails, keys)
