@@ -13,7 +13,10 @@ worker, forked once at the start, takes a piece and in two steps:
 
 The run's process keeps only what must see every row in order: the duplicate index, the
 tally (merged per piece), the output files and the resume state, committed piece by piece
-exactly as the one-process loop commits chunks (so ``--resume`` works the same way).
+exactly as the one-process loop commits chunks (so ``--resume`` works the same way). Rows per
+domain are the exception: each worker counts those of its pieces (a
+:class:`~pipeline.summary.DomainCounter`) and the tally adds both counts at the end. A
+resumed run rebuilds its tally from the results file, so no resume state needs them.
 
 Workers die with the run's process, ignore Ctrl-C (the run's process handles it) and leave
 through ``os._exit`` (they inherit its open output files and must not flush them).
@@ -49,7 +52,7 @@ from .options import RunOptions
 from .outputs import LINE_END, TableWriter
 from .pieces import PieceError, TextPiece, parse_piece, text_pieces
 from .stages import no_progress
-from .summary import Tally
+from .summary import DomainCounter, Tally
 
 _LINE_END_BYTES = LINE_END.encode("utf-8")
 
@@ -114,15 +117,17 @@ class _Context:
     table: Table
     writer: TableWriter
     spool: Path  # where workers leave each piece's formatted lines for the run's process
+    domain_cap: int  # the run's Tally.domain_cap
 
 
 @dataclass
 class _WorkerState:
     judge: ChunkJudge
+    domains: DomainCounter
     held: dict[int, tuple[RowChunk, list[str], SyntaxChunk, list[str]]] = field(default_factory=dict)
 
 
-def _serve(parent: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
+def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
     """A worker's loop (runs in the forked child)."""
     status = 0
     try:
@@ -131,12 +136,17 @@ def _serve(parent: int, tasks: Any, results: Any, context: _Context) -> None:  #
         die_with_parent(parent)
         gc.disable()
         options = replace(context.options, workers=1)
-        state = _WorkerState(ChunkJudge(options, context.table.info.email_index, None, None, no_progress))
+        state = _WorkerState(
+            ChunkJudge(options, context.table.info.email_index, None, None, no_progress),
+            DomainCounter(context.domain_cap),
+        )
         state.judge.hygiene.memo_limit = WORKER_MEMO_LIMIT
         backlog: deque[tuple[Any, ...] | None] = deque()
         while True:
             task = _next_task(tasks, backlog)
             if task is None:
+                # The rows per domain of every piece this worker finished, counted here.
+                results.put(("domains", worker, state.domains))
                 break
             kind = task[0]
             try:
@@ -224,9 +234,12 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     # Big enough caps that a piece's own tally never prunes: the run's tally does, on merging.
     tally = Tally(row_cap=room, domain_cap=rows, suggestion_cap=rows)
     others = [index for index, values in enumerate(columns) if values]
-    tally.add_alike(alike.combos, (alike.reason, alike.code, alike.enhanced), alike.domains)
+    # Rows per domain are counted by the worker across its pieces; the run adds them at the end.
+    tally.count_alike(alike.combos, (alike.reason, alike.code, alike.enhanced))
+    state.domains.add(alike.domains)
     tally.add_many([start + index for index in others], [cells[index] for index in others],
                    [columns[index] for index in others])
+    state.domains.add(tally.take_domain_rows())
     now = lap(judge.timings, "tally", now)
     results, clean = writer.format_texts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
                                          chunk.problems, raw)
@@ -255,13 +268,14 @@ class ChunkWorkers:
         self.tasks: list[Any] = [ctx.Queue() for _ in range(count)]
         self.load = [0] * count
         self.processes: list[Any] = []
+        self.ended: set[int] = set()  # workers that said their last word and may exit
         parent = os.getpid()
         # Ctrl-C is held back over the forks (see pipeline.forkwrite).
         mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             for index in range(count):
                 process = ctx.Process(
-                    target=_serve, args=(parent, self.tasks[index], self.results, context), daemon=True
+                    target=_serve, args=(parent, index, self.tasks[index], self.results, context), daemon=True
                 )
                 process.start()
                 self.processes.append(process)
@@ -284,8 +298,8 @@ class ChunkWorkers:
             try:
                 reply: tuple[Any, ...] = self.results.get(timeout=_POLL_SECONDS)
             except queue.Empty:
-                for process in self.processes:
-                    if process.exitcode is not None:
+                for index, process in enumerate(self.processes):
+                    if process.exitcode is not None and index not in self.ended:
                         raise RuntimeError(
                             f"a worker process stopped unexpectedly (exit code {process.exitcode})"
                         ) from None
@@ -300,13 +314,20 @@ class ChunkWorkers:
         """One task of ``worker`` has been answered."""
         self.load[worker] -= 1
 
-    def close(self) -> None:
-        """Let the workers finish and wait for them."""
+    def close(self) -> list[DomainCounter]:
+        """Let the workers finish and wait for them; the rows per domain each one counted."""
         for tasks in self.tasks:
             tasks.put(None)
+        counters: list[DomainCounter] = []
+        while len(self.ended) < len(self.processes):
+            reply = self.receive()
+            if reply[0] == "domains":
+                self.ended.add(reply[1])
+                counters.append(reply[2])
         for process in self.processes:
             process.join(timeout=10)
         self.kill()
+        return counters
 
     def kill(self) -> None:
         """Stop the workers now (the run is failing or interrupted)."""
@@ -335,12 +356,13 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
     keep.writer.flush()
     spool = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=_spool_root()))
     try:
-        pool = ChunkWorkers(workers, _Context(options, table, keep.writer, spool))
+        pool = ChunkWorkers(workers, _Context(options, table, keep.writer, spool, keep.tally.domain_cap))
         outcome = ParallelOutcome(read, {}, {})
         worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
         try:
             _schedule(options, table, pool, pieces, keep, read, worker_stats)
-            pool.close()
+            for counter in pool.close():
+                keep.tally.add_domain_rows(counter)
         except BaseException:
             pool.kill()
             raise

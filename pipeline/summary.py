@@ -14,7 +14,7 @@ import csv
 import heapq
 import json
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
@@ -91,6 +91,27 @@ _GET_STATUS = itemgetter(_STATUS)
 _GET_EMAIL = itemgetter(_EMAIL)
 _GET_SUGGESTION = itemgetter(_SUGGESTION)
 _GET_MX = itemgetter(_MX)
+
+
+class DomainCounter:
+    """Rows per domain counted across many blocks of rows (a worker's), for a :class:`Tally`.
+
+    Counting a block is one pass in C (``Counter.update``) instead of a per-block table that a
+    tally must then merge; the table is pruned as the tally's is (at twice ``cap`` domains,
+    down to the ``cap`` largest), so a count kept here may be approximate in the same way.
+    """
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.rows: Counter[str] = Counter()
+        self.pruned = False
+
+    def add(self, domains: Iterable[str] | dict[str, int]) -> None:
+        """Count one row per domain given (or add a table of counts)."""
+        self.rows.update(domains)
+        if len(self.rows) > 2 * self.cap:
+            self.rows = Counter(dict(heapq.nlargest(self.cap, self.rows.items(), key=itemgetter(1))))
+            self.pruned = True
 
 
 @dataclass
@@ -173,9 +194,7 @@ class Tally:
                     )
                 )
 
-    def add_many(
-        self, row_numbers: Sequence[int], email_cells: Sequence[str], rows: Sequence[Sequence[str]]
-    ) -> None:
+    def add_many(self, row_numbers: Sequence[int], email_cells: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
         """Count a block of result rows: the same as :meth:`add` on each in turn, only faster.
 
         Counters are bumped once per distinct combination and per domain instead of once per
@@ -262,12 +281,31 @@ class Tally:
         after the block."""
         if not domains:
             return
-        self.rows += len(domains)
+        self.count_alike(combos, code)
+        self.domain_mx.update(dict.fromkeys(self._add_domain_rows(Counter(domains)), ""))
+        if len(self.domain_rows) > 2 * self.domain_cap:
+            self._prune_domains()
+
+    def count_alike(
+        self, combos: dict[tuple[str, str, str, str, str, str, str], int], code: tuple[str, str, str]
+    ) -> None:
+        """:meth:`add_alike` without the per-domain counts (a :class:`DomainCounter` keeps them)."""
+        self.rows += sum(combos.values())
         self.combos.update(combos)
         reason = code[0]
-        if reason not in self.reason_codes:
+        if combos and reason not in self.reason_codes:
             self.reason_codes[reason] = (code[1], code[2])
-        self.domain_mx.update(dict.fromkeys(self._add_domain_rows(Counter(domains)), ""))
+
+    def take_domain_rows(self) -> dict[str, int]:
+        """Hand the per-domain row counts over (to a :class:`DomainCounter`); none are left here."""
+        rows, self.domain_rows = self.domain_rows, {}
+        return rows
+
+    def add_domain_rows(self, counts: DomainCounter) -> None:
+        """Add the per-domain row counts a :class:`DomainCounter` kept for this tally's rows."""
+        mx = self.domain_mx
+        mx.update({domain: "" for domain in self._add_domain_rows(counts.rows) if domain not in mx})
+        self.domains_pruned |= counts.pruned
         if len(self.domain_rows) > 2 * self.domain_cap:
             self._prune_domains()
 
@@ -519,8 +557,7 @@ def read_results(
                 number += 1
                 if len(cells) < _WIDTH:
                     raise InputError(
-                        f"{path}: line {reader.line_num} has {len(cells)} fields; "
-                        "the results file looks cut short"
+                        f"{path}: line {reader.line_num} has {len(cells)} fields; the results file looks cut short"
                     )
                 cell = cells[email_index] if email_index is not None and email_index < len(cells) - _WIDTH else ""
                 tally.add(number, cell, cells[-_WIDTH:])

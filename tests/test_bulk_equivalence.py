@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from pipeline.ingest import InputRow, TableInfo, open_table
 from pipeline.models import RESULT_COLUMNS, RowOutcome, Status, Verdict
 from pipeline.outputs import LINE_END, CsvLines, TableWriter
-from pipeline.summary import Tally
+from pipeline.summary import DomainCounter, Tally
 
 _VALUES = st.text(alphabet=st.sampled_from(list('ab ,;|"\r\n\té')), max_size=6)
 
@@ -74,11 +74,13 @@ def test_tally_add_many_equals_add(with_mx: bool) -> None:
 
 
 def test_tally_merge_of_blocks_equals_one_tally() -> None:
-    # What a run with worker processes does: a tally per piece, merged in file order. Without
-    # MX values (runs without DNS) and without pruning, the result is the one tally exactly.
+    # What a run with worker processes does: a tally per piece, merged in file order, its rows
+    # per domain counted by the workers (two here) and added at the end. Without MX values
+    # (runs without DNS) and without pruning, the result is the one tally exactly.
     rng = random.Random(5)
     one = Tally(row_cap=80)
     merged = Tally(row_cap=80)
+    workers = [DomainCounter(merged.domain_cap), DomainCounter(merged.domain_cap)]
     number = 0
     for _ in range(30):
         size = rng.randrange(0, 80)
@@ -103,9 +105,14 @@ def test_tally_merge_of_blocks_equals_one_tally() -> None:
             key = (cols[0], cols[1], cols[3], cols[7], cols[8], cols[9], cols[10])
             combos[key] = combos.get(key, 0) + 1
         others = [i for i in range(size) if i not in set(alike)]
-        piece.add_alike(combos, ("syntax_ok", "250", "2.0.0"), [rows[i][5].rpartition("@")[2].lower() for i in alike])
+        counter = rng.choice(workers)
+        piece.count_alike(combos, ("syntax_ok", "250", "2.0.0"))
+        counter.add([rows[i][5].rpartition("@")[2].lower() for i in alike])
         piece.add_many([numbers[i] for i in others], [cells[i] for i in others], [rows[i] for i in others])
+        counter.add(piece.take_domain_rows())
         merged.merge(piece)
+    for counter in workers:
+        merged.add_domain_rows(counter)
     assert merged.counts() == one.counts()
     assert merged.combos == one.combos and merged.suggestions == one.suggestions
     assert merged.domain_rows == one.domain_rows and merged.domain_problems == one.domain_problems
@@ -113,6 +120,26 @@ def test_tally_merge_of_blocks_equals_one_tally() -> None:
     assert merged.problem_rows == one.problem_rows and merged.problem_rows_total == one.problem_rows_total
     assert merged.reason_codes.keys() == one.reason_codes.keys()
     assert one.by_reason["syntax_ok"] > 500
+    assert not merged.domains_pruned and len(merged.domain_rows) > 40
+
+
+def test_domain_counts_of_workers_are_pruned_like_the_tally() -> None:
+    # More domains than the cap: each worker keeps its largest, the run keeps the cap's largest
+    # and says the smaller counts are approximate, as one tally does.
+    counters = [DomainCounter(cap=5), DomainCounter(cap=5)]
+    for i in range(30):
+        counters[i % 2].add(["big.example"] * 10 + ["mid.example"] * 3 + [f"d{i}.example"])
+    assert all(len(counter.rows) <= 10 and counter.pruned for counter in counters)
+    tally = Tally(domain_cap=5)
+    tally.domain_problems = {"big.example": 2, "d1.example": 1}
+    for counter in counters:
+        tally.add_domain_rows(counter)
+    assert tally.domains_pruned and len(tally.domain_rows) <= 10
+    assert tally.domain_rows["big.example"] == 300 and tally.domain_rows["mid.example"] == 90
+    assert tally.top_domains(2)[0][0] == "big.example"
+    small = Tally(domain_cap=5)
+    small.add_domain_rows(DomainCounter(cap=5))
+    assert not small.domains_pruned
 
 
 def test_write_columns_equals_write(tmp_path: Path) -> None:
