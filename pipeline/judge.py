@@ -59,11 +59,11 @@ def duplicates_found(valid: Sequence[int], firsts: np.ndarray) -> dict[int, int]
 class AlikeRows:
     """The common rows of a chunk as CSV text (see :meth:`ChunkJudge.columns_as_text`).
 
-    ``tails[i]`` is the text of row ``i``'s result columns ("" for the rows left as column
-    lists); ``domains`` are the domains of those rows' addresses as the tally counts them
-    (lower case), in order; ``combos`` counts them per
-    :class:`~pipeline.summary.Tally` combination, and ``status``, ``code``, ``enhanced`` and
-    ``reason`` are their (shared) verdict.
+    ``tails[i]`` is the text of row ``i``'s result columns, after the delimiter that ends its
+    input cells ("" for the rows left as column lists); ``domains`` are the domains of those
+    rows' addresses as the tally counts them (lower case), in order; ``combos`` counts them
+    per :class:`~pipeline.summary.Tally` combination, and ``status``, ``code``, ``enhanced``
+    and ``reason`` are their (shared) verdict.
     """
 
     tails: list[str]
@@ -85,7 +85,7 @@ class AlikeRows:
         self._flags = flags
         lines = self.lines
         delimiter = lines.delimiter
-        prefix = delimiter.join([lines.field(value) for value in head]) + delimiter
+        prefix = delimiter + delimiter.join([lines.field(value) for value in head]) + delimiter
         return [
             (prefix, delimiter + delimiter.join([lines.field(v) for v in [*parts, "false", mx, stamped or checked_at]]))
             for parts in flags

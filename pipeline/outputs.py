@@ -14,10 +14,12 @@ import csv
 import errno
 import io
 import json
+import operator
 import os
 import tempfile
 import threading
 from collections.abc import Collection, Mapping, Sequence
+from itertools import compress
 from pathlib import Path
 from typing import IO, Any
 
@@ -321,29 +323,32 @@ class TableWriter:
     ) -> tuple[list[str], list[str]]:
         """:meth:`format_columns` for rows given either as columns or as ready text.
 
-        Row ``i`` is ``tails[i]`` (its result columns already formatted; sendable when
-        ``tails_sendable``) unless that is empty, then ``columns[i]``. Likewise its input
-        cells are ``heads[i]`` when given and not empty, else formatted from ``cells[i]``.
-        ``tails`` and ``heads`` are filled in.
+        Row ``i`` is ``tails[i]`` (the delimiter, then its result columns already formatted;
+        sendable when ``tails_sendable``) unless that is empty, then ``columns[i]``. Likewise
+        its input cells are ``heads[i]`` when given and not empty, else formatted from
+        ``cells[i]``. ``tails`` and ``heads`` are filled in.
         """
         lines = self._lines
         delimiter = lines.delimiter
         width = self._width
+        count = len(columns)
         if heads is None:
             heads = [""] * len(cells)
-        missing = [index for index, head in enumerate(heads) if not head]
+        missing = list(compress(range(count), map(operator.not_, heads)))
         for index, text in zip(missing, lines.parts([self._fit(cells[index]) for index in missing]), strict=True):
             heads[index] = text
-        others = [index for index, tail in enumerate(tails) if not tail]
+        others = list(compress(range(count), map(operator.not_, tails)))
         for index, text in zip(others, lines.parts([columns[index] for index in others]), strict=True):
-            tails[index] = text
-        results = list(map(delimiter.join, zip(heads, tails, strict=True)))
+            tails[index] = delimiter + text
+        results = list(map(operator.add, heads, tails))
         sendable = self._sendable
-        clean = [
-            head
-            for index, (head, values) in enumerate(zip(heads, columns, strict=True))
-            if (values[0] in sendable if values else tails_sendable) and index not in ill_formed
-        ]
+        if tails_sendable:
+            keep = [not values or values[0] in sendable for values in columns]
+        else:
+            keep = [bool(values) and values[0] in sendable for values in columns]
+        for index in ill_formed:
+            keep[index] = False
+        clean = list(compress(heads, keep))
         if width == 1:
             clean = [head or '""' for head in clean]
         return results, clean
