@@ -27,15 +27,15 @@ from pipeline.textfile import DecodeStats
 REPO = Path(__file__).resolve().parent.parent
 
 TRICKY = (
-    'name,email,note\r\n'
+    "name,email,note\r\n"
     '"Ann, A",ann@example.com,"two\r\nlines"\r\n'
-    '\r\n'
-    'Bob,BOB@example.com,plain\r\n'
+    "\r\n"
+    "Bob,BOB@example.com,plain\r\n"
     'Cy,"cy@example.com","a ""quoted"" word, and\nmore\nlines"\r\n'
-    'Dee,not an address,x\r\n'
-    'Eve,eve@example.com\r\n'
-    'Fay,fay@example.com,x,extra\r\n'
-    'Gus,gus@example.com,x,,\r\n'
+    "Dee,not an address,x\r\n"
+    "Eve,eve@example.com\r\n"
+    "Fay,fay@example.com,x,extra\r\n"
+    "Gus,gus@example.com,x,,\r\n"
     'Ann again,ann@EXAMPLE.com,"5\'11"" tall"\r\n'
     'Hal,hal@example.com,"ends at the end of the file'
 )
@@ -98,7 +98,7 @@ def test_pieces_give_the_rows_of_one_pass(tmp_path: Path, ending: str, size: int
 
 def test_pieces_with_sep_line_utf16_and_no_header(tmp_path: Path) -> None:
     sep = _write(tmp_path, "sep=;\nname;email\nA;a@example.com\n\nB;b@example.com\n", "sep.csv")
-    wide = _write(tmp_path, "a@example.com\tx\nb@example.com\t\"y\ny\"\nc@example.com\tz\n", "u16.txt", "utf-16")
+    wide = _write(tmp_path, 'a@example.com\tx\nb@example.com\t"y\ny"\nc@example.com\tz\n', "u16.txt", "utf-16")
     for path in (sep, wide):
         for size in (1, 2, 4):
             assert _rows_by_pieces(path, size) == _rows_in_one_pass(path)
@@ -112,8 +112,9 @@ def test_pieces_with_sep_line_utf16_and_no_header(tmp_path: Path) -> None:
     ),
     st.integers(min_value=1, max_value=6),
 )
-def test_pieces_match_one_pass_on_any_text(tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]],
-                                           size: int) -> None:
+def test_pieces_match_one_pass_on_any_text(
+    tmp_path_factory: pytest.TempPathFactory, rows: list[list[str]], size: int
+) -> None:
     body = "\n".join(",".join(cells) for cells in rows)
     path = _write(tmp_path_factory.mktemp("any"), "email,b,c\nx@example.com,1,2\n" + body)
     try:
@@ -196,7 +197,7 @@ def _same_summary(one: dict[str, object], many: dict[str, object]) -> None:
 
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 50_000])
 def test_workers_write_what_one_process_writes(tmp_path: Path, chunk_size: int) -> None:
-    path = _write(tmp_path, TRICKY + "\"\n" + "".join(f"P{i},p{i % 7}@example.com,x\n" for i in range(40)))
+    path = _write(tmp_path, TRICKY + '"\n' + "".join(f"P{i},p{i % 7}@example.com,x\n" for i in range(40)))
     one = _run(path, tmp_path / "one", 1, chunk_size=chunk_size)
     many = _run(path, tmp_path / "many", 2, chunk_size=chunk_size)
     _same_summary(one, many)
@@ -204,6 +205,30 @@ def test_workers_write_what_one_process_writes(tmp_path: Path, chunk_size: int) 
     assert a[0] == b[0] and a[1] == b[1]
     by_status = many["by_status"]
     assert isinstance(by_status, dict) and by_status["duplicate"] >= 33 and many["rows"] == 49
+
+
+def test_workers_quote_addresses_holding_the_delimiter(tmp_path: Path) -> None:
+    # "|" is atext: a pre-checked address may hold the delimiter and must be quoted.
+    for delimiter in ("|",):
+        cells = [f"a{delimiter * (i % 2)}b{i}@Example.com" for i in range(30)]
+        quoted = ['"' + cell + '"' if delimiter in cell else cell for cell in cells]
+        rows = [f"N{i}{delimiter}{cell}{delimiter}x" for i, cell in enumerate(quoted)]
+        rows += [
+            f"R{delimiter}info@gmail.com{delimiter}y",
+            f"T{delimiter}t@gmial.com{delimiter}z",
+            f"D{delimiter}d@mailinator.com{delimiter}w",
+            f'S{delimiter}"a{delimiter}{delimiter}b0@example.com"{delimiter}v',
+        ]
+        path = _write(
+            tmp_path, f"name{delimiter}email{delimiter}note\n" + "\n".join(rows) + "\n", f"d{ord(delimiter)}.csv"
+        )
+        one = _run(path, tmp_path / f"one{ord(delimiter)}", 1)
+        many = _run(path, tmp_path / f"many{ord(delimiter)}", 2)
+        _same_summary(one, many)
+        a = _outputs(tmp_path / f"one{ord(delimiter)}", path.stem)
+        b = _outputs(tmp_path / f"many{ord(delimiter)}", path.stem)
+        assert a[0] == b[0] and a[1] == b[1]
+        assert any(f'"a{delimiter}b1@example.com"' in line for line in b[0])
 
 
 @pytest.mark.parametrize(
@@ -214,8 +239,17 @@ def test_workers_follow_the_hygiene_options(tmp_path: Path, hygiene: dict[str, o
     rows = ["email,name"] + [
         f"{local}@{domain},n{i}"
         for i, (local, domain) in enumerate(
-            [("a.b+x", "gmail.com"), ("ab", "gmail.com"), ("info", "example.com"), ("x", "example.org"),
-             ("Sales", "Example.COM"), ("y+1", "example.com"), ("y", "example.com"), ("z", "gmial.com")] * 3
+            [
+                ("a.b+x", "gmail.com"),
+                ("ab", "gmail.com"),
+                ("info", "example.com"),
+                ("x", "example.org"),
+                ("Sales", "Example.COM"),
+                ("y+1", "example.com"),
+                ("y", "example.com"),
+                ("z", "gmial.com"),
+            ]
+            * 3
         )
     ]
     path = _write(tmp_path, "\n".join(rows) + "\n")
@@ -279,15 +313,17 @@ def test_workers_commit_every_chunk_size_rows(tmp_path: Path) -> None:
         if name == "chunk_committed":
             seen.append((int(fields["rows_done"]), int(fields["chunk_rows"])))  # type: ignore[call-overload]
 
-    options = RunOptions(input=path, out_dir=tmp_path / "out", dns=DnsOptions(enabled=False), workers=2,
-                         chunk_size=12_000)
+    options = RunOptions(
+        input=path, out_dir=tmp_path / "out", dns=DnsOptions(enabled=False), workers=2, chunk_size=12_000
+    )
     result = run(options, events=events)
     assert result.summary["workers"] == 2 and result.summary["rows"] == 25_000
     assert seen == [(12_000, 12_000), (24_000, 12_000), (25_000, 1_000)]
 
 
-def test_pieces_are_appended_without_sendfile_where_it_is_refused(tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_pieces_are_appended_without_sendfile_where_it_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import errno
     import os
 
