@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import itertools
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -146,99 +146,6 @@ def parse_piece(
     if first and text.sep_line and lines:
         lines = lines[1:]
         base += 1
-    parsed = _parse_lines(lines, base, text, width, email_index, header_pending)
-    if parsed is None:
-        parsed = _parse_records(piece, lines, base, text, width, email_index, header_pending)
-    return parsed
-
-
-def _parse_lines(
-    lines: list[str], base: int, text: TextFormat, width: int, email_index: int, header_pending: bool
-) -> ParsedPiece | None:
-    """:func:`parse_piece` for a piece whose records are one line each, in bulk; else None.
-
-    A line without a quote is a record whose fields are the line split at the delimiter
-    (what the csv reader finds in it); the lines with a quote are read by the csv reader,
-    all in one go, followed by a sentinel line: when they come back one record each and the
-    sentinel as its own, none of them runs on into the next line. Only the rows that are not
-    common (blank lines, the header, ragged rows, no email) are taken one by one. None when a
-    quoted field spans lines, the reader fails, or a line is longer than its field limit:
-    the record-by-record way then finds exactly where.
-    """
-    if max(map(len, lines), default=0) >= csv.field_size_limit():
-        return None
-    delimiter = text.delimiter
-    texts = [line.rstrip("\r\n") for line in lines]
-    records = [line.split(delimiter) for line in texts]
-    raw = texts
-    quoted = [at for at, line in enumerate(texts) if '"' in line]
-    if quoted:
-        reader = record_reader([*(lines[at] for at in quoted), _SENTINEL + "\n"], text)
-        try:
-            found = list(reader)
-        except csv.Error:
-            return None
-        if len(found) != len(quoted) + 1 or found[-1] != _SENTINEL.split(delimiter):
-            return None
-        raw = texts.copy()
-        for at, cells in zip(quoted, found, strict=False):
-            records[at] = cells
-            raw[at] = ""
-    parsed = ParsedPiece()
-    shaper = RowShaper(width, parsed.stats, header_pending=header_pending, workbook=False)
-    rows, starts, emails, raws = parsed.cells, parsed.lines, parsed.emails, parsed.raw
-    take = shaper.take
-
-    def take_line(at: int) -> None:
-        # A blank line is a record without fields for the csv reader.
-        _take_record(take, base + at, records[at] if texts[at] else [], email_index, parsed)
-
-    done = 0
-    while done < len(records) and shaper.header_pending:
-        take_line(done)
-        done += 1
-    rest = records[done:] if done else records
-    if set(map(len, rest)) == {width}:
-        found = [cells[email_index] for cells in rest]
-        odd = [] if all(found) and not any(map(str.isspace, found)) else _odd_rows(records, done, width, email_index)
-    else:
-        found = []
-        odd = _odd_rows(records, done, width, email_index)
-    if not odd:
-        # Every record past the header is a common row: the usual case.
-        rows.extend(rest)
-        starts.extend(range(base + done, base + len(records)))
-        emails.extend(found)
-        raws.extend(raw[done:] if done else raw)
-        parsed.stats.rows = len(rows)
-        parsed.header_pending = shaper.header_pending
-        return parsed
-    for stop in [*odd, len(records)]:
-        if stop > done:
-            run = records[done:stop]
-            rows.extend(run)
-            starts.extend(range(base + done, base + stop))
-            emails.extend([cells[email_index] for cells in run])
-            raws.extend(raw[done:stop])
-        if stop < len(records):
-            take_line(stop)
-        done = stop + 1
-    parsed.stats.rows = len(rows)
-    parsed.header_pending = shaper.header_pending
-    return parsed
-
-
-def _odd_rows(records: list[list[str]], start: int, width: int, email_index: int) -> list[int]:
-    """The indexes, from ``start`` on, of the records that are not common rows."""
-    return [
-        at for at in range(start, len(records)) if len(records[at]) != width or not records[at][email_index].strip()
-    ]
-
-
-def _parse_records(
-    piece: TextPiece, lines: list[str], base: int, text: TextFormat, width: int, email_index: int, header_pending: bool
-) -> ParsedPiece:
-    """:func:`parse_piece` record by record, as the csv reader reads them."""
     body = len(lines)
     if not piece.final:
         lines.append(_SENTINEL + "\n")
@@ -287,25 +194,6 @@ def _parse_records(
     parsed.clean_end = piece.final or ended
     parsed.header_pending = shaper.header_pending
     return parsed
-
-
-def _take_record(
-    take: Callable[[int, list[str]], tuple[list[str], str] | None],
-    line: int,
-    cells: list[str],
-    email_index: int,
-    parsed: ParsedPiece,
-) -> None:
-    """A record that is not a common row: what :meth:`RowShaper.take` makes of it."""
-    taken = take(line, cells)
-    if taken is None:
-        return
-    if taken[1]:
-        parsed.problems[len(parsed.cells)] = taken[1]
-    parsed.cells.append(taken[0])
-    parsed.lines.append(line)
-    parsed.emails.append(taken[0][email_index] if len(taken[0]) > email_index else "")
-    parsed.raw.append("")
 
 
 __all__ = ["ParsedPiece", "PieceError", "TextPiece", "after_breaks", "parse_piece", "text_pieces"]
