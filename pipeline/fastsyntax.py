@@ -17,7 +17,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import re
-import string
 import sys
 from collections.abc import Sequence
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
@@ -55,8 +54,6 @@ FAST_ADDRESS = re.compile(
     + rf"(?:{_LABEL_DOT})++(?!(?i:{_SPECIAL_LABELS})\Z){_TLD}\Z"  # the last label not special-use
 )
 _CASELESS_LOCALS = frozenset(CASE_INSENSITIVE_MAILBOX_NAMES)
-#: Every character an address the pre-check accepted can hold (atext, dot, @, hyphen).
-FAST_CHARACTERS = frozenset(string.ascii_letters + string.digits + "!#$%&'*+/=?^_`{|}~-.@")
 
 #: Distinct full-path cells in one chunk from which the process pool is used (it then works
 #: while the run loop finishes the previous chunk).

@@ -9,20 +9,15 @@ duplicate index (see :mod:`pipeline.parallel`).
 
 from __future__ import annotations
 
-import operator
 import time
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from itertools import compress, repeat
-from operator import itemgetter
-from typing import cast
 
 import numpy as np
 
 from .dedupe import DuplicateIndex, hash_keys
-from .fastsyntax import FAST_CHARACTERS, PendingSyntax, SyntaxChunk, SyntaxJudge
+from .fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
 from .forecast import duplicate_detail, duplicate_verdict, forecast, malformed_verdict
 from .hygiene import Hygiene
 from .ingest import RowChunk
@@ -42,10 +37,6 @@ def utc_now() -> str:
 
 def _bool(value: bool) -> str:
     return "true" if value else "false"
-
-
-# The suggestion, disposable, role and free columns of a common row, by role << 1 | free.
-_FLAG_TEXTS = [["", "false", _bool(role), _bool(free)] for role in (False, True) for free in (False, True)]
 
 
 def lap(timings: dict[str, float], name: str, since: float) -> float:
@@ -277,118 +268,27 @@ class ChunkJudge:
 
         A valid address whose domain has no typo suggestion and is not disposable, and whose
         role flag is harmless, gets the one verdict of a domain-less forecast (or the duplicate
-        verdict), with its flags from the hygiene memos (filled on first sight): exactly what
-        the general loop gives. With ``alike`` the pre-checked rows that are neither problems
-        nor duplicates are judged column-wise (:meth:`_lean_rows`), the others row by row.
+        verdict), with its flags from the hygiene memos: exactly what the general loop gives.
+        Their facts come from the hygiene memos (filled on first sight).
         """
-        counts = [0, 0, 0, 0]
-        rest: list[int] = []
-        texts: list[tuple[str, str]] | None = None
-        indexes: Sequence[int] = range(len(syntax.emails))
-        if alike is not None:
-            indexes, texts = self._lean_rows(chunk, syntax, duplicate_of, checked_at, alike, counts, rest)
-        texts = self._careful_rows(chunk, syntax, duplicate_of, checked_at, rows, alike, indexes, texts, counts, rest)
-        if alike is not None and texts is not None:
-            alike.finish(counts)
-        return rest
-
-    def _lean_rows(
-        self,
-        chunk: RowChunk,
-        syntax: SyntaxChunk,
-        duplicate_of: dict[int, int],
-        checked_at: str,
-        alike: AlikeRows,
-        counts: list[int],
-        rest: list[int],
-    ) -> tuple[list[int], list[tuple[str, str]] | None]:
-        """The pre-checked rows that are neither problems nor duplicates, a pass per column
-        (most of it in C): their parts, memoized facts and role flags, then each common row's
-        text. Returns the indexes left for :meth:`_careful_rows` and the texts, if made."""
-        emails = syntax.emails
-        careful = sorted({*chunk.problems, *syntax.slow, *duplicate_of})
-        lean = emails
-        if careful:
-            lean = emails.copy()
-            for index in careful:
-                lean[index] = ""
-        positions = list(compress(range(len(lean)), lean))
-        addresses = list(compress(lean, lean))
-        parts = list(map(str.rpartition, addresses, repeat("@", len(addresses))))
-        local_parts = list(map(itemgetter(0), parts))
-        domains = list(map(itemgetter(2), parts))  # a pre-checked address has its domain in lower case
-        hygiene = self.hygiene
-        memo_facts = list(map(hygiene.offline_domain_facts.get, domains))
-        for j in compress(range(len(memo_facts)), map(operator.not_, memo_facts)):
-            memo_facts[j] = hygiene.facts_for(domains[j], False)
-        memo_roles = list(map(hygiene.role_memo.get, local_parts))
-        for j in compress(range(len(memo_roles)), map(operator.is_, memo_roles, repeat(None, len(memo_roles)))):
-            memo_roles[j] = hygiene.role_for(local_parts[j])
-        # Every None was filled in just above.
-        facts = cast("list[tuple[bool, bool, str]]", memo_facts)
-        roles = cast("list[bool]", memo_roles)
-        risky = self.options.hygiene.role_is_risky
-        # The flag set of a common row (role << 1 | free), or 4 for a row the general loop judges.
-        kinds = [4 if f[0] or f[2] or (r and risky) else (r << 1) | f[1] for f, r in zip(facts, roles, strict=True)]
-        tally = Counter(kinds)
-        if tally[4] == len(kinds):
-            rest.extend(positions)
-            return careful, None
-        found = self._verdict_heads.get(id(None))
-        if found is None:
-            # The first common row: its verdict (the same for every common row) is made once.
-            first = next(j for j, kind in enumerate(kinds) if kind != 4)
-            flags = hygiene.flags_for(local_parts[first], domains[first], None)
-            found = self._head(syntax.check(positions[first]), None, flags, risky)
-        texts = alike.start(found, _FLAG_TEXTS, checked_at)
-        prefix = texts[0][0]
-        suffixes = [suffix for _prefix, suffix in texts]
-        field = alike.lines.field
-        shown = addresses
-        if alike.lines.delimiter in FAST_CHARACTERS:
-            shown = list(map(field, addresses))  # the delimiter can be in an address: quote it
-        tails = alike.tails
-        for position, address, kind in zip(positions, shown, kinds, strict=True):
-            if kind == 4:
-                rest.append(position)
-            else:
-                tails[position] = prefix + address + suffixes[kind]
-        for kind in range(4):
-            counts[kind] += tally[kind]
-        if tally[4]:
-            domains = list(compress(domains, map(operator.ne, kinds, repeat(4, len(kinds)))))
-        alike.domains.extend(domains)
-        return careful, texts
-
-    def _careful_rows(
-        self,
-        chunk: RowChunk,
-        syntax: SyntaxChunk,
-        duplicate_of: dict[int, int],
-        checked_at: str,
-        rows: list[list[str]],
-        alike: AlikeRows | None,
-        indexes: Sequence[int],
-        texts: list[tuple[str, str]] | None,
-        counts: list[int],
-        rest: list[int],
-    ) -> list[tuple[str, str]] | None:
-        """:meth:`_columns_offline` for ``indexes``, row by row; the common rows' texts, once made."""
         problems = chunk.problems
         slow = syntax.slow
-        emails = syntax.emails
         role_is_risky = self.options.hygiene.role_is_risky
         facts_get = self.hygiene.offline_domain_facts.get
         role_get = self.hygiene.role_memo.get
         facts_for = self.hygiene.facts_for
         role_for = self.hygiene.role_for
         found = self._verdict_heads.get(id(None))
+        flag_texts = [["", "false", _bool(role), _bool(free)] for role in (False, True) for free in (False, True)]
+        rest: list[int] = []
+        # The common rows as text (columns_as_text): a prefix and a suffix per flag combination.
+        texts: list[tuple[str, str]] | None = None
+        counts = [0, 0, 0, 0]
         tails = alike.tails if alike is not None else []
         domains = alike.domains if alike is not None else []
         field = alike.lines.field if alike is not None else str
         delimiter = alike.lines.delimiter if alike is not None else ","
-        for i in indexes:
-            email = emails[i]
+        for i, email in enumerate(syntax.emails):
             if not email or (problems and i in problems):
                 rest.append(i)
                 continue
@@ -406,18 +306,8 @@ class ChunkJudge:
                 continue
             kind = (role << 1) | facts[1]
             if duplicate_of and (first := duplicate_of.get(i)) is not None:
-                rows[i] = [
-                    "duplicate",
-                    "",
-                    "",
-                    "duplicate",
-                    duplicate_detail(first, email),
-                    email,
-                    *_FLAG_TEXTS[kind],
-                    "false",
-                    "",
-                    "",
-                ]
+                rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *flag_texts[kind],
+                           "false", "", ""]
                 continue
             if role and role_is_risky:
                 rest.append(i)
@@ -427,17 +317,19 @@ class ChunkJudge:
                 flags = self.hygiene.flags_for(local, ascii_domain, None)
                 found = self._head(syntax.check(i), None, flags, role_is_risky)
             if alike is None:
-                rows[i] = [*found[0], email, *_FLAG_TEXTS[kind], "false", found[1], found[2] or checked_at]
+                rows[i] = [*found[0], email, *flag_texts[kind], "false", found[1], found[2] or checked_at]
                 continue
             if texts is None:
-                texts = alike.start(found, _FLAG_TEXTS, checked_at)
+                texts = alike.start(found, flag_texts, checked_at)
             prefix, suffix = texts[kind]
             # A valid address holds no line break; a quote or the delimiter makes it quoted.
             tails[i] = prefix + (field(email) if '"' in email or delimiter in email else email) + suffix
             counts[kind] += 1
             # The tally's domain: a pre-checked address has its domain in lower case already.
             domains.append(ascii_domain if check is None else email.rpartition("@")[2].lower())
-        return texts
+        if alike is not None and texts is not None:
+            alike.finish(counts)
+        return rest
 
     def _columns_general(
         self,
@@ -488,18 +380,8 @@ class ChunkJudge:
                     parts = flag_parts.get((flags.suggestion, flags.role, flags.free, flags.disposable))
                     if parts is None:
                         parts = self._flag_texts(flags)
-                    rows[i] = [
-                        "duplicate",
-                        "",
-                        "",
-                        "duplicate",
-                        duplicate_detail(first, email),
-                        email,
-                        *parts,
-                        "false",
-                        "",
-                        "",
-                    ]
+                    rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
+                               "", ""]
                 continue
             mailbox = mailboxes.get(email) if mailboxes else None
             if plain or mailbox is not None or flags.disposable or (flags.role and role_is_risky):
