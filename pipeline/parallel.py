@@ -60,6 +60,10 @@ _LINE_END_BYTES = LINE_END.encode("utf-8")
 #: a worker meets ~72k distinct domains and ~110k distinct local parts; 100k entries (some
 #: 25 MB per memo) spare a quarter of the re-checks that 50k entries cost.
 WORKER_MEMO_LIMIT = 100_000
+#: The worker runs without automatic garbage collection; judging creates no reference cycles
+#: (none found after 200k rows), so a collection after every piece (~13 ms each, 1.3 s of CPU
+#: per million rows) is only a safety net, taken every so many pieces.
+GC_EVERY_PIECES = 64
 #: Lines per piece at most (fewer with a smaller --chunk-size): small pieces start and end
 #: the work of both workers close together.
 PIECE_LINES = 10_000
@@ -143,6 +147,7 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
         )
         state.judge.hygiene.memo_limit = WORKER_MEMO_LIMIT
         backlog: deque[tuple[Any, ...] | None] = deque()
+        finished = 0
         while True:
             task = _next_task(tasks, backlog)
             if task is None:
@@ -155,7 +160,9 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
                     results.put(_parse(state, context, *task[1:]))
                 elif kind == "finish":
                     results.put(_finish(state, context, *task[1:]))
-                    gc.collect(1)
+                    finished += 1
+                    if finished % GC_EVERY_PIECES == 0:
+                        gc.collect(1)
                 else:
                     state.held.pop(task[1], None)
             except Exception:
