@@ -60,6 +60,9 @@ _LINE_END_BYTES = LINE_END.encode("utf-8")
 #: a worker meets ~72k distinct domains and ~110k distinct local parts; 100k entries (some
 #: 25 MB per memo) spare a quarter of the re-checks that 50k entries cost.
 WORKER_MEMO_LIMIT = 100_000
+#: Domains a worker's DomainCounter keeps (it prunes at twice that): a list of a million rows
+#: (~70k distinct domains per worker) never prunes there; the run's tally prunes once, at the end.
+WORKER_DOMAIN_CAP = 100_000
 #: The worker runs without automatic garbage collection; judging creates no reference cycles
 #: (none found after 200k rows), so a collection after every piece (~13 ms each, 1.3 s of CPU
 #: per million rows) is only a safety net, taken every so many pieces.
@@ -143,7 +146,7 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
         options = replace(context.options, workers=1)
         state = _WorkerState(
             ChunkJudge(options, context.table.info.email_index, None, None, no_progress),
-            DomainCounter(context.domain_cap),
+            DomainCounter(max(context.domain_cap, WORKER_DOMAIN_CAP)),
         )
         state.judge.hygiene.memo_limit = WORKER_MEMO_LIMIT
         backlog: deque[tuple[Any, ...] | None] = deque()
