@@ -26,7 +26,7 @@ from .ingest import (
     undecodable_input,
     unreadable_input,
 )
-from .textfile import DecodeStats, TextFormat, UndecodableText, count_breaks, read_text_blocks, split_lines
+from .textfile import DecodeStats, TextFormat, UndecodableText, read_text_blocks, split_lines
 
 _BREAK = re.compile(r"\r\n?|\n")
 # A line no export holds; it is only ever compared with the record parsed at its own line.
@@ -98,20 +98,24 @@ def text_pieces(
         count = 0
         first_line = 1
         size = lines_per_piece + head_lines
+        seen = decode.line_ends  # the reader counts each block's line ends
         try:
             for block in read_text_blocks(handle, text.encoding, decode):
                 parts.append(block)
-                count += count_breaks(block)
+                in_last = decode.line_ends - seen  # line ends in parts[-1]
+                seen = decode.line_ends
+                count += in_last
                 while count >= size:
                     # Cut right after the piece's last line (which is in the last block held).
                     last = parts.pop()
-                    before = count - count_breaks(last)
-                    cut = after_breaks(last, size - before)
+                    wanted = size - (count - in_last)
+                    cut = after_breaks(last, wanted)
                     parts.append(last[:cut])
                     yield TextPiece(first_line, "".join(parts), size, final=False)
                     first_line += size
                     count -= size
                     parts = [last[cut:]] if cut < len(last) else []
+                    in_last -= wanted
                     size = lines_per_piece
         except UndecodableText as exc:
             raise undecodable_input(path, exc) from exc
@@ -128,10 +132,11 @@ def after_breaks(text: str, lines: int) -> int:
     if end == "\n" and "\r" in text and text.count("\r") != text.count("\r\n"):
         # Both lone CRs and LFs end lines here: let the pattern find them.
         return next(itertools.islice(_BREAK.finditer(text), lines - 1, None)).end()
-    parts = text.split(end, lines)
-    if len(parts) <= lines:
+    # One scan in C over the first ``lines`` lines (no string made per line).
+    found = re.match(rf"(?:[^{end}]*+{end}){{{lines}}}", text)
+    if found is None:
         raise ValueError(f"the text holds fewer than {lines} lines")
-    return sum(map(len, parts[:lines])) + lines * len(end)
+    return found.end()
 
 
 def parse_piece(

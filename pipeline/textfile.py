@@ -184,6 +184,8 @@ class DecodeStats:
 
     fallback_bytes: int = 0
     fallback_first_line: int = 0
+    #: Line ends in the text :func:`read_text_blocks` has yielded so far (CR, LF, CRLF: one each).
+    line_ends: int = 0
 
 
 def read_text_blocks(
@@ -220,7 +222,9 @@ def read_text_blocks(
             rest = text[end:]
             text = text[:end]
         if text:
-            lines_done += count_breaks(text)
+            breaks = count_breaks(text)
+            lines_done += breaks
+            stats.line_ends += breaks
             yield text
         if final:
             return

@@ -174,6 +174,9 @@ def test_after_breaks_counts_every_line_end_style() -> None:
     assert after_breaks("a\rb\rc", 2) == 4
     assert after_breaks("a\nb\rc\r\nd", 3) == 7
     assert after_breaks("a\nb", 0) == 0
+    assert after_breaks("ab\r\ncd\r\nef\r\n", 3) == 12 and after_breaks("x\ny\n" * 6000, 10_000) == 20_000
+    with pytest.raises(ValueError):
+        after_breaks("a\nb\n", 3)
 
 
 def _run(path: Path, out: Path, workers: int, **extra: object) -> dict[str, object]:
