@@ -26,7 +26,8 @@ from typing import Any
 from .errors import InputError, UsageError
 from .outputs import partial_path
 
-STATE_VERSION = 1
+#: 2: duplicate keys hashed by dedupe.hash_keys' NumPy mix (1 was BLAKE2b-64).
+STATE_VERSION = 2
 
 
 def state_path(out_dir: Path, stem: str) -> Path:
