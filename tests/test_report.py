@@ -55,8 +55,13 @@ def test_page_shows_answer_codes_todo_domains_typos_and_facts() -> None:
     text = _text(page)
     assert "3 of 12 rows (25.0%) are safe to send" in text
     # Every code present gets a what-to-do card with the catalogue's cause and remedy.
-    for code, title in [("250", "Accepted"), ("550", "Mailbox or domain unavailable"), ("501", "Syntax error"),
-                        ("450", "Mailbox temporarily unavailable"), ("554", "Transaction failed")]:
+    for code, title in [
+        ("250", "Accepted"),
+        ("550", "Mailbox or domain unavailable"),
+        ("501", "Syntax error"),
+        ("450", "Mailbox temporarily unavailable"),
+        ("554", "Transaction failed"),
+    ]:
         assert f'id="todo-{code}"' in page
         assert f"{code} {title}" in text
     assert "Temporary — retry later" in text and "Permanent — do not send" in text
@@ -89,8 +94,11 @@ def test_page_is_self_contained() -> None:
 def test_untrusted_cells_are_escaped() -> None:
     tally = Tally()
     evil = '<script>alert("x")</script>@evil.example'
-    tally.add(1, evil, columns("undeliverable", "501", "invalid_syntax", "",
-                                detail='bad <img src=x onerror=alert(1)> "quoted"'))
+    tally.add(
+        1,
+        evil,
+        columns("undeliverable", "501", "invalid_syntax", "", detail='bad <img src=x onerror=alert(1)> "quoted"'),
+    )
     page = render_report(SUMMARY, tally)
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;@evil.example" in page
@@ -174,7 +182,10 @@ def test_sample_exports_round_trip_through_presend_report(tmp_path: Path, sample
     results_path = result.paths["results"]
     proc = subprocess.run(
         [sys.executable, "-m", "cli", "report", str(results_path), "--out", str(tmp_path / "again.html")],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     again = (tmp_path / "again.html").read_text(encoding="utf-8")
@@ -197,7 +208,10 @@ def _no_dns():  # type: ignore[no-untyped-def]
 def test_cli_report_errors_are_one_line_exit_2(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "cli", "report", str(tmp_path / "missing.results.csv")],
-        cwd=REPO, capture_output=True, text=True, timeout=60,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and proc.stderr.startswith("presend: error: ")
@@ -233,13 +247,18 @@ def _todo_card(page: str, code: str) -> str:
 def test_code_cards_note_rows_their_advice_is_not_for() -> None:
     tally = sample_tally()
     # a 550 at MAIL FROM: the host refuses us, the address itself was not judged
-    tally.add(13, "sam@senderblock.example", columns("unknown", "550", "sender_blocked", "sam@senderblock.example",
-                                                     enhanced="5.7.1"))
+    tally.add(
+        13,
+        "sam@senderblock.example",
+        columns("unknown", "550", "sender_blocked", "sam@senderblock.example", enhanced="5.7.1"),
+    )
     page = render_report(SUMMARY, tally)
     card550 = _todo_card(page, "550")
     assert "Remove the address from the list" in card550  # the catalogue's advice stays ...
-    assert ("Note: 1 of these rows is a sender problem (our sender was refused), not a verdict on the "
-            "address: keep it, fix how you send and check again.") in card550  # ... with the exception said
+    assert (
+        "Note: 1 of these rows is a sender problem (our sender was refused), not a verdict on the "
+        "address: keep it, fix how you send and check again."
+    ) in card550  # ... with the exception said
     card250 = _todo_card(page, "250")
     assert "Note: 1 of these rows is risky (domain accepts any address), so not counted as safe to send." in card250
     # codes whose rows all have the status the advice is for get no note
@@ -256,8 +275,10 @@ def test_report_does_not_claim_probing_when_no_address_reached_a_mail_host() -> 
     idle = {**SUMMARY, "probe": {"hosts": 0, "port25_blocked": 0}}
     text = _text(render_report(idle, tally))
     assert "No mailbox was probed" in text
-    assert ("DNS decided every row before the mailbox level (2 rows have their mail host on a private "
-            "address; add --allow-private-mx to probe lab or intranet hosts).") in text
+    assert (
+        "DNS decided every row before the mailbox level (2 rows have their mail host on a private "
+        "address; add --allow-private-mx to probe lab or intranet hosts)."
+    ) in text
     assert "Mailbox probing was on, but no address got as far as a mail host." in text
     assert "Mailboxes were probed with RCPT TO" not in text
     # one session, or verdicts from the cache, is probing
@@ -271,3 +292,27 @@ def test_domain_table_shows_greylisting_that_a_retry_passed() -> None:
     summary = {**SUMMARY, "probe_greylisting_domains": ["acme.example"]}
     assert _domain_cells(render_report(summary, sample_tally()), "acme.example")[-1] == "seen"
     assert _domain_cells(render_report(SUMMARY, sample_tally()), "acme.example")[-1] == "—"
+
+
+def test_compiled_template_is_cached_and_a_broken_cache_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import report
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    report._environment.cache_clear()
+    try:
+        assert report._environment().get_template("report.html.j2") is not None
+        cached = list((tmp_path / "cache" / "presend" / "templates").iterdir())
+        assert len(cached) == 1 and cached[0].stat().st_size > 1000
+        cached[0].write_bytes(b"not bytecode")  # a damaged cache: compiled again, and stored again
+        report._environment.cache_clear()
+        assert report._environment().get_template("report.html.j2") is not None
+        assert cached[0].stat().st_size > 1000
+        (tmp_path / "blocked").write_text("a file where the folder should be")
+        monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "blocked"))
+        report._environment.cache_clear()
+        assert report._environment().bytecode_cache is None
+        assert report._environment().get_template("report.html.j2") is not None
+    finally:
+        report._environment.cache_clear()
