@@ -230,7 +230,9 @@ def test_workers_quote_addresses_holding_the_delimiter(tmp_path: Path) -> None:
         _same_summary(one, many)
         a = _outputs(tmp_path / f"one{ord(delimiter)}", path.stem)
         b = _outputs(tmp_path / f"many{ord(delimiter)}", path.stem)
-        assert a[0] == b[0] and a[1] == b[1]
+        # _outputs cuts presend_checked_at at the last comma: cut it at the last delimiter here.
+        assert [line.rsplit(delimiter, 1)[0] for line in a[0]] == [line.rsplit(delimiter, 1)[0] for line in b[0]]
+        assert a[1] == b[1]
         assert any(f'"a{delimiter}b1@example.com"' in line for line in b[0])
 
 
