@@ -269,27 +269,13 @@ class Tally:
                         )
                     )
 
-    def add_alike(
-        self,
-        combos: dict[tuple[str, str, str, str, str, str, str], int],
-        code: tuple[str, str, str],
-        domains: Sequence[str],
-    ) -> None:
-        """Count rows that are neither problems nor duplicates and carry no MX: the same as
-        :meth:`add` on each, given as their counts per combination, their (reason, code,
-        enhanced code) and their addresses' domains in lower case. Pruning, if needed, comes
-        after the block."""
-        if not domains:
-            return
-        self.count_alike(combos, code)
-        self.domain_mx.update(dict.fromkeys(self._add_domain_rows(Counter(domains)), ""))
-        if len(self.domain_rows) > 2 * self.domain_cap:
-            self._prune_domains()
-
     def count_alike(
         self, combos: dict[tuple[str, str, str, str, str, str, str], int], code: tuple[str, str, str]
     ) -> None:
-        """:meth:`add_alike` without the per-domain counts (a :class:`DomainCounter` keeps them)."""
+        """Count rows that are neither problems nor duplicates and carry no MX: the same as
+        :meth:`add` on each, given as their counts per combination and their (reason, code,
+        enhanced code), but for the rows per domain, which a :class:`DomainCounter` keeps
+        (:meth:`add_domain_rows` adds them)."""
         self.rows += sum(combos.values())
         self.combos.update(combos)
         reason = code[0]
