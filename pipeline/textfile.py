@@ -201,7 +201,7 @@ def read_text_blocks(
     if encoding == "utf-8-sig" and skip_bom:
         handle.read(len(codecs.BOM_UTF8))
     rest = ""
-    lines_done = 0
+    before = stats.line_ends  # the stats may already count an earlier pass
     while True:
         block = handle.read(_BLOCK_BYTES)
         final = not block
@@ -209,10 +209,10 @@ def read_text_blocks(
             text = decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:
             prefix = rest + bytes(exc.object[: exc.start]).decode(exc.encoding, errors="replace")
-            raise UndecodableText(encoding, lines_done + count_breaks(prefix) + 1) from exc
+            raise UndecodableText(encoding, stats.line_ends - before + count_breaks(prefix) + 1) from exc
         offset = getattr(decoder, "last_fallback_offset", -1)
         if offset >= 0 and not stats.fallback_first_line:
-            stats.fallback_first_line = lines_done + count_breaks(rest + text[:offset]) + 1
+            stats.fallback_first_line = stats.line_ends - before + count_breaks(rest + text[:offset]) + 1
         stats.fallback_bytes = getattr(decoder, "fallback_bytes", 0)
         if rest:
             text = rest + text
@@ -222,9 +222,7 @@ def read_text_blocks(
             rest = text[end:]
             text = text[:end]
         if text:
-            breaks = count_breaks(text)
-            lines_done += breaks
-            stats.line_ends += breaks
+            stats.line_ends += count_breaks(text)
             yield text
         if final:
             return
