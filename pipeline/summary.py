@@ -93,7 +93,7 @@ _GET_SUGGESTION = itemgetter(_SUGGESTION)
 _GET_MX = itemgetter(_MX)
 
 
-def largest_counts(counts: Mapping[str, int], cap: int) -> dict[str, int]:
+def _largest_counts(counts: Mapping[str, int], cap: int) -> dict[str, int]:
     """The ``cap`` entries with the largest counts (on a tie, the one met first stays)."""
     return dict(heapq.nlargest(cap, counts.items(), key=itemgetter(1)))
 
@@ -115,7 +115,7 @@ class DomainCounter:
         """Count one row per domain given (or add a table of counts)."""
         self.rows.update(domains)
         if len(self.rows) > 2 * self.cap:
-            self.rows = Counter(largest_counts(self.rows, self.cap))
+            self.rows = Counter(_largest_counts(self.rows, self.cap))
             self.pruned = True
 
 
@@ -438,7 +438,7 @@ class Tally:
         return view
 
     def _prune_domains(self) -> None:
-        keep = largest_counts(self.domain_rows, self.domain_cap)
+        keep = _largest_counts(self.domain_rows, self.domain_cap)
         self.domain_rows = keep
         self.domain_problems = {d: n for d, n in self.domain_problems.items() if d in keep}
         self.domain_mx = {d: mx for d, mx in self.domain_mx.items() if d in keep}
