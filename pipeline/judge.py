@@ -64,12 +64,19 @@ class AlikeRows:
     rows' addresses as the tally counts them (lower case), in order; ``combos`` counts them
     per :class:`~pipeline.summary.Tally` combination, and ``status``, ``code``, ``enhanced``
     and ``reason`` are their (shared) verdict.
+
+    With ``duplicates_as_text``, the plain duplicates (see :meth:`duplicate`) come as text
+    too: ``duplicates`` lists their indexes (rows kept out of the clean list) and
+    ``duplicate_combos`` counts them per combination.
     """
 
     tails: list[str]
     lines: CsvLines
+    duplicates_as_text: bool = False
     domains: list[str] = field(default_factory=list)
     combos: dict[tuple[str, str, str, str, str, str, str], int] = field(default_factory=dict)
+    duplicates: list[int] = field(default_factory=list)
+    duplicate_combos: dict[tuple[str, str, str, str, str, str, str], int] = field(default_factory=dict)
     status: str = ""
     code: str = ""
     enhanced: str = ""
@@ -97,6 +104,27 @@ class AlikeRows:
             if count:
                 key = (self.status, self.code, self.reason, parts[1], parts[2], parts[3], "false")
                 self.combos[key] = self.combos.get(key, 0) + count
+
+    def duplicate_texts(self, flags: list[list[str]]) -> tuple[str, list[str]]:
+        """The text before a duplicate's detail, and after its address per flag set.
+
+        A duplicate's columns are those of :meth:`ChunkJudge._columns_offline`'s column
+        lists: status and reason ``duplicate``, no code, its detail and address, its flags,
+        no catch-all, MX or check time.
+        """
+        lines = self.lines
+        delimiter = lines.delimiter
+        prefix = delimiter + delimiter.join(["duplicate", "", "", "duplicate"]) + delimiter
+        return prefix, [
+            delimiter + delimiter.join([lines.field(value) for value in [*parts, "false", "", ""]]) for parts in flags
+        ]
+
+    def finish_duplicates(self, flags: list[list[str]], counts: list[int]) -> None:
+        """Record how many duplicates given as text took each flag set."""
+        for parts, count in zip(flags, counts, strict=True):
+            if count:
+                key = ("duplicate", "", "duplicate", parts[1], parts[2], parts[3], "false")
+                self.duplicate_combos[key] = self.duplicate_combos.get(key, 0) + count
 
 
 class ChunkJudge:
@@ -224,7 +252,13 @@ class ChunkJudge:
         return self._fill(chunk, syntax, duplicate_of, mailboxes, None)
 
     def columns_as_text(
-        self, chunk: RowChunk, syntax: SyntaxChunk, duplicate_of: dict[int, int], lines: CsvLines
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        duplicate_of: dict[int, int],
+        lines: CsvLines,
+        *,
+        duplicates_as_text: bool = False,
     ) -> tuple[list[list[str]], AlikeRows]:
         """:meth:`columns`, with the common rows of a run without DNS given as CSV text instead.
 
@@ -233,8 +267,10 @@ class ChunkJudge:
         :attr:`AlikeRows.tails` (their column lists stay empty), which is what a worker
         writes and tallies without building a list per row. Where there are no common rows
         to speak of (DNS, ``--plain-syntax``, canonical duplicates) every row comes as columns.
+        With ``duplicates_as_text`` (for a tally that keeps no more problem rows) the plain
+        duplicates of those rows come as text as well (see :class:`AlikeRows`).
         """
-        alike = AlikeRows([""] * len(syntax.emails), lines)
+        alike = AlikeRows([""] * len(syntax.emails), lines, duplicates_as_text)
         return self._fill(chunk, syntax, duplicate_of, {}, alike), alike
 
     def _fill(
@@ -288,6 +324,10 @@ class ChunkJudge:
         domains = alike.domains if alike is not None else []
         field = alike.lines.field if alike is not None else str
         delimiter = alike.lines.delimiter if alike is not None else ","
+        # Plain duplicates as text: the text before the detail and after the address per flag set.
+        duplicate_texts = alike.duplicate_texts(flag_texts) if alike is not None and alike.duplicates_as_text else None
+        duplicate_counts = [0, 0, 0, 0]
+        duplicates = alike.duplicates if alike is not None else []
         for i, email in enumerate(syntax.emails):
             if not email or (problems and i in problems):
                 rest.append(i)
@@ -306,8 +346,19 @@ class ChunkJudge:
                 continue
             kind = (role << 1) | facts[1]
             if duplicate_of and (first := duplicate_of.get(i)) is not None:
-                rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *flag_texts[kind],
-                           "false", "", ""]
+                if duplicate_texts is None:
+                    rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email,
+                               *flag_texts[kind], "false", "", ""]
+                    continue
+                detail = duplicate_detail(first, email)
+                if '"' in email or delimiter in email:
+                    email = field(email)
+                    detail = field(detail)
+                elif delimiter in detail:
+                    detail = field(detail)
+                tails[i] = duplicate_texts[0] + detail + delimiter + email + duplicate_texts[1][kind]
+                duplicate_counts[kind] += 1
+                duplicates.append(i)
                 continue
             if role and role_is_risky:
                 rest.append(i)
@@ -329,6 +380,8 @@ class ChunkJudge:
             domains.append(ascii_domain if check is None else email.rpartition("@")[2].lower())
         if alike is not None and texts is not None:
             alike.finish(counts)
+        if alike is not None and duplicates:
+            alike.finish_duplicates(flag_texts, duplicate_counts)
         return rest
 
     def _columns_general(

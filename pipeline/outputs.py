@@ -18,7 +18,7 @@ import operator
 import os
 import tempfile
 import threading
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from itertools import compress
 from pathlib import Path
 from typing import IO, Any
@@ -318,7 +318,7 @@ class TableWriter:
         columns: Sequence[Sequence[str]],
         tails: list[str],
         tails_sendable: bool,
-        ill_formed: Collection[int] = (),
+        held_back: Iterable[int] = (),
         heads: list[str] | None = None,
     ) -> tuple[list[str], list[str]]:
         """:meth:`format_columns` for rows given either as columns or as ready text.
@@ -326,7 +326,8 @@ class TableWriter:
         Row ``i`` is ``tails[i]`` (the delimiter, then its result columns already formatted;
         sendable when ``tails_sendable``) unless that is empty, then ``columns[i]``. Likewise
         its input cells are ``heads[i]`` when given and not empty, else formatted from
-        ``cells[i]``. ``tails`` and ``heads`` are filled in.
+        ``cells[i]``. ``tails`` and ``heads`` are filled in. The rows ``held_back`` (ill-formed
+        rows, duplicates given as text) stay out of the clean list whatever their status.
         """
         lines = self._lines
         delimiter = lines.delimiter
@@ -346,7 +347,7 @@ class TableWriter:
             keep = [not values or values[0] in sendable for values in columns]
         else:
             keep = [bool(values) and values[0] in sendable for values in columns]
-        for index in ill_formed:
+        for index in held_back:
             keep[index] = False
         clean = list(compress(heads, keep))
         if width == 1:

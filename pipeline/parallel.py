@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import itertools
 import multiprocessing
 import os
 import queue
@@ -239,7 +240,8 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     duplicate_of = dict(zip(np.frombuffer(local, dtype=np.int64).tolist(),
                             np.frombuffer(firsts, dtype=np.int64).tolist(), strict=True))
     writer = context.writer
-    columns, alike = judge.columns_as_text(chunk, syntax, duplicate_of, writer.lines)
+    # Once the report holds all the problem rows it shows, duplicates are only counted.
+    columns, alike = judge.columns_as_text(chunk, syntax, duplicate_of, writer.lines, duplicates_as_text=room == 0)
     now = lap(judge.timings, "verdicts", started)
     rows = len(chunk)
     # Big enough caps that a piece's own tally never prunes: the run's tally does, on merging.
@@ -247,13 +249,15 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     others = [index for index, values in enumerate(columns) if values]
     # Rows per domain are counted by the worker across its pieces; the run adds them at the end.
     tally.count_alike(alike.combos, (alike.reason, alike.code, alike.enhanced))
+    tally.count_alike(alike.duplicate_combos, ("duplicate", "", ""), problems=True)
     state.domains.add(alike.domains)
     tally.add_many([start + index for index in others], [cells[index] for index in others],
                    [columns[index] for index in others])
     state.domains.add(tally.take_domain_rows())
     now = lap(judge.timings, "tally", now)
+    held_back = itertools.chain(chunk.problems, alike.duplicates)
     results, clean = writer.format_texts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
-                                         chunk.problems, raw)
+                                         held_back, raw)
     files: dict[str, tuple[Path, int]] = {}
     for kind, lines in (("results", results), ("clean", clean)):
         if lines:
@@ -372,8 +376,7 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
         worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
         try:
             _schedule(options, table, pool, pieces, keep, read, worker_stats)
-            for counter in pool.close():
-                keep.tally.add_domain_rows(counter)
+            keep.tally.add_domain_rows(pool.close())
         except BaseException:
             pool.kill()
             raise

@@ -111,8 +111,7 @@ def test_tally_merge_of_blocks_equals_one_tally() -> None:
         piece.add_many([numbers[i] for i in others], [cells[i] for i in others], [rows[i] for i in others])
         counter.add(piece.take_domain_rows())
         merged.merge(piece)
-    for counter in workers:
-        merged.add_domain_rows(counter)
+    merged.add_domain_rows(workers)
     assert merged.counts() == one.counts()
     assert merged.combos == one.combos and merged.suggestions == one.suggestions
     assert merged.domain_rows == one.domain_rows and merged.domain_problems == one.domain_problems
@@ -132,14 +131,28 @@ def test_domain_counts_of_workers_are_pruned_like_the_tally() -> None:
     assert all(len(counter.rows) <= 10 and counter.pruned for counter in counters)
     tally = Tally(domain_cap=5)
     tally.domain_problems = {"big.example": 2, "d1.example": 1}
-    for counter in counters:
-        tally.add_domain_rows(counter)
+    tally.add_domain_rows(counters)
     assert tally.domains_pruned and len(tally.domain_rows) <= 10
     assert tally.domain_rows["big.example"] == 300 and tally.domain_rows["mid.example"] == 90
     assert tally.top_domains(2)[0][0] == "big.example"
     small = Tally(domain_cap=5)
-    small.add_domain_rows(DomainCounter(cap=5))
+    small.add_domain_rows([DomainCounter(cap=5)])
     assert not small.domains_pruned
+
+
+def test_domain_counts_of_workers_are_summed_before_the_one_prune() -> None:
+    # A domain that is small in each worker but large over the whole list stays: the run adds
+    # every worker's counts first and prunes the sum once.
+    first, second = DomainCounter(cap=100), DomainCounter(cap=100)
+    first.add(["shared.example"] * 3 + [f"a{i}.example" for i in range(6) for _ in range(4)])
+    second.add(["shared.example"] * 3 + [f"b{i}.example" for i in range(6) for _ in range(4)])
+    second.add([f"c{i}.example" for i in range(20)])
+    tally = Tally(domain_cap=4)
+    tally.add_domain_rows([first, second])
+    assert tally.domains_pruned and len(tally.domain_rows) == 4
+    assert list(tally.domain_rows) == ["shared.example", "a0.example", "a1.example", "a2.example"]
+    assert tally.domain_rows["shared.example"] == 6
+    assert set(tally.domain_mx) == set(tally.domain_rows)
 
 
 def test_write_columns_equals_write(tmp_path: Path) -> None:

@@ -183,11 +183,13 @@ def _same_summary(one: dict[str, object], many: dict[str, object]) -> None:
     assert many["workers"] == 2 and one["workers"] == 1
 
 
+@pytest.mark.parametrize("report_rows", [5_000, 2])
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 50_000])
-def test_workers_write_what_one_process_writes(tmp_path: Path, chunk_size: int) -> None:
+def test_workers_write_what_one_process_writes(tmp_path: Path, chunk_size: int, report_rows: int) -> None:
+    # With few report rows, the later pieces' duplicates are written and counted as text.
     path = _write(tmp_path, TRICKY + '"\n' + "".join(f"P{i},p{i % 7}@example.com,x\n" for i in range(40)))
-    one = _run(path, tmp_path / "one", 1, chunk_size=chunk_size)
-    many = _run(path, tmp_path / "many", 2, chunk_size=chunk_size)
+    one = _run(path, tmp_path / "one", 1, chunk_size=chunk_size, report_row_cap=report_rows)
+    many = _run(path, tmp_path / "many", 2, chunk_size=chunk_size, report_row_cap=report_rows)
     _same_summary(one, many)
     a, b = _outputs(tmp_path / "one", "list"), _outputs(tmp_path / "many", "list")
     assert a[0] == b[0] and a[1] == b[1]
@@ -195,10 +197,12 @@ def test_workers_write_what_one_process_writes(tmp_path: Path, chunk_size: int) 
     assert isinstance(by_status, dict) and by_status["duplicate"] >= 33 and many["rows"] == 49
 
 
-def test_workers_quote_addresses_holding_the_delimiter(tmp_path: Path) -> None:
-    # "|" is atext: a pre-checked address may hold the delimiter and must be quoted.
-    for delimiter in ("|",):
-        cells = [f"a{delimiter * (i % 2)}b{i}@Example.com" for i in range(30)]
+@pytest.mark.parametrize("report_rows", [5_000, 1])
+def test_workers_quote_addresses_holding_the_delimiter(tmp_path: Path, report_rows: int) -> None:
+    # "|" is atext: a pre-checked address may hold the delimiter and must be quoted (in its
+    # duplicates' detail too); ";" is in every duplicate's detail.
+    for delimiter in ("|", ";"):
+        cells = [f"a{delimiter * (i % 2)}b{i % 20}@Example.com" for i in range(30)]
         quoted = ['"' + cell + '"' if delimiter in cell else cell for cell in cells]
         rows = [f"N{i}{delimiter}{cell}{delimiter}x" for i, cell in enumerate(quoted)]
         rows += [
@@ -210,15 +214,19 @@ def test_workers_quote_addresses_holding_the_delimiter(tmp_path: Path) -> None:
         path = _write(
             tmp_path, f"name{delimiter}email{delimiter}note\n" + "\n".join(rows) + "\n", f"d{ord(delimiter)}.csv"
         )
-        one = _run(path, tmp_path / f"one{ord(delimiter)}", 1)
-        many = _run(path, tmp_path / f"many{ord(delimiter)}", 2)
+        one = _run(path, tmp_path / f"one{ord(delimiter)}", 1, chunk_size=4, report_row_cap=report_rows)
+        many = _run(path, tmp_path / f"many{ord(delimiter)}", 2, chunk_size=4, report_row_cap=report_rows)
         _same_summary(one, many)
         a = _outputs(tmp_path / f"one{ord(delimiter)}", path.stem)
         b = _outputs(tmp_path / f"many{ord(delimiter)}", path.stem)
         # _outputs cuts presend_checked_at at the last comma: cut it at the last delimiter here.
         assert [line.rsplit(delimiter, 1)[0] for line in a[0]] == [line.rsplit(delimiter, 1)[0] for line in b[0]]
         assert a[1] == b[1]
-        assert any(f'"a{delimiter}b1@example.com"' in line for line in b[0])
+        if delimiter == "|":
+            assert any(f'"a{delimiter}b1@example.com"' in line for line in b[0])
+            assert any(f'|"Same address as row 2 (this row: a|b1@example.com); only' in line for line in b[0])
+        else:  # "a;b1@..." is no address; the duplicates of "ab0@..." hold ";" in their detail
+            assert any(';"Same address as row 1 (this row: ab0@example.com); only' in line for line in b[0])
 
 
 @pytest.mark.parametrize(
@@ -253,17 +261,19 @@ def test_workers_follow_the_hygiene_options(tmp_path: Path, hygiene: dict[str, o
 @pytest.mark.parametrize(
     "name", ["demo.csv", "mailchimp_export.csv", "hubspot_export.csv", "excel_semicolon_cp1252.csv"]
 )
-def test_workers_on_the_sample_lists(tmp_path: Path, name: str) -> None:
+@pytest.mark.parametrize("report_rows", [5_000, 3])
+def test_workers_on_the_sample_lists(tmp_path: Path, name: str, report_rows: int) -> None:
     path = REPO / "sample_lists" / name
     if not path.exists():
         pytest.fail(f"sample list {name} is missing")
-    one = _run(path, tmp_path / "one", 1, chunk_size=7)
-    many = _run(path, tmp_path / "many", 2, chunk_size=7)
+    one = _run(path, tmp_path / "one", 1, chunk_size=7, report_row_cap=report_rows)
+    many = _run(path, tmp_path / "many", 2, chunk_size=7, report_row_cap=report_rows)
     _same_summary(one, many)
     assert _outputs(tmp_path / "one", path.stem)[:2] == _outputs(tmp_path / "many", path.stem)[:2]
 
 
-def test_workers_on_a_generated_list_with_many_domains(tmp_path: Path) -> None:
+@pytest.mark.parametrize("report_rows", [5_000, 10])
+def test_workers_on_a_generated_list_with_many_domains(tmp_path: Path, report_rows: int) -> None:
     rng = random.Random(5)
     lines = ["id,email,city"]
     for i in range(6000):
@@ -271,8 +281,8 @@ def test_workers_on_a_generated_list_with_many_domains(tmp_path: Path) -> None:
         local = rng.choice(["info", "sales", f"user{rng.randrange(4000)}", "bad address", "a..b"])
         lines.append(f'{i},{local}@{domain},"City {i % 13}"')
     path = _write(tmp_path, "\n".join(lines) + "\n")
-    one = _run(path, tmp_path / "one", 1, chunk_size=500)
-    many = _run(path, tmp_path / "many", 2, chunk_size=500)
+    one = _run(path, tmp_path / "one", 1, chunk_size=500, report_row_cap=report_rows)
+    many = _run(path, tmp_path / "many", 2, chunk_size=500, report_row_cap=report_rows)
     _same_summary(one, many)
     assert _outputs(tmp_path / "one", "list")[:2] == _outputs(tmp_path / "many", "list")[:2]
     assert json.loads((tmp_path / "many" / "list.summary.json").read_text())["rows"] == 6000
