@@ -47,11 +47,20 @@ from .dedupe import DuplicateIndex, hash_keys
 from .errors import InputError, OutputError
 from .fastsyntax import PendingSyntax, SyntaxChunk
 from .forkwrite import die_with_parent
-from .ingest import ReadStats, RowChunk, Table
+from .ingest import ReadStats, RowChunk, Table, unreadable_input
 from .judge import ChunkJudge, lap
 from .options import RunOptions
 from .outputs import LINE_END, TableWriter
-from .pieces import PieceError, TextPiece, parse_piece, text_pieces
+from .pieces import (
+    BYTE_CUT_ENCODINGS,
+    FilePiece,
+    PieceError,
+    TextPiece,
+    file_pieces,
+    join_pieces,
+    parse_piece,
+    text_pieces,
+)
 from .stages import no_progress
 from .summary import DomainCounter, Tally
 
@@ -108,7 +117,7 @@ class _Slot:
 
     key: int
     worker: int
-    piece: TextPiece
+    piece: TextPiece | FilePiece
     first: bool
     header_pending: bool
     parsed: tuple[Any, ...] | None = None
@@ -127,6 +136,7 @@ class _Context:
     writer: TableWriter
     spool: Path  # where workers leave each piece's formatted lines for the run's process
     domain_cap: int  # the run's Tally.domain_cap
+    source: int = -1  # the input file, open for reading FilePieces (-1: pieces come as text)
 
 
 @dataclass
@@ -202,16 +212,24 @@ def _next_task(tasks: Any, backlog: deque[tuple[Any, ...] | None]) -> tuple[Any,
     return backlog.popleft()
 
 
-def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece, header_pending: bool,
+def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece | FilePiece, header_pending: bool,
            first: bool) -> tuple[Any, ...]:
     table = context.table
     assert table.text_format is not None
+    decoded = None
     try:
+        if isinstance(piece, FilePiece):
+            piece, decoded = piece.read(context.source, table.text_format.encoding)
         info = table.info
         parsed = parse_piece(piece, table.text_format, info.width, info.email_index, header_pending=header_pending,
                              first=first)
     except PieceError as exc:
         return ("parsed", key, 0, True, False, None, b"", b"", (exc.line, exc.problem))
+    except OSError as exc:
+        problem = f"reading stopped ({exc.strerror or exc})"
+        return ("parsed", key, 0, True, False, None, b"", b"", (piece.first_line, problem))
+    if decoded is not None:
+        parsed.stats.decode = decoded
     if not parsed.clean_end or not parsed.cells:
         # A piece parsed again with the next one, or one without rows: nothing to judge.
         return ("parsed", key, len(parsed.cells), parsed.clean_end, parsed.header_pending, parsed.stats, b"", b"",
@@ -367,11 +385,26 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
     # Pieces of at most PIECE_LINES lines keep both workers busy from the first second to
     # the last; they are committed together every --chunk-size rows.
     size = -(-options.chunk_size // -(-options.chunk_size // PIECE_LINES))  # chunk / ceil(chunk / PIECE_LINES)
-    pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
+    source = -1
+    pieces: Iterator[TextPiece | FilePiece]
+    if text.encoding in BYTE_CUT_ENCODINGS:
+        # Cut as bytes: each worker reads and decodes its pieces from this descriptor.
+        try:
+            source = os.open(table.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+        except OSError as exc:
+            raise unreadable_input(table.path, exc) from exc
+        pieces = file_pieces(table.path, text, size, head_lines=head_lines)
+    else:
+        pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
     keep.writer.flush()
-    spool = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=_spool_root()))
     try:
-        pool = ChunkWorkers(workers, _Context(options, table, keep.writer, spool, keep.tally.domain_cap))
+        spool = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=_spool_root()))
+    except BaseException:
+        if source >= 0:
+            os.close(source)
+        raise
+    try:
+        pool = ChunkWorkers(workers, _Context(options, table, keep.writer, spool, keep.tally.domain_cap, source))
         outcome = ParallelOutcome(read, {}, {})
         worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
         try:
@@ -382,6 +415,8 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
             raise
     finally:
         shutil.rmtree(spool, ignore_errors=True)
+        if source >= 0:
+            os.close(source)
     for timings, syntax in worker_stats.values():
         for name, seconds in timings.items():
             outcome.timings[name] = outcome.timings.get(name, 0.0) + seconds
@@ -394,7 +429,7 @@ def _schedule(
     options: RunOptions,
     table: Table,
     pool: ChunkWorkers,
-    pieces: Iterator[TextPiece],
+    pieces: Iterator[TextPiece | FilePiece],
     keep: InOrder,
     read: ReadStats,
     worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]],
@@ -422,7 +457,7 @@ def _schedule(
             committed(last, rows)
         uncommitted.clear()
 
-    def dispatch(piece: TextPiece, is_first: bool, header_pending: bool) -> _Slot:
+    def dispatch(piece: TextPiece | FilePiece, is_first: bool, header_pending: bool) -> _Slot:
         slot = _Slot(next(keys), pool.least_busy(), piece, is_first, header_pending)
         slots[slot.key] = slot
         pool.send(slot.worker, ("parse", slot.key, piece, header_pending, is_first))
@@ -472,11 +507,10 @@ def _schedule(
                 if waiting:
                     after = waiting.popleft()
                     forget(after)
-                    joined = head.piece.joined(after.piece)
+                    nxt = after.piece
                 else:
                     nxt = next(pieces)  # a piece that is not the last has a successor
-                    joined = head.piece.joined(nxt)
-                waiting.appendleft(dispatch(joined, head.first, head.header_pending))
+                waiting.appendleft(dispatch(join_pieces(head.piece, nxt), head.first, head.header_pending))
                 continue
             waiting.popleft()
             expected_header = header_after
@@ -555,6 +589,10 @@ def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
     if piece.malformed_rows and not total.first_malformed_line:
         total.first_malformed_line = piece.first_malformed_line
     total.malformed_rows += piece.malformed_rows
+    # Pieces cut as bytes were decoded by the workers (text pieces were decoded here).
+    if piece.decode.fallback_first_line and not total.decode.fallback_first_line:
+        total.decode.fallback_first_line = piece.decode.fallback_first_line
+    total.decode.fallback_bytes += piece.decode.fallback_bytes
 
 
 __all__ = ["ChunkWorkers", "InOrder", "ParallelOutcome", "judge_in_parallel", "remove_stale_spools"]

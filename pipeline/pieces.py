@@ -10,8 +10,11 @@ one, so the records are always exactly those a single pass over the whole file f
 
 from __future__ import annotations
 
+import codecs
 import csv
+import errno
 import itertools
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,7 +29,15 @@ from .ingest import (
     undecodable_input,
     unreadable_input,
 )
-from .textfile import DecodeStats, TextFormat, UndecodableText, read_text_blocks, split_lines
+from .textfile import (
+    DecodeStats,
+    TextFormat,
+    UndecodableText,
+    count_breaks,
+    make_decoder,
+    read_text_blocks,
+    split_lines,
+)
 
 _BREAK = re.compile(r"\r\n?|\n")
 # A line no export holds; it is only ever compared with the record parsed at its own line.
@@ -67,6 +78,101 @@ class ParsedPiece:
     stats: ReadStats = field(default_factory=ReadStats)
     clean_end: bool = True
     header_pending: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FilePiece:
+    """Whole lines of the file as bytes: ``size`` of them from offset ``start``, holding
+    ``lines`` lines from physical line ``first_line`` (see :func:`file_pieces`)."""
+
+    first_line: int
+    start: int
+    size: int
+    lines: int
+    final: bool  # the last piece: it ends where the file ends
+
+    def joined(self, after: FilePiece) -> FilePiece:
+        """This piece followed by the next one."""
+        return FilePiece(self.first_line, self.start, self.size + after.size, self.lines + after.lines, after.final)
+
+    def read(self, fd: int, encoding: str) -> tuple[TextPiece, DecodeStats]:
+        """The piece as text, read from ``fd`` (``os.pread``: the file position is left alone)
+        and decoded as a whole-file read would, with what the decoding found
+        (``fallback_first_line`` as a line of the file).
+
+        Raises OSError when the bytes cannot be read, or are no longer all there.
+        """
+        data = b""
+        while len(data) < self.size:
+            block = os.pread(fd, self.size - len(data), self.start + len(data))
+            if not block:
+                raise OSError(errno.EIO, "the file is shorter than when it was first read; it changed during the run")
+            data += block
+        decoder = make_decoder(encoding)
+        text = decoder.decode(data, final=True)
+        stats = DecodeStats(fallback_bytes=getattr(decoder, "fallback_bytes", 0))
+        offset = getattr(decoder, "last_fallback_offset", -1)
+        if offset >= 0:
+            stats.fallback_first_line = self.first_line + count_breaks(text[:offset])
+        return TextPiece(self.first_line, text, self.lines, self.final), stats
+
+
+def join_pieces(head: TextPiece | FilePiece, after: TextPiece | FilePiece) -> TextPiece | FilePiece:
+    """``head`` followed by the next piece (both cut the same way)."""
+    if isinstance(head, TextPiece) and isinstance(after, TextPiece):
+        return head.joined(after)
+    if isinstance(head, FilePiece) and isinstance(after, FilePiece):
+        return head.joined(after)
+    raise TypeError("a text piece and a byte piece cannot be joined")
+
+
+#: Encodings in which a line end is the byte CR or LF, never part of another character: a
+#: file in one of them is cut as bytes (:func:`file_pieces`), and each piece is decoded by the
+#: process that parses it. Their decoders never fail (see :func:`make_decoder`).
+BYTE_CUT_ENCODINGS = frozenset({"utf-8", "utf-8-sig", "cp1252"})
+
+
+def file_pieces(path: Path, text: TextFormat, lines_per_piece: int, *, head_lines: int = 0) -> Iterator[FilePiece]:
+    """:func:`text_pieces` as byte ranges, for a file in one of :data:`BYTE_CUT_ENCODINGS`.
+
+    The reading process decodes nothing (and sends no text): the file is read as Latin-1,
+    which maps each byte to one character, so the offsets of the cuts are byte offsets.
+    A UTF-8 byte-order mark is left out of the first piece.
+    """
+    if text.encoding not in BYTE_CUT_ENCODINGS:
+        raise ValueError(f"a {text.encoding} file is cut as text (text_pieces)")
+    bom = len(codecs.BOM_UTF8) if text.encoding == "utf-8-sig" else 0
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise unreadable_input(path, exc) from exc
+    with handle:
+        handle.seek(bom)
+        lines = DecodeStats()
+        start = offset = bom  # where the next piece starts; where the next block starts
+        count = 0  # line ends from ``start`` to ``offset``
+        first_line = 1
+        size = lines_per_piece + head_lines
+        seen = 0
+        try:
+            for block in read_text_blocks(handle, "latin-1", lines):
+                in_block = lines.line_ends - seen  # the reader counts each block's line ends
+                seen = lines.line_ends
+                cut = 0
+                while count + in_block >= size:
+                    wanted = size - count
+                    cut = after_breaks(block, wanted, cut)
+                    yield FilePiece(first_line, start, offset + cut - start, size, final=False)
+                    first_line += size
+                    start = offset + cut
+                    in_block -= wanted
+                    count = 0
+                    size = lines_per_piece
+                count += in_block
+                offset += len(block)
+        except OSError as exc:
+            raise read_stopped(path, first_line + count, exc) from exc
+        yield FilePiece(first_line, start, offset - start, count, final=True)
 
 
 class PieceError(ValueError):
@@ -124,16 +230,17 @@ def text_pieces(
         yield TextPiece(first_line, "".join(parts), count, final=True)
 
 
-def after_breaks(text: str, lines: int) -> int:
-    """Where the ``lines``-th line of ``text`` ends (after its CR, LF or CRLF)."""
+def after_breaks(text: str, lines: int, start: int = 0) -> int:
+    """Where the ``lines``-th line of ``text`` after ``start`` ends (after its CR, LF or CRLF)."""
     if lines <= 0:
-        return 0
+        return start
     end = "\r" if "\n" not in text else "\n"
     if end == "\n" and "\r" in text and text.count("\r") != text.count("\r\n"):
         # Both lone CRs and LFs end lines here: let the pattern find them.
-        return next(itertools.islice(_BREAK.finditer(text), lines - 1, None)).end()
-    # One scan in C over the first ``lines`` lines (no string made per line).
-    found = re.match(rf"(?:[^{end}]*+{end}){{{lines}}}", text)
+        found = next(itertools.islice(_BREAK.finditer(text, start), lines - 1, None), None)
+    else:
+        # One scan in C over the next ``lines`` lines (no string made per line).
+        found = re.compile(rf"(?:[^{end}]*+{end}){{{lines}}}").match(text, start)
     if found is None:
         raise ValueError(f"the text holds fewer than {lines} lines")
     return found.end()
@@ -201,4 +308,15 @@ def parse_piece(
     return parsed
 
 
-__all__ = ["ParsedPiece", "PieceError", "TextPiece", "after_breaks", "parse_piece", "text_pieces"]
+__all__ = [
+    "BYTE_CUT_ENCODINGS",
+    "FilePiece",
+    "ParsedPiece",
+    "PieceError",
+    "TextPiece",
+    "after_breaks",
+    "file_pieces",
+    "join_pieces",
+    "parse_piece",
+    "text_pieces",
+]

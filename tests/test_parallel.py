@@ -17,12 +17,23 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pipeline import textfile
 from pipeline.errors import InputError
-from pipeline.ingest import open_table
+from pipeline.ingest import TableInfo, open_table
 from pipeline.options import DnsOptions, HygieneOptions, RunOptions
-from pipeline.pieces import PieceError, TextPiece, after_breaks, parse_piece, text_pieces
+from pipeline.pieces import (
+    BYTE_CUT_ENCODINGS,
+    FilePiece,
+    PieceError,
+    TextPiece,
+    after_breaks,
+    file_pieces,
+    join_pieces,
+    parse_piece,
+    text_pieces,
+)
 from pipeline.run import run
-from pipeline.textfile import DecodeStats
+from pipeline.textfile import DecodeStats, TextFormat
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -47,25 +58,43 @@ def _write(tmp_path: Path, text: str, name: str = "list.csv", encoding: str = "u
     return path
 
 
-def _rows_by_pieces(path: Path, size: int) -> tuple[list[tuple[int, list[str], str]], dict[str, int]]:
-    """Parse the file piece by piece, joining a piece with the next while it ends unclean,
-    as the run's scheduler does."""
+def _cut(path: Path, size: int) -> tuple[TextFormat, TableInfo, list[TextPiece] | list[FilePiece]]:
+    """The file cut as the run cuts it: as bytes where the encoding allows, else as text.
+
+    Pieces cut as bytes must read back as the pieces cut as text, line for line.
+    """
     with open_table(path) as table:
         text = table.text_format
         assert text is not None
         info = table.info
-        pieces = list(text_pieces(path, text, size, DecodeStats(), head_lines=int(info.has_header)))
+    head = int(info.has_header) + int(text.sep_line)
+    as_text = list(text_pieces(path, text, size, DecodeStats(), head_lines=head))
+    if text.encoding not in BYTE_CUT_ENCODINGS:
+        return text, info, as_text
+    as_bytes = list(file_pieces(path, text, size, head_lines=head))
+    with path.open("rb") as handle:
+        assert [piece.read(handle.fileno(), text.encoding)[0] for piece in as_bytes] == as_text
+    return text, info, as_bytes
+
+
+def _rows_by_pieces(path: Path, size: int) -> tuple[list[tuple[int, list[str], str]], dict[str, int]]:
+    """Parse the file piece by piece, joining a piece with the next while it ends unclean,
+    as the run's scheduler does (reading each byte piece as a worker does)."""
+    text, info, pieces = _cut(path, size)
     rows: list[tuple[int, list[str], str]] = []
     blank = malformed = 0
     header = info.has_header
     first = True
-    while pieces:
-        piece = pieces.pop(0)
+    queue: list[TextPiece | FilePiece] = list(pieces)
+    handle = path.open("rb")
+    while queue:
+        piece = queue.pop(0)
         while True:
-            parsed = parse_piece(piece, text, info.width, info.email_index, header_pending=header, first=first)
+            readable = piece.read(handle.fileno(), text.encoding)[0] if isinstance(piece, FilePiece) else piece
+            parsed = parse_piece(readable, text, info.width, info.email_index, header_pending=header, first=first)
             if parsed.clean_end:
                 break
-            piece = piece.joined(pieces.pop(0))
+            piece = join_pieces(piece, queue.pop(0))
         first = False
         for cells, email, raw in zip(parsed.cells, parsed.emails, parsed.raw, strict=True):
             assert email == (cells[info.email_index] if len(cells) > info.email_index else "")
@@ -77,6 +106,7 @@ def _rows_by_pieces(path: Path, size: int) -> tuple[list[tuple[int, list[str], s
             (line, cells, parsed.problems.get(i, ""))
             for i, (line, cells) in enumerate(zip(parsed.lines, parsed.cells, strict=True))
         )
+    handle.close()
     return rows, {"blank": blank, "malformed": malformed}
 
 
@@ -154,6 +184,40 @@ def test_pieces_without_quotes_keep_the_csv_field_limit(tmp_path: Path) -> None:
     assert caught.value.line == 3
 
 
+@pytest.mark.parametrize("block", [1, 2, 5, 64])
+@pytest.mark.parametrize("bom", [b"", b"\xef\xbb\xbf"])
+def test_byte_pieces_read_back_as_text_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, block: int, bom: bytes
+) -> None:
+    # Tiny reads put CRLFs and multi-byte characters across block ends; stray Windows-1252
+    # bytes in UTF-8 are counted by the workers as the one-pass reader counts them.
+    monkeypatch.setattr(textfile, "_BLOCK_BYTES", block)
+    body = "name,email\r\nZoë Ørsted-Ünal,zoe@example.com\r\nAl,al@example.com\rBo,\"b\r\no\"@example.com\n".encode()
+    body += b"Caf\xe9,cafe@example.com\r\n\r\nD\x93q\x94,d@example.com\nEnd,end@example.com"
+    path = tmp_path / "mixed.csv"
+    path.write_bytes(bom + body)
+    for size in (1, 2, 3, 100):
+        text, _info, pieces = _cut(path, size)
+        assert text.encoding == ("utf-8-sig" if bom else "utf-8") and all(isinstance(p, FilePiece) for p in pieces)
+        assert pieces[0].start == len(bom) and pieces[-1].start + pieces[-1].size == len(bom + body)
+        with path.open("rb") as handle:
+            found = [piece.read(handle.fileno(), text.encoding)[1] for piece in pieces]  # type: ignore[union-attr]
+        one_pass = DecodeStats()
+        list(text_pieces(path, text, size, one_pass, head_lines=1))
+        assert sum(stats.fallback_bytes for stats in found) == one_pass.fallback_bytes == 3
+        assert next(s.fallback_first_line for s in found if s.fallback_first_line) == one_pass.fallback_first_line == 6
+        assert _rows_by_pieces(path, size) == _rows_in_one_pass(path)
+
+
+def test_a_byte_piece_past_the_end_of_the_file_is_an_error(tmp_path: Path) -> None:
+    path = _write(tmp_path, "email\na@example.com\n")
+    with path.open("rb") as handle:
+        with pytest.raises(OSError, match="changed during the run"):
+            FilePiece(2, 6, 40, 1, final=True).read(handle.fileno(), "utf-8")
+        with pytest.raises(ValueError, match="cut as text"):
+            list(file_pieces(path, TextFormat("utf-16", ","), 10))
+
+
 def test_after_breaks_counts_every_line_end_style() -> None:
     assert after_breaks("a\r\nb\r\nc", 1) == 3
     assert after_breaks("a\rb\rc", 2) == 4
@@ -224,7 +288,7 @@ def test_workers_quote_addresses_holding_the_delimiter(tmp_path: Path, report_ro
         assert a[1] == b[1]
         if delimiter == "|":
             assert any(f'"a{delimiter}b1@example.com"' in line for line in b[0])
-            assert any(f'|"Same address as row 2 (this row: a|b1@example.com); only' in line for line in b[0])
+            assert any('|"Same address as row 2 (this row: a|b1@example.com); only' in line for line in b[0])
         else:  # "a;b1@..." is no address; the duplicates of "ab0@..." hold ";" in their detail
             assert any(';"Same address as row 1 (this row: ab0@example.com); only' in line for line in b[0])
 
@@ -256,6 +320,20 @@ def test_workers_follow_the_hygiene_options(tmp_path: Path, hygiene: dict[str, o
     many = _run(path, tmp_path / "many", 2, **options)
     _same_summary(one, many)
     assert _outputs(tmp_path / "one", "list")[:2] == _outputs(tmp_path / "many", "list")[:2]
+
+
+def test_workers_count_stray_windows_1252_bytes_as_one_process_does(tmp_path: Path) -> None:
+    lines = [b"name,email"] + [f"Né{i},n{i % 40}@example.com".encode() for i in range(300)]
+    lines[120] = b"Caf\xe9,cafe@example.com"
+    lines[250] = b"\x93Quoted\x94,q@example.com"
+    path = tmp_path / "stray.csv"
+    path.write_bytes(b"\r\n".join(lines) + b"\r\n")
+    one = _run(path, tmp_path / "one", 1, chunk_size=25)
+    many = _run(path, tmp_path / "many", 2, chunk_size=25)
+    _same_summary(one, many)
+    read = many["input"]
+    assert isinstance(read, dict) and read["bytes_read_as_cp1252"] == 3 and read["encoding"] == "utf-8"
+    assert _outputs(tmp_path / "one", "stray")[:2] == _outputs(tmp_path / "many", "stray")[:2]
 
 
 @pytest.mark.parametrize(
