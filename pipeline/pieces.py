@@ -13,10 +13,11 @@ from __future__ import annotations
 import codecs
 import csv
 import errno
+import functools
 import itertools
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,8 +73,8 @@ class ParsedPiece:
     problems: dict[int, str] = field(default_factory=dict)
     #: Each row's email cell ("" when the row is too short to have one).
     emails: list[str] = field(default_factory=list)
-    #: Each row's cells as CSV text when its line is that text already (one line, no quote,
-    #: the header's width: its cells joined by the delimiter), else "".
+    #: Each row's cells as CSV text when its line is that text already (one line, the
+    #: header's width, quoted exactly as the outputs quote: see :func:`written_as_is`), else "".
     raw: list[str] = field(default_factory=list)
     stats: ReadStats = field(default_factory=ReadStats)
     clean_end: bool = True
@@ -175,6 +176,21 @@ def file_pieces(path: Path, text: TextFormat, lines_per_piece: int, *, head_line
         yield FilePiece(first_line, start, offset - start, count, final=True)
 
 
+@functools.cache
+def written_as_is(delimiter: str) -> Callable[[str], object]:
+    """A test of one line of CSV: true when the outputs would write its cells as that very text.
+
+    The outputs quote a value only when it holds the delimiter, a quote, CR or LF (quotes
+    doubled). A line passes when each of its fields is either unquoted and free of quotes,
+    or quoted and holding the delimiter or a doubled quote, with nothing after its closing
+    quote; a line that quotes more than it must, or that the lenient reader reads around
+    (a stray quote), does not pass, and its cells are written out again.
+    """
+    d = re.escape(delimiter)
+    field = rf'(?:"[^"{d}]*+(?:{d}|"")(?:[^"]|"")*+"|[^"{d}]*+)'
+    return re.compile(rf"{field}(?:{d}{field})*+").fullmatch
+
+
 class PieceError(ValueError):
     """A piece that cannot be parsed, with the line and the sentence to report."""
 
@@ -272,6 +288,7 @@ def parse_piece(
     emails = parsed.emails
     raw = parsed.raw
     sentinel = -1 if piece.final else body
+    as_written = written_as_is(text.delimiter)
     done = 0
     ended = False
     pending = shaper.header_pending
@@ -289,7 +306,11 @@ def parse_piece(
                 starts.append(base + start)
                 emails.append(email)
                 line = lines[start]
-                raw.append(line.rstrip("\r\n") if done - start == 1 and '"' not in line else "")
+                if done - start == 1:
+                    line = line.rstrip("\r\n")
+                    raw.append(line if '"' not in line or as_written(line) else "")
+                else:
+                    raw.append("")
                 continue
             taken = take(base + start, cells)
             pending = shaper.header_pending
@@ -319,4 +340,5 @@ __all__ = [
     "join_pieces",
     "parse_piece",
     "text_pieces",
+    "written_as_is",
 ]

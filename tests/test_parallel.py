@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from pipeline import textfile
 from pipeline.errors import InputError
-from pipeline.ingest import TableInfo, open_table
+from pipeline.ingest import TableInfo, open_table, record_reader
 from pipeline.options import DnsOptions, HygieneOptions, RunOptions
+from pipeline.outputs import CsvLines
 from pipeline.pieces import (
     BYTE_CUT_ENCODINGS,
     FilePiece,
@@ -31,6 +32,7 @@ from pipeline.pieces import (
     join_pieces,
     parse_piece,
     text_pieces,
+    written_as_is,
 )
 from pipeline.run import run
 from pipeline.textfile import DecodeStats, TextFormat
@@ -98,7 +100,7 @@ def _rows_by_pieces(path: Path, size: int) -> tuple[list[tuple[int, list[str], s
         first = False
         for cells, email, raw in zip(parsed.cells, parsed.emails, parsed.raw, strict=True):
             assert email == (cells[info.email_index] if len(cells) > info.email_index else "")
-            assert raw in ("", text.delimiter.join(cells))
+            assert raw in ("", CsvLines(text.delimiter).parts([cells])[0])
         header = parsed.header_pending
         blank += parsed.stats.blank_rows
         malformed += parsed.stats.malformed_rows
@@ -216,6 +218,22 @@ def test_a_byte_piece_past_the_end_of_the_file_is_an_error(tmp_path: Path) -> No
             FilePiece(2, 6, 40, 1, final=True).read(handle.fileno(), "utf-8")
         with pytest.raises(ValueError, match="cut as text"):
             list(file_pieces(path, TextFormat("utf-16", ","), 10))
+
+
+@pytest.mark.parametrize("delimiter", [",", ";", "\t", "|"])
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_a_line_passes_written_as_is_only_when_the_outputs_write_it_so(delimiter: str, data: st.DataObject) -> None:
+    # Sound: a line that passes is exactly what the outputs write for the cells read from it.
+    # Complete: every line the outputs write (one line, no line break inside) passes.
+    as_written = written_as_is(delimiter)
+    lines = CsvLines(delimiter)
+    line = data.draw(st.text(alphabet=st.sampled_from(["a", " ", '"', delimiter, "é"]), max_size=14))
+    records = list(record_reader([line], TextFormat("utf-8", delimiter)))
+    if as_written(line):
+        assert len(records) == 1 and lines.parts(records)[0] == line
+    cells = data.draw(st.lists(st.text(alphabet=st.sampled_from(["b", '"', delimiter, " "]), max_size=5), min_size=2))
+    assert as_written(lines.parts([cells])[0])
 
 
 def test_after_breaks_counts_every_line_end_style() -> None:
