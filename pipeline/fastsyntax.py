@@ -23,11 +23,13 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from itertools import compress
 
-from email_validator import SPECIAL_USE_DOMAIN_NAMES
+import email_validator
+from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailSyntaxError
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, EMAIL_MAX_LENGTH
+from email_validator.syntax import validate_email_domain_name, validate_email_local_part
 
 from .models import AddressCheck
-from .syntax import LOCAL_PART_MAX_OCTETS, _failure, check_address, normalize, reason_for
+from .syntax import LOCAL_PART_MAX_OCTETS, _failure, check_address, normalize, reason_for, refusal
 
 # RFC 5322 §3.2.3 atext, exactly the class of email-validator's DOT_ATOM_TEXT.
 _ATEXT = r"a-zA-Z0-9_!#$%&'*+/=?^`{|}~\-"
@@ -62,8 +64,11 @@ _POOL_BATCH = 250
 _MEMO_LIMIT = 200_000
 # check_address refuses line breaks first; email-validator splits at an unquoted @ or <.
 _SPLIT_SPECIALS = ("@", "<", '"', "\r", "\n", "\x0b", "\x0c")
-# The verdict check_address gives for email-validator's missing-@ message.
+# What, besides its one @, keeps a candidate from splitting plainly (see _refused_part).
+_UNPLAIN = _SPLIT_SPECIALS[1:]
+# The verdicts check_address gives for email-validator's missing-@ and missing-domain messages.
 _NO_AT = reason_for("An email address must have an @-sign.")
+_NO_DOMAIN = reason_for("There must be something after the @-sign.")
 _CAN_FORK = sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
 
 
@@ -131,7 +136,9 @@ def _unwrapped_check(cell: str) -> AddressCheck | None:
     ``check_address`` judges ``normalize(cell)``, so a wrapped cell (blanks, ``mailto:``,
     ``Name <addr>``) whose candidate passes the pre-check has the pre-check's verdict. A
     non-empty ASCII candidate without any ``@``, ``<``, ``"`` or line break is rejected by
-    email-validator's first step (splitting at the @-sign) whatever else it holds.
+    email-validator's first step (splitting at the @-sign) whatever else it holds; one with
+    a single ``@`` and none of the others gets the verdict of :func:`_refused_part` when
+    that finds an error.
     """
     candidate = normalize(cell)
     if not candidate:
@@ -139,8 +146,44 @@ def _unwrapped_check(cell: str) -> AddressCheck | None:
     email = fast_email(candidate)
     if email is not None:
         return _fast_address_check(email)
-    if candidate.isascii() and not any(c in candidate for c in _SPLIT_SPECIALS):
+    if not candidate.isascii():
+        return None
+    if not any(c in candidate for c in _SPLIT_SPECIALS):
         return _failure(_NO_AT, candidate)
+    if candidate.count("@") == 1 and not any(c in candidate for c in _UNPLAIN):
+        return _refused_part(candidate)
+    return None
+
+
+def _refused_part(candidate: str) -> AddressCheck | None:
+    """email-validator's verdict on a plain split (one @, no quote, angle bracket or line
+    break, ASCII) when it turns down the local part or the domain, else None.
+
+    Such a candidate splits at its @ with nothing to unquote or unwrap (and is left alone
+    by Unicode normalization), so ``validate_email`` checks the local part, then that a
+    domain is there, then the domain (a bracketed literal aside): the same calls, in the
+    same order, give its first error without the character-by-character split.
+    """
+    local, _, domain = candidate.partition("@")
+    try:
+        validate_email_local_part(
+            local,
+            allow_smtputf8=email_validator.ALLOW_SMTPUTF8,
+            allow_empty_local=email_validator.ALLOW_EMPTY_LOCAL,
+            quoted_local_part=False,
+            strict=email_validator.STRICT,
+        )
+        if not domain:
+            return _failure(_NO_DOMAIN, candidate)
+        if domain.startswith("[") and domain.endswith("]"):
+            return None  # a domain literal: the full path
+        validate_email_domain_name(
+            domain,
+            test_environment=email_validator.TEST_ENVIRONMENT,
+            globally_deliverable=email_validator.GLOBALLY_DELIVERABLE,
+        )
+    except EmailSyntaxError as exc:
+        return refusal(str(exc), candidate)
     return None
 
 

@@ -148,6 +148,12 @@ def _failure(slug: str, candidate: str, extra: str = "") -> AddressCheck:
     return AddressCheck(ok=False, reason=slug, detail=detail)
 
 
+def refusal(message: str, candidate: str) -> AddressCheck:
+    """The failed check of ``candidate`` for one of email-validator's error messages."""
+    chars = _CHAR_LIST.search(message)
+    return _failure(reason_for(message), candidate, chars.group("chars") if chars else "")
+
+
 def check_address(cell: str) -> AddressCheck:
     """Judge one cell: normalize it, validate it, and return an :class:`AddressCheck`."""
     candidate = normalize(cell)
@@ -160,10 +166,7 @@ def check_address(cell: str) -> AddressCheck:
     try:
         valid = validate_email(candidate, check_deliverability=False)
     except EmailNotValidError as exc:
-        message = str(exc)
-        slug = reason_for(message)
-        chars = _CHAR_LIST.search(message)
-        return _failure(slug, candidate, chars.group("chars") if chars else "")
+        return refusal(str(exc), candidate)
     local = valid.local_part
     octets = len(local.encode("utf-8"))
     if octets > LOCAL_PART_MAX_OCTETS:
@@ -178,4 +181,4 @@ def check_address(cell: str) -> AddressCheck:
     )
 
 
-__all__ = ["BLANKS", "LOCAL_PART_MAX_OCTETS", "REASONS", "check_address", "normalize", "reason_for"]
+__all__ = ["BLANKS", "LOCAL_PART_MAX_OCTETS", "REASONS", "check_address", "normalize", "reason_for", "refusal"]

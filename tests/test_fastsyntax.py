@@ -159,7 +159,7 @@ def test_sample_lists() -> None:
 
 def test_process_pool_gives_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fastsyntax, "POOL_THRESHOLD", 10)
-    cells = [f"user{i}..x@example.com" for i in range(40)] + [f"ü{i}@bücher.example" for i in range(40)] + EDGE_CASES
+    cells = [f"usér{i}..x@example.com" for i in range(40)] + [f"ü{i}@bücher.example" for i in range(40)] + EDGE_CASES
     judge = SyntaxJudge(workers=2)
     try:
         chunk = judge.judge(cells)
@@ -171,10 +171,26 @@ def test_process_pool_gives_the_same_verdicts(monkeypatch: pytest.MonkeyPatch) -
 
 def test_each_distinct_leftover_is_validated_once() -> None:
     judge = SyntaxJudge(workers=1)
-    cells = ["bad..one@example.com"] * 50 + ["josé@example.com"] * 50 + ["fine@example.com"] * 50
+    cells = ["bäd..one@example.com"] * 50 + ["josé@example.com"] * 50 + ["fine@example.com"] * 50
     judge.judge(cells)
     judge.judge(cells)
     assert judge.stats() == {"fast_path": 100, "full_path": 200, "validator_calls": 2}
+
+
+def test_plain_refusals_need_no_validator_call() -> None:
+    # One @, ASCII, nothing to unquote or unwrap: a refused local part or domain is judged by
+    # email-validator's part checks alone, with check_address's verdict word for word.
+    cells = [
+        "a..b@example.com", ".a@example.com", "a.@example.com", "a b@example.com", "a(b)@example.com",
+        "@example.com", "a@", "a@example..com", "a@example.com.", "a@-example.com", "a@example-.com",
+        "a@ex_ample.com", "a@example", "a@example.123", "a@example.local", "a@xn--a.example",
+        "a@ab--cd.example", "a\\b@example.com", " a..b@example.com ", "a@" + "x" * 64 + ".com",
+    ]
+    judge = SyntaxJudge(workers=1)
+    chunk = judge.judge(cells)
+    assert judge.stats()["validator_calls"] == 0
+    assert [chunk.check(i) for i in range(len(cells))] == [check_address(cell) for cell in cells]
+    assert len({chunk.check(i).reason for i in range(len(cells))}) >= 10
 
 
 def test_generated_benchmark_list_agrees(tmp_path: Path) -> None:
