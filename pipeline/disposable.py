@@ -44,6 +44,12 @@ def parent_domains(domain: str) -> list[str]:
     return parents
 
 
+def _ending(domain: str) -> str:
+    """The last two labels of a domain (all of it when it has fewer)."""
+    last = domain.rfind(".")
+    return domain[domain.rfind(".", 0, last) + 1 :] if last > 0 else domain
+
+
 class DisposableDomains:
     """Answers "does this domain hand out throw-away addresses?"."""
 
@@ -56,10 +62,18 @@ class DisposableDomains:
         self.listed: Collection[str] = blocklist if listed is None else listed
         self.allow = frozenset(d for d in map(normalize_domain, allow) if d)
         self.block = frozenset(d for d in map(normalize_domain, block) if d)
+        # A domain can only match an entry (itself or a parent) that ends with its last two
+        # labels: a domain with another ending is none of the three kinds, seen at a glance.
+        # One-label entries would match across endings: with one, every domain is walked.
+        entries = [*self.listed, *self.allow, *self.block]
+        self._endings = frozenset(map(_ending, entries))
+        self._walk_all = any("." not in entry for entry in entries)
 
     def __contains__(self, domain: object) -> bool:
         """True when ``domain`` (ASCII, lower case) or a parent of it is disposable."""
         if not isinstance(domain, str):
+            return False
+        if not self._walk_all and _ending(domain) not in self._endings:
             return False
         # One walk over the parents, the set lookups in C: this runs once per distinct domain.
         parents = parent_domains(domain)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.disposable import DisposableDomains, normalize_domain, parent_domains
 from pipeline.forecast import forecast
@@ -126,6 +128,22 @@ def test_free_providers(domain: str, free: bool) -> None:
 def test_disposable(domain: str, allow: tuple[str, ...], block: tuple[str, ...], disposable: bool) -> None:
     options = HygieneOptions(disposable_allow=allow, disposable_block=block)
     assert flags_of(f"ann@{domain}", options).disposable is disposable
+
+
+_LABELS = st.sampled_from(["a", "b", "mail", "x1", "example"])
+_NAMES = st.lists(_LABELS, min_size=1, max_size=4).map(".".join)
+
+
+@settings(max_examples=300, deadline=None)
+@given(domain=_NAMES, listed=st.lists(_NAMES, max_size=4), allow=st.lists(_NAMES, max_size=2),
+       block=st.lists(_NAMES, max_size=2))
+def test_disposable_answers_as_a_walk_over_every_parent(
+    domain: str, listed: list[str], allow: list[str], block: list[str]
+) -> None:
+    # The quick ending check never changes an answer, one-label entries included.
+    parents = [".".join(domain.split(".")[i:]) for i in range(domain.count(".") + 1)]
+    expected = not any(p in allow for p in parents) and any(p in listed or p in block for p in parents)
+    assert (domain in DisposableDomains(allow, block, listed=set(listed))) is expected
 
 
 def test_disposable_list_is_the_maintained_package() -> None:
