@@ -9,7 +9,9 @@ tables, never on the number of rows in the list.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
@@ -25,7 +27,7 @@ from platformdirs import user_cache_dir
 
 from .codes import CodeInfo, lookup
 from .providers import identify_provider
-from .summary import Tally
+from .summary import ProblemRow, Tally
 
 #: Statuses in the order the report shows them, with a glyph (colour is never the only
 #: signal) and a plain-words label.
@@ -316,10 +318,10 @@ def report_context(
         "suggestions": suggestions,
         "suggestions_total_rows": sum(tally.suggestions.values()),
         "problem_rows": rows,
+        "problem_rows_html": problem_rows_html(rows),
         "problem_rows_total": tally.problem_rows_total,
         "problem_filters": problem_filters,
         "row_cap": tally.row_cap,
-        "statuses_glyph": {status: glyph for status, (glyph, _) in STATUSES.items()},
         "flags": {k: tally.flags.get(k, 0) for k in ("disposable", "role", "free", "catch_all")},
         "facts": {
             "version": summary.get("presend_version", ""),
@@ -367,6 +369,40 @@ def _template_cache() -> jinja2.BytecodeCache | None:
     except OSError:
         return None
     return _TemplateCache(str(folder))
+
+
+_HTML_SPECIAL = re.compile("[&<>'\"]")
+
+
+def _text(value: str) -> str:
+    """``value`` escaped for HTML text and attributes, as the template's autoescape does."""
+    if _HTML_SPECIAL.search(value) is None:
+        return value
+    value = value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value.replace("'", "&#39;").replace('"', "&#34;")
+
+
+def problem_rows_html(rows: Sequence[ProblemRow]) -> Markup:
+    """The rows of the report's problem table, each on its own line, escaped.
+
+    Built here rather than by a template loop (one row is some twenty template outputs;
+    a report holds up to ``--report-rows`` rows). ``data-*`` attributes feed the filters
+    of ``report.js``.
+    """
+    glyphs = {status: glyph for status, (glyph, _) in STATUSES.items()}
+    parts = []
+    for r in rows:
+        status = _text(r.status)
+        enhanced = f" {_text(r.enhanced)}" if r.enhanced else ""
+        parts.append(
+            f'\n      <tr data-status="{status}" data-code="{_text(r.code or "-")}" data-reason="{_text(r.reason)}">'
+            f'<td class="num">{r.row}</td>'
+            f'<td class="st-{status}"><span aria-hidden="true">{_text(glyphs.get(r.status, ""))}</span> {status}</td>'
+            f'<td class="mono">{_text(r.code)}{enhanced}</td><td>{_text(r.reason)}</td>'
+            f'<td class="mono">{_text(r.input)}</td><td>{_text(r.detail)}</td>'
+            f'<td class="mono">{_text(r.suggestion)}</td></tr>'
+        )
+    return Markup("".join(parts))
 
 
 @cache

@@ -9,13 +9,16 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jinja2
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.models import RESULT_COLUMNS
 from pipeline.options import RunOptions
-from pipeline.report import render_report, report_context
+from pipeline.report import STATUSES, problem_rows_html, render_report, report_context
 from pipeline.run import run
-from pipeline.summary import Tally, read_results, results_summary
+from pipeline.summary import ProblemRow, Tally, read_results, results_summary
 from tests.report_helpers import SAMPLE, SUMMARY, columns, sample_tally
 
 REPO = Path(__file__).resolve().parent.parent
@@ -89,6 +92,30 @@ def test_page_is_self_contained() -> None:
     assert "@import" not in page and "url(http" not in page
     assert not re.search(r"<(?:link|iframe|img|object|embed)\b", page, re.I)
     assert "<style>" in page and "<script>" in page and "<svg" in page
+
+
+# The problem table's row as a template loop wrote it before rows were built in Python.
+_ROW_TEMPLATE = (
+    '\n      <tr data-status="{{ r.status }}" data-code="{{ r.code or \'-\' }}" data-reason="{{ r.reason }}">'
+    '<td class="num">{{ r.row }}</td><td class="st-{{ r.status }}"><span aria-hidden="true">'
+    '{{ glyphs[r.status] if r.status in glyphs else "" }}</span> {{ r.status }}</td><td class="mono">{{ r.code }}'
+    '{% if r.enhanced %} {{ r.enhanced }}{% endif %}</td><td>{{ r.reason }}</td><td class="mono">{{ r.input }}</td>'
+    '<td>{{ r.detail }}</td><td class="mono">{{ r.suggestion }}</td></tr>'
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([*STATUSES, "odd<status>"]), st.text(alphabet="ab &<>'\"é", max_size=12),
+                          st.sampled_from(["", "501", "550"])), max_size=5))
+def test_problem_rows_are_written_as_the_escaping_template_writes_them(cases: list[tuple[str, str, str]]) -> None:
+    rows = [
+        ProblemRow(i + 1, text, status, code, text[:3], text, text + "!", text, text[::-1], "")
+        for i, (status, text, code) in enumerate(cases)
+    ]
+    env = jinja2.Environment(autoescape=True)
+    glyphs = {status: glyph for status, (glyph, _) in STATUSES.items()}
+    expected = "".join(env.from_string(_ROW_TEMPLATE).render(r=row, glyphs=glyphs) for row in rows)
+    assert str(problem_rows_html(rows)) == expected
 
 
 def test_untrusted_cells_are_escaped() -> None:
