@@ -38,6 +38,8 @@ _F2 = np.uint64(0xC4CEB9FE1A85EC53)
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _STEP = np.uint64(0x52DCE729)
 _FIVE = np.uint64(5)
+# The low r bytes of a little-endian word, for r = 0..8.
+_MASKS = np.array([(1 << (8 * r)) - 1 for r in range(9)], dtype=np.uint64)
 
 
 def _rotl(x: Hashes, bits: int) -> Hashes:
@@ -62,25 +64,29 @@ def hash_keys(keys: Sequence[str]) -> Hashes:
         return np.zeros(0, dtype=np.uint64)
     joined = "\n".join(keys)
     if joined.count("\n") == count - 1:
-        buffer = np.frombuffer(joined.encode("utf-8", "surrogatepass"), dtype=np.uint8)
-        breaks = np.flatnonzero(buffer == 10)
-        body = np.delete(buffer, breaks)
-        lengths = np.diff(np.concatenate(([-1], breaks, [len(buffer)]))) - 1
+        data = joined.encode("utf-8", "surrogatepass")
+        breaks = np.flatnonzero(np.frombuffer(data, dtype=np.uint8) == 10)
+        starts = np.concatenate(([0], breaks + 1))
+        lengths = np.concatenate((breaks, [len(data)])) - starts
     else:  # a key holds a line break: encode them one by one
         encoded = [key.encode("utf-8", "surrogatepass") for key in keys]
-        body = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        data = b"".join(encoded)
         lengths = np.fromiter(map(len, encoded), dtype=np.int64, count=count)
-    width = max(int(lengths.max()) + 7, 8) // 8 * 8
-    padded = np.zeros((count, width), dtype=np.uint8)
-    padded[np.arange(width) < lengths[:, None]] = body
-    words = padded.view("<u8").astype(np.uint64)
+        starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
+    # Every 8-byte window of the bytes (zero-padded at the end), read little-endian: a key's
+    # block c is the window at its start + 8c, its bytes past the key's end masked off.
+    padded = data + bytes(8)
+    windows = np.ndarray((len(padded) - 7,), dtype="<u8", buffer=padded, strides=(1,))
+    last = len(padded) - 8
     blocks = (lengths + 7) // 8
     sizes = lengths.astype(np.uint64)
     state = sizes * _GOLDEN
-    for column in range(words.shape[1]):
-        block = _rotl(words[:, column] * _C1, 31) * _C2
-        mixed = _rotl(state ^ block, 27) * _FIVE + _STEP
-        state = np.where(blocks > column, mixed, state)
+    for column in range(int(blocks.max())):
+        rows = np.flatnonzero(blocks > column)  # the keys that still have a block here
+        at = starts[rows] + 8 * column
+        word = windows[np.minimum(at, last)] & _MASKS[np.minimum(lengths[rows] - 8 * column, 8)]
+        block = _rotl(word.astype(np.uint64) * _C1, 31) * _C2
+        state[rows] = _rotl(state[rows] ^ block, 27) * _FIVE + _STEP
     state = _shift_xor(state ^ sizes) * _F1
     state = _shift_xor(state) * _F2
     return _shift_xor(state)

@@ -13,6 +13,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import compress
 
 import numpy as np
 
@@ -234,10 +235,16 @@ class ChunkJudge:
     def duplicate_keys(self, chunk: RowChunk, syntax: SyntaxChunk) -> tuple[list[int], list[str]]:
         """The chunk indexes of the rows holding a valid address, and each one's duplicate key."""
         problems = chunk.problems
-        valid = [i for i, email in enumerate(syntax.emails) if email and i not in problems]
+        emails = syntax.emails
+        if problems:
+            valid = [i for i, email in enumerate(emails) if email and i not in problems]
+        else:
+            valid = list(compress(range(len(emails)), emails))  # in C: the rows with an address
         if self.options.hygiene.canonical_duplicates or not self.options.fast_syntax:
             return valid, [self.hygiene.duplicate_key(syntax.check(i)) for i in valid]
         # Without canonical duplicates the key is the address case-folded (AddressCheck.key).
+        if not problems:
+            return valid, list(compress(syntax.keys, emails))
         all_keys = syntax.keys
         return valid, [all_keys[i] for i in valid]
 

@@ -283,7 +283,10 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
             try:
                 # Line by line: most lines are ASCII, whose encoding is a copy; the whole
                 # piece as one text is as wide as its widest character, and slower to encode.
-                path.write_bytes(_LINE_END_BYTES.join([line.encode("utf-8") for line in lines]) + _LINE_END_BYTES)
+                # The empty last item puts a line end after the last line (no copy to add one).
+                encoded = [line.encode("utf-8") for line in lines]
+                encoded.append(b"")
+                path.write_bytes(_LINE_END_BYTES.join(encoded))
             except OSError as exc:
                 return ("failed", key, "", f"{context.spool}: the worker processes cannot write there "
                         f"({exc.strerror or exc}); free some space, or set TMPDIR to a folder with room")
