@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import errno
 import io
 import json
 import operator
@@ -127,25 +126,6 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
-def _copy_into(source: IO[bytes], target: int) -> None:
-    """Append all of ``source`` to the file descriptor ``target``: by ``sendfile`` (a copy
-    the kernel makes) where the file systems allow it, else through this process."""
-    left = os.fstat(source.fileno()).st_size
-    try:
-        while left > 0:
-            sent = os.sendfile(target, source.fileno(), None, left)
-            if sent == 0:
-                raise OSError(errno.EIO, "the piece ended early")
-            left -= sent
-    except OSError as exc:
-        if exc.errno not in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP, errno.EXDEV):
-            raise
-        while block := source.read(1 << 20):
-            view = memoryview(block)
-            while view:
-                view = view[os.write(target, view) :]
-
-
 def partial_path(path: Path) -> Path:
     """Where an output is written until the run commits it: a hidden file beside it.
 
@@ -234,6 +214,10 @@ class TableWriter:
         encoding = "utf-8-sig" if info.output_bom else "utf-8"
         self._files: dict[str, tuple[Path, IO[str]]] = {}
         self._syncing: threading.Thread | None = None
+        # While other processes write (open_for_others): where the reserved blocks end, and
+        # where the blocks known to be written end.
+        self._ends: dict[str, int] = {}
+        self._complete: dict[str, int] | None = None
         try:
             for kind, tmp in self.partials.items():
                 if resume is not None:
@@ -370,25 +354,62 @@ class TableWriter:
         self.rows_written["results"] += len(results)
         self.rows_written["clean"] += len(clean)
 
-    def append_files(self, files: Mapping[str, tuple[Path, int]]) -> None:
-        """Append files of lines already formatted, encoded as UTF-8 and ended with LINE_END.
+    def open_for_others(self) -> dict[str, int]:
+        """Let other processes (forked from this one) write the lines that follow: from now
+        on they are appended with :meth:`reserve` and ``os.pwrite``, until :meth:`close_for_others`.
 
-        ``files`` maps "results" and/or "clean" to (path, rows it holds). The bytes are
-        copied by the kernel (``sendfile``), not through this process.
+        Returns the descriptor of each partial file, for those processes. Everything this
+        writer holds is flushed first (the byte-order mark too, on an empty file).
         """
-        for kind, (source, rows) in files.items():
-            handle = self._files[kind][1]
+        ends: dict[str, int] = {}
+        for kind, (tmp, handle) in self._files.items():
             try:
                 if handle.tell() == 0:
                     handle.write("")  # the byte-order mark, when the encoding has one
                 handle.flush()
-                target = handle.fileno()
-                with source.open("rb") as piece:
-                    _copy_into(piece, target)
+                ends[kind] = os.fstat(handle.fileno()).st_size
+            except OSError as exc:
+                raise _cannot_write(tmp, exc) from exc
+        self._ends = ends
+        self._complete = dict(ends)
+        return {kind: handle.fileno() for kind, (_tmp, handle) in self._files.items()}
+
+    def reserve(self, sizes: Mapping[str, tuple[int, int]]) -> dict[str, int]:
+        """Room at the end of the files for a block of lines that another process writes.
+
+        ``sizes`` maps "results" and/or "clean" to (bytes, lines) of UTF-8 lines each ended
+        with LINE_END; returns the offset at which each is to be written. Blocks are placed
+        in the order they are reserved, whatever order they are then written in.
+        """
+        offsets: dict[str, int] = {}
+        for kind, (size, rows) in sizes.items():
+            offsets[kind] = self._ends[kind]
+            self._ends[kind] += size
+            self.rows_written[kind] += rows
+        return offsets
+
+    def written_up_to(self) -> dict[str, int]:
+        """Where the blocks reserved so far end (what :meth:`complete_up_to` takes once they are written)."""
+        return dict(self._ends)
+
+    def complete_up_to(self, ends: Mapping[str, int]) -> None:
+        """Say that everything before ``ends`` has been written: :meth:`checkpoint` records
+        these sizes (blocks reserved after them may already be written, or half written)."""
+        self._complete = dict(ends)
+
+    def close_for_others(self) -> None:
+        """Every reserved block is written: this writer appends at the files' ends again."""
+        for tmp, handle in self._files.values():
+            try:
                 handle.seek(0, os.SEEK_END)
             except OSError as exc:
-                raise self._write_failed(exc) from exc
-            self.rows_written[kind] += rows
+                raise _cannot_write(tmp, exc) from exc
+        self._ends = {}
+        self._complete = None
+
+    def write_error(self, exc: OSError) -> OutputError:
+        """The error to report when writing the outputs failed (from any process)."""
+        return self._write_failed(exc)
 
     def flush(self) -> None:
         """Hand whatever is buffered to the operating system (before another process appends)."""
@@ -399,7 +420,8 @@ class TableWriter:
                 raise _cannot_write(tmp, exc) from exc
 
     def checkpoint(self, *, sync: bool = False) -> dict[str, int]:
-        """Flush both partial files (and fsync them with ``sync``); return their sizes in bytes."""
+        """Flush both partial files (and fsync them with ``sync``); return their sizes in bytes
+        (while others write, the sizes given to :meth:`complete_up_to`)."""
         sizes: dict[str, int] = {}
         for kind, (tmp, handle) in self._files.items():
             try:
@@ -409,6 +431,8 @@ class TableWriter:
                 sizes[kind] = os.fstat(handle.fileno()).st_size
             except OSError as exc:
                 raise _cannot_write(tmp, exc) from exc
+        if self._complete is not None:
+            sizes.update(self._complete)
         return sizes
 
     def sync_in_background(self) -> None:

@@ -9,17 +9,21 @@ worker, forked once at the start, takes a piece and in two steps:
    valid address (plus whether the piece ended cleanly, see :mod:`pipeline.pieces`);
 2. ``finish``: once the run's process has looked those keys up in the duplicate index, in
    file order, and sent back which rows repeat an earlier one, builds the verdict columns,
-   tallies them and formats the output lines, and sends the lines and the tally.
+   tallies them and formats the output lines, and sends their sizes and the tally;
+3. ``write``: once the run's process has given the piece its place in the output files
+   (right after the piece before it), writes its lines there itself (``os.pwrite``).
 
 The run's process keeps only what must see every row in order: the duplicate index, the
-tally (merged per piece), the output files and the resume state, committed piece by piece
+tally (merged per piece), the places in the output files and the resume state (a piece
+counts as written once its worker says so), committed piece by piece
 exactly as the one-process loop commits chunks (so ``--resume`` works the same way). Rows per
 domain are the exception: each worker counts those of its pieces (a
 :class:`~pipeline.summary.DomainCounter`) and the tally adds both counts at the end. A
 resumed run rebuilds its tally from the results file, so no resume state needs them.
 
 Workers die with the run's process, ignore Ctrl-C (the run's process handles it) and leave
-through ``os._exit`` (they inherit its open output files and must not flush them).
+through ``os._exit`` (they inherit its open output files and must not flush them). They
+also inherit the run's lock, so no other run can take the outputs while one still lives.
 """
 
 from __future__ import annotations
@@ -30,15 +34,12 @@ import itertools
 import multiprocessing
 import os
 import queue
-import shutil
 import signal
-import tempfile
 import time
 import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -80,9 +81,6 @@ GC_EVERY_PIECES = 64
 #: Lines per piece at most (fewer with a smaller --chunk-size): small pieces start and end
 #: the work of both workers close together.
 PIECE_LINES = 10_000
-#: Spool folders are named ``<prefix><pid>-<random>``, so a later run can remove those of
-#: runs that were killed before they could.
-SPOOL_PREFIX = "presend-pieces-"
 #: Seconds between checks that every worker is still alive while waiting for one.
 _POLL_SECONDS = 0.5
 
@@ -122,6 +120,8 @@ class _Slot:
     header_pending: bool
     parsed: tuple[Any, ...] | None = None
     finished: tuple[Any, ...] | None = None
+    written: bool = False
+    ends: dict[str, int] = field(default_factory=dict)  # where its lines end in the outputs
     last_row: int = 0
     entries: bytes = b""
     rows: int = 0
@@ -134,7 +134,7 @@ class _Context:
     options: RunOptions
     table: Table
     writer: TableWriter
-    spool: Path  # where workers leave each piece's formatted lines for the run's process
+    outputs: dict[str, int]  # the partial output files, written at the places reserved
     domain_cap: int  # the run's Tally.domain_cap
     source: int = -1  # the input file, open for reading FilePieces (-1: pieces come as text)
 
@@ -144,6 +144,7 @@ class _WorkerState:
     judge: ChunkJudge
     domains: DomainCounter
     held: dict[int, tuple[RowChunk, list[str], SyntaxChunk, list[str]]] = field(default_factory=dict)
+    formatted: dict[int, dict[str, bytes]] = field(default_factory=dict)  # pieces waiting for their place
 
 
 def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
@@ -177,6 +178,8 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
                     finished += 1
                     if finished % GC_EVERY_PIECES == 0:
                         gc.collect(1)
+                elif kind == "write":
+                    results.put(_write(state, context, *task[1:]))
                 else:
                     state.held.pop(task[1], None)
             except Exception:
@@ -276,23 +279,35 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     held_back = itertools.chain(chunk.problems, alike.duplicates)
     results, clean = writer.format_texts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
                                          held_back, raw)
-    files: dict[str, tuple[Path, int]] = {}
+    sizes: dict[str, tuple[int, int]] = {}
+    formatted: dict[str, bytes] = {}
     for kind, lines in (("results", results), ("clean", clean)):
         if lines:
-            path = context.spool / f"{key}.{kind}"
-            try:
-                # Line by line: most lines are ASCII, whose encoding is a copy; the whole
-                # piece as one text is as wide as its widest character, and slower to encode.
-                # The empty last item puts a line end after the last line (no copy to add one).
-                encoded = [line.encode("utf-8") for line in lines]
-                encoded.append(b"")
-                path.write_bytes(_LINE_END_BYTES.join(encoded))
-            except OSError as exc:
-                return ("failed", key, "", f"{context.spool}: the worker processes cannot write there "
-                        f"({exc.strerror or exc}); free some space, or set TMPDIR to a folder with room")
-            files[kind] = (path, len(lines))
+            # Line by line: most lines are ASCII, whose encoding is a copy; the whole
+            # piece as one text is as wide as its widest character, and slower to encode.
+            # The empty last item puts a line end after the last line (no copy to add one).
+            encoded = [line.encode("utf-8") for line in lines]
+            encoded.append(b"")
+            formatted[kind] = _LINE_END_BYTES.join(encoded)
+            sizes[kind] = (len(formatted[kind]), len(lines))
+    state.formatted[key] = formatted
     lap(judge.timings, "format", now)
-    return ("finished", key, files, tally, dict(judge.timings), judge.syntax.stats())
+    return ("finished", key, sizes, tally, dict(judge.timings), judge.syntax.stats())
+
+
+def _write(state: _WorkerState, context: _Context, key: int, offsets: dict[str, int]) -> tuple[Any, ...]:
+    """Write a formatted piece's lines at the places the run's process gave them."""
+    formatted = state.formatted.pop(key)
+    try:
+        for kind, offset in offsets.items():
+            data = memoryview(formatted[kind])
+            while data:
+                done = os.pwrite(context.outputs[kind], data, offset)
+                data = data[done:]
+                offset += done
+    except OSError as exc:
+        return ("failed", key, "", str(context.writer.write_error(exc)))
+    return ("written", key)
 
 
 class ChunkWorkers:
@@ -399,15 +414,10 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
         pieces = file_pieces(table.path, text, size, head_lines=head_lines)
     else:
         pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
-    keep.writer.flush()
     try:
-        spool = Path(tempfile.mkdtemp(prefix=f"{SPOOL_PREFIX}{os.getpid()}-", dir=_spool_root()))
-    except BaseException:
-        if source >= 0:
-            os.close(source)
-        raise
-    try:
-        pool = ChunkWorkers(workers, _Context(options, table, keep.writer, spool, keep.tally.domain_cap, source))
+        outputs = keep.writer.open_for_others()
+        context = _Context(options, table, keep.writer, outputs, keep.tally.domain_cap, source)
+        pool = ChunkWorkers(workers, context)
         outcome = ParallelOutcome(read, {}, {})
         worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
         try:
@@ -416,8 +426,8 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
         except BaseException:
             pool.kill()
             raise
+        keep.writer.close_for_others()
     finally:
-        shutil.rmtree(spool, ignore_errors=True)
         if source >= 0:
             os.close(source)
     for timings, syntax in worker_stats.values():
@@ -442,6 +452,7 @@ def _schedule(
     limit = 2 * len(pool.processes) + 2
     waiting: deque[_Slot] = deque()  # sent to parse, in file order, not yet accepted
     accepted: deque[_Slot] = deque()  # looked up in the index, sent to finish, in order
+    writing: deque[_Slot] = deque()  # given their place in the outputs, in order, being written
     slots: dict[int, _Slot] = {}
     keys = iter(range(1 << 62))
     expected_header = table.info.has_header
@@ -455,6 +466,8 @@ def _schedule(
     def flush_commits() -> None:
         rows = sum(slot.rows for slot in uncommitted)
         if rows:
+            # The resume point: the outputs up to the end of the last piece written.
+            writer.complete_up_to(uncommitted[-1].ends)
             last = uncommitted[-1].last_row
             commit(last, b"".join(slot.entries for slot in uncommitted))
             committed(last, rows)
@@ -473,14 +486,14 @@ def _schedule(
         pool.send(slot.worker, ("drop", slot.key))
 
     while True:
-        while not exhausted and len(waiting) + len(accepted) < limit:
+        while not exhausted and len(waiting) + len(accepted) + len(writing) < limit:
             piece = next(pieces, None)
             if piece is None:
                 exhausted = True
                 break
             waiting.append(dispatch(piece, first, expected_header if first else False))
             first = False
-        if not waiting and not accepted:
+        if not waiting and not accepted and not writing:
             break
         reply = pool.receive()
         slot = slots.get(reply[1])
@@ -489,8 +502,10 @@ def _schedule(
         pool.done(slot.worker)
         if reply[0] == "parsed":
             slot.parsed = reply
-        else:
+        elif reply[0] == "finished":
             slot.finished = reply
+        else:
+            slot.written = True
 
         # Accept the parsed pieces at the head, in file order.
         while waiting and (parsed := waiting[0].parsed) is not None:
@@ -536,52 +551,31 @@ def _schedule(
                 head.finished = ("finished", head.key, {}, None, None, None)
             accepted.append(head)
 
-        # Write and commit the finished pieces at the head, in file order.
+        # Place the finished pieces at the head in the outputs, in file order: each right after
+        # the one before, written there by its worker.
         while accepted and (finished := accepted[0].finished) is not None:
             done = accepted.popleft()
-            slots.pop(done.key, None)
-            _, _, files, piece_tally, timings, syntax = finished
-            writer.append_files(files)
-            for path, _rows in files.values():
-                path.unlink()
+            _, _, sizes, piece_tally, timings, syntax = finished
+            if sizes:
+                pool.send(done.worker, ("write", done.key, writer.reserve(sizes)))
+            else:
+                done.written = True
+            done.ends = writer.written_up_to()
             if piece_tally is not None:
                 tally.merge(piece_tally)
                 worker_stats[done.worker] = (timings, syntax)
+            writing.append(done)
+
+        # Commit the written pieces at the head, in file order.
+        while writing and writing[0].written:
+            done = writing.popleft()
+            slots.pop(done.key, None)
             uncommitted.append(done)
             if done.last_row >= next_commit:
                 flush_commits()
                 next_commit = (done.last_row // options.chunk_size + 1) * options.chunk_size
     flush_commits()
     read.rows = rows_before
-
-
-def _spool_root() -> str | None:
-    """Where spool folders go: the temp folder when TMPDIR names one, else memory-backed /dev/shm
-    when there is one (the pieces are read back at once), else the temp folder."""
-    if os.environ.get("TMPDIR"):
-        return None
-    shm = "/dev/shm"
-    return shm if os.path.isdir(shm) and os.access(shm, os.W_OK | os.X_OK) else None
-
-
-def remove_stale_spools() -> None:
-    """Remove the spool folders that runs killed with ``kill -9`` left (their process is gone)."""
-    root = Path(_spool_root() or tempfile.gettempdir())
-    with contextlib.suppress(OSError):
-        for entry in root.glob(f"{SPOOL_PREFIX}*-*"):
-            owner = entry.name[len(SPOOL_PREFIX) :].split("-", 1)[0]
-            if owner.isdigit() and not _alive(int(owner)):
-                shutil.rmtree(entry, ignore_errors=True)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
@@ -598,4 +592,4 @@ def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
     total.decode.fallback_bytes += piece.decode.fallback_bytes
 
 
-__all__ = ["ChunkWorkers", "InOrder", "ParallelOutcome", "judge_in_parallel", "remove_stale_spools"]
+__all__ = ["ChunkWorkers", "InOrder", "ParallelOutcome", "judge_in_parallel"]

@@ -45,7 +45,7 @@ from .outputs import (
     output_paths,
     partial_path,
 )
-from .parallel import InOrder, judge_in_parallel, remove_stale_spools
+from .parallel import InOrder, judge_in_parallel
 from .report import render_report
 from .stages import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from .state import InputFingerprint, RunState, StateStore, check_resumable, dedupe_path, file_sha256
@@ -270,7 +270,6 @@ def _run_locked(
             progress("rows", last, None)
             events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
 
-        remove_stale_spools()
         parallel = _parallel_workers(options, table, resolver, prober, done)
         if parallel:
             keep = InOrder(commit.writer, judge.index, tally, commit.commit, committed)

@@ -204,3 +204,30 @@ def test_a_run_that_fails_midway_leaves_no_output(tmp_path: Path) -> None:
         run(RunOptions(input=source, out_dir=out, dns=DnsOptions(enabled=False), chunk_size=100))
     assert sorted(p.name for p in out.iterdir()) == ["late.results.csv"]
     assert (out / "late.results.csv").read_text(encoding="utf-8") == "previous\n"
+
+
+@pytest.mark.parametrize("encoding", ["utf-8", "cp1252"])
+def test_blocks_written_by_other_processes_land_where_they_were_reserved(tmp_path: Path, encoding: str) -> None:
+    # Reserved in file order, written in any order (with pwrite, as the worker processes do);
+    # a checkpoint records only what is known to be written; the writer appends after them.
+    info = TableInfo(tmp_path / "in.csv", "csv", encoding, ",", ("email",), 0)
+    writer = TableWriter(tmp_path, "in", info)
+    fds = writer.open_for_others()
+    blocks = [[f"r{b}{i}@example.com,x" for i in range(b + 1)] for b in range(4)]
+    data = [("\r\n".join(lines) + "\r\n").encode() for lines in blocks]
+    places = [writer.reserve({"results": (len(d), len(lines))}) for d, lines in zip(data, blocks, strict=True)]
+    ends = writer.written_up_to()
+    for number in (2, 0, 3):
+        os.pwrite(fds["results"], data[number], places[number]["results"])
+    writer.complete_up_to({"results": places[1]["results"], "clean": ends["clean"]})
+    sizes = writer.checkpoint()
+    assert sizes["results"] == places[1]["results"] < os.fstat(fds["results"]).st_size
+    os.pwrite(fds["results"], data[1], places[1]["results"])
+    writer.close_for_others()
+    writer.write([InputRow(9, 10, ("last@example.com",))], [_outcome(Status.DELIVERABLE)])
+    writer.commit()
+    lines = writer.paths["results"].read_bytes().decode("utf-8-sig").split("\r\n")
+    assert writer.paths["results"].read_bytes().startswith(b"\xef\xbb\xbf") is (encoding == "cp1252")
+    assert lines[1:11] == [line for lines in blocks for line in lines]
+    assert lines[11].startswith("last@example.com,deliverable,") and lines[12] == ""
+    assert writer.rows_written["results"] == 11

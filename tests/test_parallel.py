@@ -417,22 +417,19 @@ def test_workers_commit_every_chunk_size_rows(tmp_path: Path) -> None:
     assert seen == [(12_000, 12_000), (24_000, 12_000), (25_000, 1_000)]
 
 
-def test_pieces_are_appended_without_sendfile_where_it_is_refused(
+def test_a_worker_that_cannot_write_stops_the_run_with_the_outputs_message(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import errno
-    import os
 
-    from pipeline import outputs
+    from pipeline import parallel
+    from pipeline.errors import OutputError
 
-    def refuse(*args: object) -> int:
-        raise OSError(errno.EINVAL, "sendfile refused")
+    def full(*args: object) -> int:
+        raise OSError(errno.ENOSPC, "No space left on device")
 
     path = _write(tmp_path, "email\n" + "".join(f"u{i}@example.com\n" for i in range(3000)))
-    monkeypatch.setattr(outputs.os, "sendfile", refuse)
-    many = _run(path, tmp_path / "many", 2, chunk_size=700)
-    monkeypatch.undo()
-    one = _run(path, tmp_path / "one", 1, chunk_size=700)
-    _same_summary(one, many)
-    assert _outputs(tmp_path / "one", "list")[:2] == _outputs(tmp_path / "many", "list")[:2]
-    assert os.sendfile is not refuse
+    monkeypatch.setattr(parallel.os, "pwrite", full)  # the workers are forked with it
+    with pytest.raises(OutputError, match=r"writing the outputs failed \(No space left on device\); free some"):
+        _run(path, tmp_path / "many", 2, chunk_size=700)
+    assert not (tmp_path / "many" / "list.results.csv").exists()
