@@ -305,17 +305,35 @@ class TableWriter:
         held_back: Iterable[int] = (),
         heads: list[str] | None = None,
     ) -> tuple[list[str], list[str]]:
-        """:meth:`format_columns` for rows given either as columns or as ready text.
+        """:meth:`format_columns` for rows given either as columns or as ready text (see
+        :meth:`line_parts`): the results lines and the clean lines."""
+        heads, tails, keep = self.line_parts(cells, columns, tails, tails_sendable, held_back, heads)
+        clean = list(compress(heads, keep))
+        if self._width == 1:
+            clean = [head or '""' for head in clean]
+        return list(map(operator.add, heads, tails)), clean
+
+    def line_parts(
+        self,
+        cells: Sequence[Sequence[str]],
+        columns: Sequence[Sequence[str]],
+        tails: list[str],
+        tails_sendable: bool,
+        held_back: Iterable[int] = (),
+        heads: list[str] | None = None,
+    ) -> tuple[list[str], list[str], list[bool]]:
+        """Each row's results line in two parts, and whether it goes to the clean list.
 
         Row ``i`` is ``tails[i]`` (the delimiter, then its result columns already formatted;
         sendable when ``tails_sendable``) unless that is empty, then ``columns[i]``. Likewise
         its input cells are ``heads[i]`` when given and not empty, else formatted from
-        ``cells[i]``. ``tails`` and ``heads`` are filled in. The rows ``held_back`` (ill-formed
-        rows, duplicates given as text) stay out of the clean list whatever their status.
+        ``cells[i]``. ``tails`` and ``heads`` are filled in and returned: a results line is
+        ``heads[i] + tails[i]``, a clean line ``heads[i]`` (``""`` written ``""`` when the
+        input has one column). The rows ``held_back`` (ill-formed rows, duplicates given as
+        text) stay out of the clean list whatever their status.
         """
         lines = self._lines
         delimiter = lines.delimiter
-        width = self._width
         count = len(columns)
         if heads is None:
             heads = [""] * len(cells)
@@ -325,7 +343,6 @@ class TableWriter:
         others = list(compress(range(count), map(operator.not_, tails)))
         for index, text in zip(others, lines.parts([columns[index] for index in others]), strict=True):
             tails[index] = delimiter + text
-        results = list(map(operator.add, heads, tails))
         sendable = self._sendable
         if tails_sendable:
             keep = [not values or values[0] in sendable for values in columns]
@@ -333,10 +350,12 @@ class TableWriter:
             keep = [bool(values) and values[0] in sendable for values in columns]
         for index in held_back:
             keep[index] = False
-        clean = list(compress(heads, keep))
-        if width == 1:
-            clean = [head or '""' for head in clean]
-        return results, clean
+        return heads, tails, keep
+
+    @property
+    def width(self) -> int:
+        """The number of input columns the outputs hold."""
+        return self._width
 
     @property
     def lines(self) -> CsvLines:

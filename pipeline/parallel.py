@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import itertools
 import multiprocessing
 import os
 import queue
@@ -40,6 +39,7 @@ import traceback
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
+from itertools import chain, compress, repeat
 from typing import Any
 
 import numpy as np
@@ -276,21 +276,22 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
                    [columns[index] for index in others])
     state.domains.add(tally.take_domain_rows())
     now = lap(judge.timings, "tally", now)
-    held_back = itertools.chain(chunk.problems, alike.duplicates)
-    results, clean = writer.format_texts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
-                                         held_back, raw)
-    sizes: dict[str, tuple[int, int]] = {}
-    formatted: dict[str, bytes] = {}
-    for kind, lines in (("results", results), ("clean", clean)):
-        if lines:
-            # Line by line: most lines are ASCII, whose encoding is a copy; the whole
-            # piece as one text is as wide as its widest character, and slower to encode.
-            # The empty last item puts a line end after the last line (no copy to add one).
-            encoded = [line.encode("utf-8") for line in lines]
-            encoded.append(b"")
-            formatted[kind] = _LINE_END_BYTES.join(encoded)
-            sizes[kind] = (len(formatted[kind]), len(lines))
-    state.formatted[key] = formatted
+    held_back = chain(chunk.problems, alike.duplicates)
+    heads, tails, keep = writer.line_parts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
+                                           held_back, raw)
+    # Encoded part by part: most parts are ASCII, whose encoding is a copy (a whole piece as
+    # one text is as wide as its widest character, and slower to encode); a results line is
+    # its two parts and a line end, all joined in one go.
+    head_bytes = list(map(str.encode, heads))
+    results = b"".join(chain.from_iterable(zip(head_bytes, map(str.encode, tails), repeat(_LINE_END_BYTES))))
+    clean_heads = list(compress(head_bytes, keep))
+    if writer.width == 1:
+        clean_heads = [head or b'""' for head in clean_heads]
+    clean_heads.append(b"")  # the last line's end
+    formatted = {"results": results, "clean": _LINE_END_BYTES.join(clean_heads)}
+    lines = {"results": len(heads), "clean": len(clean_heads) - 1}
+    sizes = {kind: (len(data), lines[kind]) for kind, data in formatted.items() if lines[kind]}
+    state.formatted[key] = {kind: formatted[kind] for kind in sizes}
     lap(judge.timings, "format", now)
     return ("finished", key, sizes, tally, dict(judge.timings), judge.syntax.stats())
 
