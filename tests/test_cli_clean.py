@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 
 import pipeline.run
 from cli.main import app
+from pipeline import __version__
 from pipeline.errors import ResolverUnreachable
 
 REPO = Path(__file__).resolve().parent.parent
@@ -144,6 +145,15 @@ def test_entry_point_in_a_subprocess(listing: Path, tmp_path: Path) -> None:
     missing = _presend("clean", str(tmp_path / "nope.csv"), "--no-dns", cwd=REPO)
     assert missing.returncode == 2
     assert "nope.csv: no such file" in _error_line(missing.stderr)
+    # Every exit status passes through main() (which leaves without the interpreter's
+    # tear-down), its output flushed into the pipes first.
+    over = _presend("clean", str(listing), "--no-dns", "--fail-over", "10", "--out", str(tmp_path / "o2"), cwd=REPO)
+    assert over.returncode == 3 and over.stdout.startswith("4 rows: "), over.stderr
+    assert (tmp_path / "o2" / "contacts.summary.json").is_file()
+    unknown = _presend("bogus", cwd=REPO)
+    assert unknown.returncode == 2 and "No such command" in unknown.stderr
+    version = _presend("version", cwd=REPO)
+    assert version.returncode == 0 and version.stdout.strip() == __version__
 
 
 def test_broken_file_midway_exits_2_and_writes_nothing(tmp_path: Path) -> None:
