@@ -20,6 +20,8 @@ from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from .errors import InputError
 from .models import RESULT_COLUMNS
 
@@ -94,12 +96,13 @@ _GET_MX = itemgetter(_MX)
 
 
 def _largest_counts(counts: Mapping[str, int], cap: int) -> dict[str, int]:
-    """The ``cap`` entries with the largest counts (on a tie, the one met first stays).
-
-    A stable sort, not a heap: the tables pruned hold about twice ``cap`` entries, where
-    sorting them all is the faster way (and gives what ``heapq.nlargest`` gives).
-    """
-    return dict(sorted(counts.items(), key=itemgetter(1), reverse=True)[:cap])
+    """The ``cap`` entries with the largest counts, largest first (on a tie, the one met
+    first comes first): a stable sort of the counts, in NumPy (the tables pruned hold about
+    twice ``cap`` entries, a hundred thousand and more at the end of a large run)."""
+    values = np.fromiter(counts.values(), dtype=np.int64, count=len(counts))
+    order = np.argsort(-values, kind="stable")[:cap]
+    keys = list(counts)
+    return dict(zip(map(keys.__getitem__, order.tolist()), values[order].tolist(), strict=True))
 
 
 class DomainCounter:
