@@ -407,7 +407,7 @@ class TableWriter:
             self.rows_written[kind] += rows
         return offsets
 
-    def written_up_to(self) -> dict[str, int]:
+    def reserved_up_to(self) -> dict[str, int]:
         """Where the blocks reserved so far end (what :meth:`complete_up_to` takes once they are written)."""
         return dict(self._ends)
 

@@ -1,9 +1,10 @@
 """A run without the network levels, judged by worker processes, one per CPU.
 
 Without DNS and probing, everything a row needs but its duplicate check is known from the
-row itself, so whole chunks can be judged side by side. The run's process reads and
-decodes the file and cuts it into pieces of whole lines (:mod:`pipeline.pieces`); each
-worker, forked once at the start, takes a piece and in two steps:
+row itself, so whole chunks can be judged side by side. The run's process cuts the file
+into pieces of whole lines (:mod:`pipeline.pieces`: byte ranges that each worker reads and
+decodes, or decoded text for UTF-16/32); each worker, forked once at the start, takes a
+piece through three steps:
 
 1. ``parse``: parses it, checks the syntax, and sends back the hashed duplicate key of each
    valid address (plus whether the piece ended cleanly, see :mod:`pipeline.pieces`);
@@ -561,7 +562,7 @@ def _schedule(
                 pool.send(done.worker, ("write", done.key, writer.reserve(sizes)))
             else:
                 done.written = True
-            done.ends = writer.written_up_to()
+            done.ends = writer.reserved_up_to()
             if piece_tally is not None:
                 tally.merge(piece_tally)
                 worker_stats[done.worker] = (timings, syntax)

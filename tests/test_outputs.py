@@ -216,7 +216,7 @@ def test_blocks_written_by_other_processes_land_where_they_were_reserved(tmp_pat
     blocks = [[f"r{b}{i}@example.com,x" for i in range(b + 1)] for b in range(4)]
     data = [("\r\n".join(lines) + "\r\n").encode() for lines in blocks]
     places = [writer.reserve({"results": (len(d), len(lines))}) for d, lines in zip(data, blocks, strict=True)]
-    ends = writer.written_up_to()
+    ends = writer.reserved_up_to()
     for number in (2, 0, 3):
         os.pwrite(fds["results"], data[number], places[number]["results"])
     writer.complete_up_to({"results": places[1]["results"], "clean": ends["clean"]})
