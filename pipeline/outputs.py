@@ -294,20 +294,7 @@ class TableWriter:
         ill_formed: Collection[int] = (),
     ) -> tuple[list[str], list[str]]:
         """The results lines and the clean lines :meth:`write_columns` appends (no line ends)."""
-        return self.format_texts(cells, columns, [""] * len(columns), False, ill_formed)
-
-    def format_texts(
-        self,
-        cells: Sequence[Sequence[str]],
-        columns: Sequence[Sequence[str]],
-        tails: list[str],
-        tails_sendable: bool,
-        held_back: Iterable[int] = (),
-        heads: list[str] | None = None,
-    ) -> tuple[list[str], list[str]]:
-        """:meth:`format_columns` for rows given either as columns or as ready text (see
-        :meth:`line_parts`): the results lines and the clean lines."""
-        heads, tails, keep = self.line_parts(cells, columns, tails, tails_sendable, held_back, heads)
+        heads, tails, keep = self.line_parts(cells, columns, [""] * len(columns), False, ill_formed)
         clean = list(compress(heads, keep))
         if self._width == 1:
             clean = [head or '""' for head in clean]
