@@ -197,10 +197,10 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
 
 
 def _next_task(tasks: Any, backlog: deque[tuple[Any, ...] | None]) -> tuple[Any, ...] | None:
-    """The next task to do: a finish (or drop) before any parse, so pieces leave soon.
+    """The next task to do: a finish, write or drop before any parse, so pieces leave soon.
 
-    Finishing first keeps few parsed pieces waiting in the worker's memory; the parses
-    still run in the order they came.
+    Finishing and writing first keep few pieces waiting in the worker's memory (and let the
+    run commit sooner); the parses still run in the order they came.
     """
     if not backlog:
         backlog.append(tasks.get())
