@@ -89,11 +89,16 @@ def _child_peak_mb(stderr: str) -> float:
     return float("nan")
 
 
-#: Runs a module as __main__ and prints its own peak RSS (kB) on stderr when it exits.
+#: Runs a module as __main__ and prints its own peak RSS (kB) on stderr when it exits, by
+#: ``sys.exit`` (atexit) or by ``os._exit`` (which the CLI uses, and forked workers too: only
+#: the process that started prints).
 RSS_WRAPPER = (
-    "import atexit, resource, runpy, sys;"
-    "atexit.register(lambda: print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss,"
-    " file=sys.stderr));"
+    "import atexit, os, resource, runpy, sys;"
+    "pid = os.getpid(); leave = os._exit;"
+    "report = lambda: os.getpid() == pid and print('PEAK_RSS_KB',"
+    " resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr, flush=True);"
+    "atexit.register(report);"
+    "os._exit = lambda code: (report(), leave(code));"
     "sys.argv = sys.argv[1:]; runpy.run_module(sys.argv[0], run_name='__main__', alter_sys=True)"
 )
 
