@@ -143,37 +143,11 @@ def file_pieces(path: Path, text: TextFormat, lines_per_piece: int, *, head_line
     if text.encoding not in BYTE_CUT_ENCODINGS:
         raise ValueError(f"a {text.encoding} file is cut as text (text_pieces)")
     bom = len(codecs.BOM_UTF8) if text.encoding == "utf-8-sig" else 0
-    try:
-        handle = path.open("rb")
-    except OSError as exc:
-        raise unreadable_input(path, exc) from exc
-    with handle:
-        handle.seek(bom)
-        lines = DecodeStats()
-        start = offset = bom  # where the next piece starts; where the next block starts
-        count = 0  # line ends from ``start`` to ``offset``
-        first_line = 1
-        size = lines_per_piece + head_lines
-        seen = 0
-        try:
-            for block in read_text_blocks(handle, "latin-1", lines):
-                in_block = lines.line_ends - seen  # the reader counts each block's line ends
-                seen = lines.line_ends
-                cut = 0
-                while count + in_block >= size:
-                    wanted = size - count
-                    cut = after_breaks(block, wanted, cut)
-                    yield FilePiece(first_line, start, offset + cut - start, size, final=False)
-                    first_line += size
-                    start = offset + cut
-                    in_block -= wanted
-                    count = 0
-                    size = lines_per_piece
-                count += in_block
-                offset += len(block)
-        except OSError as exc:
-            raise read_stopped(path, first_line + count, exc) from exc
-        yield FilePiece(first_line, start, offset - start, count, final=True)
+    start = bom
+    for first_line, parts, lines, final in _cut(path, "latin-1", DecodeStats(), lines_per_piece, head_lines, bom):
+        size = sum(map(len, parts))
+        yield FilePiece(first_line, start, size, lines, final)
+        start += size
 
 
 @functools.cache
@@ -211,18 +185,28 @@ def text_pieces(
 
     Raises :class:`InputError` for bytes the encoding cannot read or a failed read.
     """
+    for first_line, parts, lines, final in _cut(path, text.encoding, decode, lines_per_piece, head_lines):
+        yield TextPiece(first_line, "".join(parts), lines, final)
+
+
+def _cut(
+    path: Path, encoding: str, decode: DecodeStats, lines_per_piece: int, head_lines: int, skip: int = 0
+) -> Iterator[tuple[int, list[str], int, bool]]:
+    """The pieces of :func:`text_pieces`, read from byte ``skip`` on: (first line, the piece's
+    text in parts, its lines, whether it is the last)."""
     try:
         handle = path.open("rb")
     except OSError as exc:
         raise unreadable_input(path, exc) from exc
     with handle:
+        handle.seek(skip)
         parts: list[str] = []
         count = 0
         first_line = 1
         size = lines_per_piece + head_lines
         seen = decode.line_ends  # the reader counts each block's line ends
         try:
-            for block in read_text_blocks(handle, text.encoding, decode):
+            for block in read_text_blocks(handle, encoding, decode):
                 parts.append(block)
                 in_last = decode.line_ends - seen  # line ends in parts[-1]
                 seen = decode.line_ends
@@ -233,7 +217,7 @@ def text_pieces(
                     wanted = size - (count - in_last)
                     cut = after_breaks(last, wanted)
                     parts.append(last[:cut])
-                    yield TextPiece(first_line, "".join(parts), size, final=False)
+                    yield first_line, parts, size, False
                     first_line += size
                     count -= size
                     parts = [last[cut:]] if cut < len(last) else []
@@ -243,20 +227,20 @@ def text_pieces(
             raise undecodable_input(path, exc) from exc
         except OSError as exc:
             raise read_stopped(path, first_line + count, exc) from exc
-        yield TextPiece(first_line, "".join(parts), count, final=True)
+        yield first_line, parts, count, True
 
 
-def after_breaks(text: str, lines: int, start: int = 0) -> int:
-    """Where the ``lines``-th line of ``text`` after ``start`` ends (after its CR, LF or CRLF)."""
+def after_breaks(text: str, lines: int) -> int:
+    """Where the ``lines``-th line of ``text`` ends (after its CR, LF or CRLF)."""
     if lines <= 0:
-        return start
+        return 0
     end = "\r" if "\n" not in text else "\n"
     if end == "\n" and "\r" in text and text.count("\r") != text.count("\r\n"):
         # Both lone CRs and LFs end lines here: let the pattern find them.
-        found = next(itertools.islice(_BREAK.finditer(text, start), lines - 1, None), None)
+        found = next(itertools.islice(_BREAK.finditer(text), lines - 1, None), None)
     else:
-        # One scan in C over the next ``lines`` lines (no string made per line).
-        found = re.compile(rf"(?:[^{end}]*+{end}){{{lines}}}").match(text, start)
+        # One scan in C over the first ``lines`` lines (no string made per line).
+        found = re.match(rf"(?:[^{end}]*+{end}){{{lines}}}", text)
     if found is None:
         raise ValueError(f"the text holds fewer than {lines} lines")
     return found.end()
