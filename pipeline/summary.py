@@ -310,15 +310,10 @@ class Tally:
     def add_domain_rows(self, counters: Iterable[DomainCounter]) -> None:
         """Add the per-domain row counts that :class:`DomainCounter` objects kept for this
         tally's rows; the table is pruned once, after all of them are in."""
-        held = self.domain_rows
         for counter in counters:
-            if held:
-                get = held.get
-                held.update({domain: get(domain, 0) + count for domain, count in counter.rows.items()})
-            else:
-                held.update(counter.rows)
+            self._add_domain_rows(counter.rows)
             self.domains_pruned |= counter.pruned
-        if len(held) > 2 * self.domain_cap:
+        if len(self.domain_rows) > 2 * self.domain_cap:
             self._prune_domains()
         mx = self.domain_mx
         mx.update({domain: "" for domain in self.domain_rows if domain not in mx})
@@ -401,6 +396,9 @@ class Tally:
     def _add_domain_rows(self, counts: dict[str, int]) -> list[str]:
         """Add per-domain row counts to the domain table; the domains new to it, in order."""
         held = self.domain_rows
+        if not held:  # all new: one update in C
+            held.update(counts)
+            return list(counts)
         fresh = [domain for domain in counts if domain not in held]
         get = held.get
         held.update({domain: get(domain, 0) + count for domain, count in counts.items()})
