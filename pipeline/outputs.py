@@ -245,9 +245,10 @@ class TableWriter:
         try:
             self._files[kind][1].write(LINE_END.join(lines) + LINE_END)
         except OSError as exc:
-            raise self._write_failed(exc) from exc
+            raise self.write_error(exc) from exc
 
-    def _write_failed(self, exc: OSError) -> OutputError:
+    def write_error(self, exc: OSError) -> OutputError:
+        """The error to report when writing the outputs failed (from any process)."""
         return OutputError(
             f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
             "free some space or choose another folder with --out"
@@ -412,10 +413,6 @@ class TableWriter:
                 raise _cannot_write(tmp, exc) from exc
         self._ends = {}
         self._complete = None
-
-    def write_error(self, exc: OSError) -> OutputError:
-        """The error to report when writing the outputs failed (from any process)."""
-        return self._write_failed(exc)
 
     def flush(self) -> None:
         """Hand whatever is buffered to the operating system (before another process appends)."""
