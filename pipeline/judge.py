@@ -66,7 +66,7 @@ class AlikeRows:
     per :class:`~pipeline.summary.Tally` combination, and ``status``, ``code``, ``enhanced``
     and ``reason`` are their (shared) verdict.
 
-    With ``duplicates_as_text``, the plain duplicates (see :meth:`duplicate`) come as text
+    With ``duplicates_as_text``, the plain duplicates of such rows come as text
     too: ``duplicates`` lists their indexes (rows kept out of the clean list) and
     ``duplicate_combos`` counts them per combination.
     """
