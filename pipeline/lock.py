@@ -60,8 +60,17 @@ class RunLock:
             if same:
                 break
             os.close(fd)
-        os.ftruncate(fd, 0)
-        os.write(fd, f"{os.getpid()}\n".encode())
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
+            os.close(fd)
+            raise OutputError(
+                f"{self.path}: cannot write the run's lock ({exc.strerror or exc}); "
+                "free some space or choose another folder with --out"
+            ) from exc
         self._fd = fd
 
     def release(self) -> None:
