@@ -413,7 +413,7 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
             source = os.open(table.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             raise unreadable_input(table.path, exc) from exc
-        pieces = file_pieces(table.path, text, size, head_lines=head_lines)
+        pieces = file_pieces(table.path, text, size, head_lines=head_lines, read=read.decode)
     else:
         pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
     try:

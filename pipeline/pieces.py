@@ -133,19 +133,25 @@ def join_pieces(head: TextPiece | FilePiece, after: TextPiece | FilePiece) -> Te
 BYTE_CUT_ENCODINGS = frozenset({"utf-8", "utf-8-sig", "cp1252"})
 
 
-def file_pieces(path: Path, text: TextFormat, lines_per_piece: int, *, head_lines: int = 0) -> Iterator[FilePiece]:
+def file_pieces(
+    path: Path, text: TextFormat, lines_per_piece: int, *, head_lines: int = 0, read: DecodeStats | None = None
+) -> Iterator[FilePiece]:
     """:func:`text_pieces` as byte ranges, for a file in one of :data:`BYTE_CUT_ENCODINGS`.
 
     The reading process decodes nothing (and sends no text): the file is read as Latin-1,
     which maps each byte to one character, so the offsets of the cuts are byte offsets.
-    A UTF-8 byte-order mark is left out of the first piece.
+    A UTF-8 byte-order mark is left out of the first piece. Once the last piece is cut,
+    ``read`` (if given) gets the bytes read and their CRC-32.
     """
     if text.encoding not in BYTE_CUT_ENCODINGS:
         raise ValueError(f"a {text.encoding} file is cut as text (text_pieces)")
     bom = len(codecs.BOM_UTF8) if text.encoding == "utf-8-sig" else 0
     start = bom
-    for first_line, parts, lines, final in _cut(path, "latin-1", DecodeStats(), lines_per_piece, head_lines, bom):
+    cutting = DecodeStats()
+    for first_line, parts, lines, final in _cut(path, "latin-1", cutting, lines_per_piece, head_lines, bom):
         size = sum(map(len, parts))
+        if final and read is not None:
+            read.bytes_read, read.crc32 = cutting.bytes_read, cutting.crc32
         yield FilePiece(first_line, start, size, lines, final)
         start += size
 

@@ -26,13 +26,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from . import __version__
-from .dedupe import DuplicateIndex
+from .dedupe import RECORD, DuplicateIndex
 from .errors import InputError
 from .fastsyntax import PendingSyntax, SyntaxChunk
 from .forkwrite import ForkedWrites, fork_available
 from .ingest import RowChunk, Table, open_table
 from .judge import ChunkJudge, lap, utc_now
-from .lock import RunLock, lock_path
+from .lock import RunLock
 from .models import (
     RESULT_COLUMNS,
 )
@@ -47,12 +47,26 @@ from .outputs import (
 )
 from .parallel import InOrder, judge_in_parallel
 from .report import render_report
+from .runfiles import RunFiles, guard_run_files
 from .stages import DomainResolver, MailboxProber, ProgressCallback, no_progress
-from .state import InputFingerprint, RunState, StateStore, check_resumable, dedupe_path, file_sha256
+from .state import (
+    InputFingerprint,
+    RunState,
+    StateStore,
+    check_held_still,
+    check_resumable,
+    dedupe_path,
+    file_sha256,
+)
 from .summary import Tally
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
+
+#: The end of every message that refuses a resume.
+_START_OVER = "run without --resume to start over"
+#: Bytes of one duplicate-index entry in the dedupe partial file.
+DUPLICATE_RECORD_BYTES = RECORD.itemsize
 
 #: Chunks a forked writer child formats and appends at a time (see _run_locked).
 WRITE_BATCH = 2
@@ -104,9 +118,13 @@ def _fingerprint_options(options: RunOptions) -> dict[str, Any]:
     return data
 
 
-def _rebuild_tally(tally: Tally, results: Path, delimiter: str, email_index: int) -> None:
-    """Feed the tally with the rows already committed to the (cut back) partial results file."""
+def _rebuild_tally(tally: Tally, results: Path, delimiter: str, email_index: int) -> int:
+    """Feed the tally with the rows already committed to the (cut back) partial results file.
+
+    Returns how many rows it read, which a resumed run checks against its state.
+    """
     width = len(RESULT_COLUMNS)
+    number = 0
     with results.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         next(reader, None)
@@ -114,6 +132,11 @@ def _rebuild_tally(tally: Tally, results: Path, delimiter: str, email_index: int
         cells: list[str] = []
         rows: list[list[str]] = []
         for number, row in enumerate(reader, start=1):
+            if len(row) < width:
+                raise InputError(
+                    f"{results}: row {number} of the interrupted run's results is cut short; "
+                    "run without --resume to start over"
+                )
             numbers.append(number)
             cells.append(row[email_index] if email_index < len(row) - width else "")
             rows.append(row[-width:])
@@ -121,6 +144,7 @@ def _rebuild_tally(tally: Tally, results: Path, delimiter: str, email_index: int
                 tally.add_many(numbers, cells, rows)
                 numbers, cells, rows = [], [], []
         tally.add_many(numbers, cells, rows)
+    return number
 
 
 class _Commit:
@@ -148,45 +172,65 @@ class _Commit:
 
     def start(self, table: Table, index: DuplicateIndex, tally: Tally) -> int:
         """Open the partial outputs (fresh, or as an interrupted run left them); rows already done."""
-        info = table.info
         state = self.store.load() if self.options.resume else None
         if state is not None:
-            check_resumable(state, self.fingerprint, self.option_print, self.store.path)
-            outputs = output_paths(self.out_dir, self.options.stem)
-            partials = {
-                "dedupe": self.dedupe,
-                "results": partial_path(outputs["results"]),
-                "clean": partial_path(outputs["clean"]),
-            }
-            for kind, path in partials.items():
-                if not path.exists() or path.stat().st_size < state.sizes.get(kind, 0):
-                    raise InputError(
-                        f"{path}: a partial output of the interrupted run is missing or cut short; "
-                        "run without --resume to start over"
-                    )
-            self.writer = TableWriter(
-                self.out_dir, self.options.stem, info, keep_risky=self.options.keep_risky, resume=state.sizes
-            )
-            with self.dedupe.open("r+b") as raw:
-                raw.truncate(state.sizes["dedupe"])
-                index.load(raw.read())
-            _rebuild_tally(tally, self.writer.partials["results"], info.delimiter, info.email_index)
-            self._dedupe_file = self.dedupe.open("ab")
-            self.started_at = state.started_at
-            self.resumed = True
-            self.resumed_from = state.rows_done
-            return state.rows_done
-        self.writer = TableWriter(self.out_dir, self.options.stem, info, keep_risky=self.options.keep_risky)
-        self._dedupe_file = self.dedupe.open("wb")
+            return self._resume(state, table, index, tally)
+        self.writer = TableWriter(self.out_dir, self.options.stem, table.info, keep_risky=self.options.keep_risky)
+        self._dedupe_file = self._open_dedupe("wb")
         # A state left by an earlier run is for outputs this run starts over; the first
         # commit records this run's own.
         self.store.clear()
         return 0
 
+    def _resume(self, state: RunState, table: Table, index: DuplicateIndex, tally: Tally) -> int:
+        """Continue from ``state`` once it agrees with the input, the options and the partial files."""
+        info = table.info
+        check_resumable(state, self.fingerprint, self.option_print, self.store.path)
+        outputs = output_paths(self.out_dir, self.options.stem)
+        partials = {
+            "dedupe": self.dedupe,
+            "results": partial_path(outputs["results"]),
+            "clean": partial_path(outputs["clean"]),
+        }
+        for kind, path in partials.items():
+            if not path.exists() or path.stat().st_size < state.sizes[kind]:
+                raise InputError(
+                    f"{path}: a partial output of the interrupted run is missing or cut short; "
+                    "run without --resume to start over"
+                )
+        if state.sizes["dedupe"] % DUPLICATE_RECORD_BYTES:
+            raise InputError(f"{self.store.path}: the resume state does not match {self.dedupe.name}; {_START_OVER}")
+        self.writer = TableWriter(
+            self.out_dir, self.options.stem, info, keep_risky=self.options.keep_risky, resume=state.sizes
+        )
+        with self.dedupe.open("r+b") as raw:
+            raw.truncate(state.sizes["dedupe"])
+            index.load(raw.read())
+        rows = _rebuild_tally(tally, self.writer.partials["results"], info.delimiter, info.email_index)
+        if rows != state.rows_done:
+            raise InputError(
+                f"{self.store.path}: the resume state says {state.rows_done} rows were done, but the partial "
+                f"results hold {rows}; {_START_OVER}"
+            )
+        self._dedupe_file = self._open_dedupe("ab")
+        self.started_at = state.started_at
+        self.resumed = True
+        self.resumed_from = state.rows_done
+        return state.rows_done
+
+    def _open_dedupe(self, mode: str) -> IO[bytes]:
+        try:
+            return self.dedupe.open(mode)
+        except OSError as exc:
+            raise self.writer.write_error(exc) from exc
+
     def commit(self, rows_done: int, dedupe_entries: bytes) -> None:
         """Sync everything written so far and record it as the resume point."""
-        self._dedupe_file.write(dedupe_entries)
-        self._dedupe_file.flush()
+        try:
+            self._dedupe_file.write(dedupe_entries)
+            self._dedupe_file.flush()
+        except OSError as exc:
+            raise self.writer.write_error(exc) from exc
         sizes = self.writer.checkpoint(sync=False)
         sizes["dedupe"] = self._dedupe_file.tell()
         self.store.save(
@@ -227,7 +271,9 @@ def run(
     """
     with open_table(options.input, options.email_column) as table:
         ensure_writable_dir(options.output_dir)
-        with RunLock(lock_path(options.output_dir, options.stem)):
+        files = RunFiles.of(options.output_dir, options.stem)
+        guard_run_files(files, options.input)
+        with RunLock(files.lock):
             return _run_locked(options, table, resolver, prober, progress, events)
 
 
@@ -356,6 +402,7 @@ def _run_locked(
                 done = launch(done)
             if writing:
                 done = settle()
+        check_held_still(options.input, commit.fingerprint, table.stats.decode if table.text_format else None)
         commit.finish()
     except BaseException:
         if forked is not None:

@@ -14,6 +14,7 @@ import csv
 import io
 import itertools
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
@@ -186,6 +187,10 @@ class DecodeStats:
     fallback_first_line: int = 0
     #: Line ends in the text :func:`read_text_blocks` has yielded so far (CR, LF, CRLF: one each).
     line_ends: int = 0
+    #: Bytes of the file the last whole pass read, from its first byte, and their CRC-32: what
+    #: the run compares with the input's fingerprint to see that the file held still.
+    bytes_read: int = 0
+    crc32: int = 0
 
 
 def read_text_blocks(
@@ -198,13 +203,20 @@ def read_text_blocks(
     with the LF of a CRLF).
     """
     decoder = make_decoder(encoding)
+    # What lies before the reading position (a BOM skipped by a caller) counts as read.
+    total = handle.tell()
+    crc = _crc_of_head(handle, total)
     if encoding == "utf-8-sig" and skip_bom:
-        handle.read(len(codecs.BOM_UTF8))
+        bom = handle.read(len(codecs.BOM_UTF8))
+        total, crc = total + len(bom), zlib.crc32(bom, crc)
     rest = ""
     before = stats.line_ends  # the stats may already count an earlier pass
     while True:
         block = handle.read(_BLOCK_BYTES)
         final = not block
+        total, crc = total + len(block), zlib.crc32(block, crc)
+        if final:
+            stats.bytes_read, stats.crc32 = total, crc
         try:
             text = decoder.decode(block, final=final)
         except UnicodeDecodeError as exc:
@@ -226,6 +238,15 @@ def read_text_blocks(
             yield text
         if final:
             return
+
+
+def _crc_of_head(handle: BinaryIO, size: int) -> int:
+    """CRC-32 of the first ``size`` bytes of ``handle``, leaving its position where it was."""
+    if not size:
+        return 0
+    handle.seek(0)
+    head = handle.read(size)
+    return zlib.crc32(head)
 
 
 def _complete_lines_end(text: str) -> int:
