@@ -57,7 +57,6 @@ CACHE_KIND = "domain"
 _EDNS_PAYLOAD = 1232  # the DNS flag day 2020 size: avoids fragmentation and most truncation
 _TARGET_MEMO = 100_000  # mail hosts whose addresses are kept for the rest of the run
 _MAX_TTL = 2**31 - 1
-_MAX_CHAIN = 16
 _MALFORMED = "the answer did not hold together (a CNAME loop or no question)"
 
 
@@ -475,34 +474,24 @@ class DnsResolver:
 def _read_answer(response: dns.message.Message) -> tuple[dns.rrset.RRset | None, int] | None:
     """The answer RRset with CNAMEs followed (None for a negative answer), and its lifetime.
 
-    The lifetime is the smallest TTL along the chain; a negative answer lives as long as
-    the SOA of the authority section allows (min of its TTL and minimum field, RFC 2308),
-    and not at all without an SOA. Returns None for a malformed answer (no question, a
-    CNAME loop).
+    dnspython's ``resolve_chaining`` follows the chain and takes the smallest TTL along it;
+    a negative answer lives as long as the SOA of the authority section allows (min of its
+    TTL and minimum field, RFC 2308), and not at all without an SOA (where dnspython would
+    assume a default). Returns None for a malformed answer (no single question, a chain too
+    long or looping, an answer beside NXDOMAIN).
     """
-    if len(response.question) != 1:
+    if not isinstance(response, dns.message.QueryMessage):
         return None
-    qname = response.question[0].name
-    rdtype = response.question[0].rdtype
-    ttl = _MAX_TTL
-    for _ in range(_MAX_CHAIN):
-        cname: dns.rrset.RRset | None = None
-        for rrset in response.answer:
-            if rrset.name != qname:
-                continue
-            if rrset.rdtype == rdtype:
-                return rrset, min(ttl, rrset.ttl)
-            if rrset.rdtype == dns.rdatatype.CNAME:
-                cname = rrset
-        if cname is None:
-            break
-        ttl = min(ttl, cname.ttl)
-        qname = cname[0].target
-    else:
+    try:
+        chain = response.resolve_chaining()
+    except (dns.exception.FormError, dns.message.ChainTooLong, dns.message.AnswerForNXDOMAIN,
+            dns.message.NotQueryResponse):
         return None
-    for rrset in response.authority:
-        if rrset.rdtype == dns.rdatatype.SOA:
-            return None, min(ttl, rrset.ttl, rrset[0].minimum)
+    ttl = min(chain.minimum_ttl, _MAX_TTL)
+    if chain.answer is not None:
+        return chain.answer, ttl
+    if any(rrset.rdtype == dns.rdatatype.SOA for rrset in response.authority):
+        return None, ttl
     return None, 0
 
 

@@ -186,6 +186,22 @@ def test_cname_ttl_bounds_the_cached_lifetime(serve: Callable[[Handler], Respond
     assert not look_up().from_cache
 
 
+def test_a_cname_loop_is_a_malformed_answer_not_a_verdict(serve: Callable[[Handler], Responder]) -> None:
+    """A chain that loops (a → b → a) is followed by dnspython's resolve_chaining up to its
+    limit, then reported as a failed lookup (unknown, 451 4.4.3), never as "no mail host"."""
+    loop = [rr("loop-a.example", 60, "CNAME", "loop-b.example."), rr("loop-b.example", 60, "CNAME", "loop-a.example.")]
+
+    def handle(query: dns.message.Message, response: dns.message.Message) -> None:
+        response.answer += loop
+
+    server = serve(handle)
+    options = DnsOptions(timeout=1.0, allow_private_mx=True, nameservers=(server.address,))
+    verdict = DnsResolver(options, None).resolve(["loop-a.example"])["loop-a.example"].verdict
+    assert verdict is not None
+    assert (verdict.status.value, verdict.code, verdict.enhanced) == ("unknown", "451", "4.4.3")
+    assert "CNAME loop" in verdict.detail
+
+
 def test_resolve_works_when_called_inside_a_running_event_loop(serve: Callable[[Handler], Responder]) -> None:
     records = {
         ("in.example", "MX"): rr("in.example", 300, "MX", "10 mx.in.example."),

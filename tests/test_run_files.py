@@ -345,7 +345,7 @@ def test_an_input_changed_mid_run_fails(tmp_path: Path, change: str, workers: in
             if change != "rewrite":
                 os.utime(source, ns=(before.st_atime_ns, before.st_mtime_ns))
 
-    with pytest.raises(InputError, match="changed (while presend read it|during the run)"):
+    with pytest.raises(InputError, match=r"changed (while presend read it|during the run)"):
         run(options, events=events)
     assert not (out / "contacts.results.csv").exists()
     assert not (out / "contacts.summary.json").exists()
