@@ -44,11 +44,20 @@ from .outputs import (
     ensure_writable_dir,
     output_paths,
     partial_path,
+    remove_stale_temps,
 )
 from .parallel import InOrder, judge_in_parallel
 from .report import render_report
 from .stages import DomainResolver, MailboxProber, ProgressCallback, no_progress
-from .state import InputFingerprint, RunState, StateStore, check_resumable, dedupe_path, file_sha256
+from .state import (
+    InputFingerprint,
+    RunState,
+    StateStore,
+    check_resumable,
+    dedupe_path,
+    file_sha256,
+    state_path,
+)
 from .summary import Tally
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
@@ -228,6 +237,8 @@ def run(
     with open_table(options.input, options.email_column) as table:
         ensure_writable_dir(options.output_dir)
         with RunLock(lock_path(options.output_dir, options.stem)):
+            remove_stale_temps([*output_paths(options.output_dir, options.stem).values(),
+                                state_path(options.output_dir, options.stem)])
             return _run_locked(options, table, resolver, prober, progress, events)
 
 
