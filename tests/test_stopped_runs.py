@@ -45,10 +45,10 @@ from tests.run_helpers import (
     wait_for_rows,
 )
 
-DNS_ROWS = 3200
+DNS_ROWS = 2400
 DNS_CHUNK = 400
-WORKER_ROWS = 12_000
-WORKER_CHUNK = 1000
+WORKER_ROWS = 8000
+WORKER_CHUNK = 800
 #: Kills in the fault injection, shared out evenly between the two paths.
 KILLS = 20
 
