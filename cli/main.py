@@ -2,7 +2,8 @@
 
 This is the only place that prints or exits. Exit status: 0 the run completed; 2 a usage
 or input error (one line naming the file/row/option); 1 anything else; 3 with
-``--fail-over`` when the undeliverable share is above the threshold.
+``--fail-over`` when the undeliverable share is above the threshold; 128 + the signal's
+number when stopped by Ctrl-C (130), SIGTERM (143) or SIGHUP (129) (see cli.signals).
 """
 
 from __future__ import annotations
@@ -25,12 +26,12 @@ from pipeline.options import CacheOptions, DnsOptions, HygieneOptions, ProbeOpti
 
 from .events import EventLog
 from .progress import make_progress
+from .signals import exit_status, stop_on_signals, stopped_by
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_THRESHOLD = 3
-EXIT_INTERRUPTED = 130
 
 app = typer.Typer(
     add_completion=False,
@@ -125,13 +126,14 @@ def clean(
         progress.close()
         log.error(str(exc), EXIT_FAILURE)
         raise typer.Exit(EXIT_FAILURE) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as interrupt:
         progress.close()
+        code = exit_status(interrupt)
         log.error(
-            "interrupted; the committed rows are kept: run the same command with --resume to continue",
-            EXIT_INTERRUPTED,
+            f"{stopped_by(interrupt)}; the committed rows are kept: run the same command with --resume to continue",
+            code,
         )
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        raise typer.Exit(code) from None
     progress.close()
     summary = result.summary
     rows = summary["rows"]
@@ -306,11 +308,12 @@ def version() -> None:
 
 def main() -> None:
     """Console-script entry point."""
+    stop_on_signals()
     try:
         app()
-    except KeyboardInterrupt:
-        typer.echo("presend: interrupted; outputs were left as they were", err=True)
-        _leave(EXIT_INTERRUPTED)
+    except KeyboardInterrupt as interrupt:
+        typer.echo(f"presend: {stopped_by(interrupt)}; outputs were left as they were", err=True)
+        _leave(exit_status(interrupt))
     except SystemExit as exc:
         if isinstance(exc.code, str):
             typer.echo(exc.code, err=True)

@@ -28,6 +28,7 @@ from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailSyntaxError
 from email_validator.rfc_constants import CASE_INSENSITIVE_MAILBOX_NAMES, EMAIL_MAX_LENGTH
 from email_validator.syntax import validate_email_domain_name, validate_email_local_part
 
+from .children import holding_stop_signals, start_child
 from .models import AddressCheck
 from .syntax import LOCAL_PART_MAX_OCTETS, _failure, check_address, normalize, reason_for, refusal
 
@@ -293,7 +294,9 @@ class SyntaxJudge:
             if len(todo) >= POOL_THRESHOLD and self.workers > 1:
                 pool = self._ensure_pool()
                 batches = [todo[i : i + _POOL_BATCH] for i in range(0, len(todo), _POOL_BATCH)]
-                futures = [pool.submit(_check_many, batch) for batch in batches]
+                # The pool forks its workers on the first submit: stop signals wait meanwhile.
+                with holding_stop_signals():
+                    futures = [pool.submit(_check_many, batch) for batch in batches]
             else:
                 found.update(zip(todo, _check_many(todo), strict=True))
                 todo = []
@@ -309,9 +312,12 @@ class SyntaxJudge:
         if self._pool is None:
             # fork: no re-import of the caller's main module, and a start in milliseconds.
             # The workers only run check_address (pure), so the parent's other threads
-            # (resolver, progress bars) and their locks are never needed in a worker.
+            # (resolver, progress bars) and their locks are never needed in a worker. They
+            # die with this process and leave the stop signals to it (pipeline.children).
             context = multiprocessing.get_context("fork")
-            self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=context)
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers, mp_context=context, initializer=start_child, initargs=(os.getpid(),)
+            )
         return self._pool
 
     def stats(self) -> dict[str, int]:

@@ -8,38 +8,27 @@ appends to the same partial files the parent opened, and reports the line counts
 error) through a pipe. One child at a time, so the lines land in input order; the parent
 records chunks as committed (the resume point) only after its child has finished.
 
-The child dies with the parent (``PR_SET_PDEATHSIG``), so a run killed with ``kill -9``
-leaves no writer behind to race a resumed run; whatever it appended past the recorded sizes
-is cut off when the run resumes.
+The child dies with the parent and does not hold the run's lock (see :mod:`pipeline.children`),
+so a run killed with ``kill -9`` leaves no writer behind to race a resumed run; whatever it
+appended past the recorded sizes is cut off when the run resumes.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import multiprocessing
 import os
-import signal
 import sys
 from collections.abc import Collection, Sequence
 
+from .children import holding_stop_signals, start_child
 from .errors import OutputError
 from .outputs import TableWriter
-
-_PR_SET_PDEATHSIG = 1
 
 
 def fork_available() -> bool:
     """True where a child can be forked (Linux)."""
     return sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
-
-
-def die_with_parent(parent: int) -> None:
-    """In a forked child: be killed when ``parent`` dies (exit now if it already has)."""
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(1)
 
 
 class ForkedWrites:
@@ -63,22 +52,17 @@ class ForkedWrites:
         writer.flush()
         parent = os.getpid()
         read_end, write_end = os.pipe()
-        # Ctrl-C is held back over the fork: a KeyboardInterrupt raised inside the after-fork
-        # hooks (logging's, for one) would be printed and dropped, and the run would go on.
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
+        # Stop signals are held back over the fork: a KeyboardInterrupt raised inside the
+        # after-fork hooks (logging's, for one) would be printed and dropped, and the run
+        # would go on.
+        with holding_stop_signals():
             pid = os.fork()
-        finally:
-            if os.getpid() == parent:
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         if pid == 0:  # pragma: no cover - runs in the child, which leaves through os._exit
             status = 1
             message = "error RuntimeError the writer process failed"
             try:
+                start_child(parent)
                 os.close(read_end)
-                signal.signal(signal.SIGINT, signal.SIG_IGN)
-                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
-                die_with_parent(parent)
                 counts = [0, 0]
                 for cells, columns, ill_formed in chunks:
                     results, clean = writer.format_columns(cells, columns, ill_formed)

@@ -3,6 +3,11 @@
 Two overlapping cron runs of the same list would write the same files; the second one stops
 instead. The lock belongs to the open file, so the kernel releases it when its process dies
 (even by ``kill -9``): a stale lock file on disk does not block the next run.
+
+The open file is shared with whatever process gets a copy of its descriptor, and the lock
+lasts until the last copy is closed: the descriptor is closed on ``exec`` (``O_CLOEXEC``) and,
+in every child forked while the lock is held, right after the fork
+(:func:`pipeline.children.close_in_children`). The lock is the run's process's alone.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import os
 from pathlib import Path
 from types import TracebackType
 
+from .children import close_in_children, keep_in_children
 from .errors import LockedError, OutputError
 
 
@@ -33,17 +39,19 @@ class RunLock:
         """Take the lock or raise :class:`LockedError` naming the lock and the holder's pid."""
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             except OSError as exc:
                 raise OutputError(
                     f"{self.path.parent}: cannot write {self.path.name} ({exc.strerror or exc}); "
                     "choose another folder with --out"
                 ) from exc
+            # Before the lock is taken: a child forked from now on must not share it.
+            close_in_children(fd)
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except OSError as exc:
                 holder = _read_pid(fd)
-                os.close(fd)
+                _close(fd)
                 if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
                     raise OutputError(f"{self.path}: cannot lock ({exc.strerror})") from exc
                 who = f"pid {holder}" if holder else "another process"
@@ -59,14 +67,14 @@ class RunLock:
                 same = False
             if same:
                 break
-            os.close(fd)
+            _close(fd)
         try:
             os.ftruncate(fd, 0)
             os.write(fd, f"{os.getpid()}\n".encode())
         except OSError as exc:
             with contextlib.suppress(OSError):
                 self.path.unlink()
-            os.close(fd)
+            _close(fd)
             raise OutputError(
                 f"{self.path}: cannot write the run's lock ({exc.strerror or exc}); "
                 "free some space or choose another folder with --out"
@@ -79,7 +87,7 @@ class RunLock:
             return
         with contextlib.suppress(OSError):
             self.path.unlink()
-        os.close(self._fd)
+        _close(self._fd)
         self._fd = None
 
     def __enter__(self) -> RunLock:
@@ -90,6 +98,11 @@ class RunLock:
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.release()
+
+
+def _close(fd: int) -> None:
+    keep_in_children(fd)  # first: once closed, the number may be reused
+    os.close(fd)
 
 
 def _read_pid(fd: int) -> str:

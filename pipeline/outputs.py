@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import glob
 import io
 import json
 import operator
@@ -99,6 +100,20 @@ def _replace(tmp: Path, path: Path) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise _cannot_write(path, exc) from exc
+
+
+def remove_stale_temps(paths: Iterable[Path]) -> None:
+    """Remove the temporary files beside ``paths`` that a killed writer left behind.
+
+    Call it only while holding the outputs' lock (:mod:`pipeline.lock`): then no other run
+    is writing them, and whatever temporary file is there belongs to a run that died.
+    """
+    for path in paths:
+        name = glob.escape(path.name)
+        for pattern in (f".{name}.tmp", f".{name}.*.tmp"):  # StateStore's; _temp_in's
+            for stale in path.parent.glob(pattern):
+                with contextlib.suppress(OSError):
+                    stale.unlink()
 
 
 def atomic_write_text(path: Path, text: str, *, bom: bool = False) -> None:

@@ -22,9 +22,9 @@ domain are the exception: each worker counts those of its pieces (a
 :class:`~pipeline.summary.DomainCounter`) and the tally adds both counts at the end. A
 resumed run rebuilds its tally from the results file, so no resume state needs them.
 
-Workers die with the run's process, ignore Ctrl-C (the run's process handles it) and leave
-through ``os._exit`` (they inherit its open output files and must not flush them). They
-also inherit the run's lock, so no other run can take the outputs while one still lives.
+Workers die with the run's process, ignore the stop signals (the run's process handles
+them), do not hold the run's lock (see :mod:`pipeline.children`) and leave through
+``os._exit`` (they inherit its open output files and must not flush them).
 """
 
 from __future__ import annotations
@@ -34,7 +34,6 @@ import gc
 import multiprocessing
 import os
 import queue
-import signal
 import time
 import traceback
 from collections import deque
@@ -45,10 +44,10 @@ from typing import Any
 
 import numpy as np
 
+from .children import holding_stop_signals, start_child
 from .dedupe import DuplicateIndex, hash_keys
 from .errors import InputError, OutputError
 from .fastsyntax import PendingSyntax, SyntaxChunk
-from .forkwrite import die_with_parent
 from .ingest import ReadStats, RowChunk, Table, unreadable_input
 from .judge import ChunkJudge, lap
 from .options import RunOptions
@@ -152,9 +151,7 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
     """A worker's loop (runs in the forked child)."""
     status = 0
     try:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-        die_with_parent(parent)
+        start_child(parent)
         gc.disable()
         options = replace(context.options, workers=1)
         state = _WorkerState(
@@ -323,17 +320,14 @@ class ChunkWorkers:
         self.processes: list[Any] = []
         self.ended: set[int] = set()  # workers that said their last word and may exit
         parent = os.getpid()
-        # Ctrl-C is held back over the forks (see pipeline.forkwrite).
-        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
+        # Stop signals are held back over the forks (see pipeline.forkwrite).
+        with holding_stop_signals():
             for index in range(count):
                 process = ctx.Process(
                     target=_serve, args=(parent, index, self.tasks[index], self.results, context), daemon=True
                 )
                 process.start()
                 self.processes.append(process)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
     def send(self, worker: int, task: tuple[Any, ...]) -> None:
         """Queue a task for one worker."""

@@ -44,6 +44,7 @@ from .outputs import (
     ensure_writable_dir,
     output_paths,
     partial_path,
+    remove_stale_temps,
 )
 from .parallel import InOrder, judge_in_parallel
 from .report import render_report
@@ -274,6 +275,7 @@ def run(
         files = RunFiles.of(options.output_dir, options.stem)
         guard_run_files(files, options.input)
         with RunLock(files.lock):
+            remove_stale_temps([*files.outputs.values(), files.state])
             return _run_locked(options, table, resolver, prober, progress, events)
 
 

@@ -1,22 +1,36 @@
-"""Interrupted runs: kill -9 and Ctrl-C on a real `python -m cli clean`, then --resume; the lock.
+"""Interrupted runs: kill -9, Ctrl-C, SIGTERM, SIGHUP on a real `python -m cli clean`, then --resume.
+
+After each, no process of the run is left and its lock is free.
 
 The resumed outputs must equal those of an uninterrupted run (checked_at aside).
 """
 
 from __future__ import annotations
 
-import csv
 import importlib.util
 import json
+import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+from tests.run_helpers import (
+    REPO,
+    assert_lock_free,
+    assert_nothing_left,
+    assert_same_outputs,
+    clean_command,
+    descendants,
+    killed_on_failure,
+    processes_naming,
+    run_cli,
+    start_cli,
+    summary_of,
+    wait_for_rows,
+)
+
 ROWS = 50_000
 
 
@@ -40,59 +54,33 @@ def reference(big_list: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _command(listing: Path, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "cli", "clean", str(listing), "--no-dns", "--no-cache", "-q",
-            "--chunk-size", "500", "--workers", "2", "--out", str(out), *extra]
+    return clean_command(listing, out, "--no-dns", "--chunk-size", "500", "--workers", "2", *extra)
 
 
 def _cli(listing: Path, out: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(_command(listing, out, *extra), cwd=REPO, capture_output=True, text=True, timeout=300)
+    return run_cli(_command(listing, out, *extra))
 
 
-def _start(listing: Path, out: Path) -> subprocess.Popen[str]:
-    return subprocess.Popen(_command(listing, out), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for_rows(state: Path, rows: int, process: subprocess.Popen[str]) -> int:
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the run ended before it could be interrupted"
-        try:
-            done = int(json.loads(state.read_text())["rows_done"])
-        except (FileNotFoundError, ValueError, KeyError):
-            done = 0
-        if done >= rows:
-            return done
-        time.sleep(0.01)
-    raise AssertionError("no chunk was committed in time")
-
-
-def _results(out: Path) -> list[list[str]]:
-    with (out / "big.results.csv").open(newline="", encoding="utf-8") as handle:
-        return [row[:-1] for row in csv.reader(handle)]  # all but presend_checked_at
+def _start(listing: Path, out: Path, *, new_session: bool = False) -> subprocess.Popen[str]:
+    return start_cli(_command(listing, out), new_session=new_session)
 
 
 def _assert_same_outputs(out: Path, reference: Path) -> None:
-    assert _results(out) == _results(reference)
-    assert (out / "big.clean.csv").read_bytes() == (reference / "big.clean.csv").read_bytes()
-    mine, theirs = (json.loads((d / "big.summary.json").read_text()) for d in (out, reference))
-    for key in ("rows", "by_status", "by_code", "by_reason", "flags", "rows_with_problems"):
-        assert mine[key] == theirs[key], key
-    assert mine["resumed"] is True
-    # The run left nothing behind: no state, no partial files, no lock.
-    assert sorted(p.name for p in out.iterdir()) == [
-        "big.clean.csv", "big.report.html", "big.results.csv", "big.summary.json"
-    ]
+    assert_same_outputs(out, reference, "big")
+    assert summary_of(out, "big")["resumed"] is True
 
 
 def test_kill_9_then_resume(big_list: Path, reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     process = _start(big_list, out)
-    done = _wait_for_rows(out / "big.resume.json", 3000, process)
+    done = wait_for_rows(out / "big.resume.json", 3000, process)
     # The run and its two workers, which write the pieces into the partial files themselves.
-    assert len(_processes_naming(out)) == 3
+    assert len(processes_naming(out)) == 3
+    children = descendants(process.pid)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
-    _assert_no_process_writes_to(out)
+    assert_lock_free(out / "big.lock")
+    assert_nothing_left(children, out)
     state = json.loads((out / "big.resume.json").read_text())
     assert done <= state["rows_done"] < ROWS
     assert not (out / "big.results.csv").exists()  # outputs appear only when complete
@@ -107,38 +95,36 @@ def test_kill_9_then_resume(big_list: Path, reference: Path, tmp_path: Path) -> 
     _assert_same_outputs(out, reference)
 
 
-def _processes_naming(out: Path) -> list[str]:
-    """The processes whose command line names ``out`` (a run and its forked workers)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        try:
-            if entry.name.isdigit() and str(out).encode() in (entry / "cmdline").read_bytes():
-                found.append(entry.name)
-        except OSError:
-            continue
-    return found
-
-
-def _assert_no_process_writes_to(out: Path) -> None:
-    """The worker processes of a killed run die with it (none still names its --out)."""
-    deadline = time.monotonic() + 10
-    while True:
-        left = _processes_naming(out)
-        if not left:
-            return
-        assert time.monotonic() < deadline, f"processes of the killed run still alive: {left}"
-        time.sleep(0.1)
-
-
-def test_ctrl_c_then_resume(big_list: Path, reference: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("number", "status", "words", "group"),
+    [
+        (signal.SIGINT, 130, "interrupted", False),  # Ctrl-C
+        (signal.SIGHUP, 129, "stopped by SIGHUP", True),  # the terminal closed: the whole group
+    ],
+    ids=["SIGINT", "SIGHUP-to-group"],
+)
+def test_stop_signal_then_resume(big_list: Path, reference: Path, tmp_path: Path, number: signal.Signals,
+                                 status: int, words: str, group: bool) -> None:
     out = tmp_path / "out"
-    process = _start(big_list, out)
-    _wait_for_rows(out / "big.resume.json", 2000, process)
-    process.send_signal(signal.SIGINT)
-    _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 130
-    assert "--resume" in stderr
-    assert json.loads((out / "big.resume.json").read_text())["rows_done"] < ROWS
+    with killed_on_failure(_start(big_list, out, new_session=group)) as process:
+        wait_for_rows(out / "big.resume.json", 2000, process)
+        children = descendants(process.pid)
+        assert len(children) == 2  # the two workers
+        if group:
+            os.killpg(process.pid, number)
+        else:
+            process.send_signal(number)
+        _, stderr = process.communicate(timeout=60)
+    assert process.returncode == status, stderr
+    assert stderr.count("\n") == 1 and words in stderr and "--resume" in stderr
+    assert_lock_free(out / "big.lock")
+    assert_nothing_left(children, out)
+    # The committed rows are kept, with the partial outputs they need.
+    state = json.loads((out / "big.resume.json").read_text())
+    assert 2000 <= state["rows_done"] < ROWS
+    for name, kind in ((".big.results.csv.partial", "results"), (".big.clean.csv.partial", "clean")):
+        assert (out / name).stat().st_size >= state["sizes"][kind]
+    assert not (out / "big.results.csv").exists()
 
     again = _cli(big_list, out, "--resume")
     assert again.returncode == 0, again.stderr
@@ -150,7 +136,7 @@ def test_a_changed_input_is_not_resumed(big_list: Path, tmp_path: Path) -> None:
     listing.write_bytes(big_list.read_bytes())
     out = tmp_path / "out"
     process = _start(listing, out)
-    _wait_for_rows(out / "big.resume.json", 2000, process)
+    wait_for_rows(out / "big.resume.json", 2000, process)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     with listing.open("a", encoding="utf-8") as handle:
@@ -168,7 +154,7 @@ def test_a_second_run_on_the_same_outputs_is_refused(big_list: Path, tmp_path: P
     out = tmp_path / "out"
     first = _start(big_list, out)
     try:
-        _wait_for_rows(out / "big.resume.json", 1000, first)
+        wait_for_rows(out / "big.resume.json", 1000, first)
         first.send_signal(signal.SIGSTOP)  # held mid-run (with its lock) while the second one tries
         second = _cli(big_list, out)
         assert second.returncode == 2
@@ -194,3 +180,20 @@ def test_resume_with_nothing_to_resume_runs_from_the_start(tmp_path: Path) -> No
     )
     assert done.returncode == 0, done.stderr
     assert json.loads((out / "small.summary.json").read_text())["by_status"] == {"deliverable": 1, "undeliverable": 1}
+
+
+def test_temporary_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
+    listing = tmp_path / "small.csv"
+    listing.write_text("name,email\nAnn,ann@example.com\n", encoding="utf-8")
+    out = tmp_path / "out"
+    out.mkdir()
+    # What a run killed while writing its report and its resume state leaves, and files of others.
+    left = [".small.report.html.k3j_x9q1.tmp", ".small.resume.json.tmp"]
+    others = [".smaller.report.html.k3j_x9q1.tmp", ".small.report.html.partial", "notes.tmp"]
+    for name in left + others:
+        (out / name).write_text("x", encoding="utf-8")
+    done = _cli(listing, out)
+    assert done.returncode == 0, done.stderr
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [*others, "small.clean.csv", "small.report.html", "small.results.csv", "small.summary.json"]
+    )
