@@ -50,6 +50,7 @@ from .report import render_report
 from .stages import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from .state import InputFingerprint, RunState, StateStore, check_resumable, dedupe_path, file_sha256
 from .summary import Tally
+from .textfile import reading_own_outputs
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -107,7 +108,7 @@ def _fingerprint_options(options: RunOptions) -> dict[str, Any]:
 def _rebuild_tally(tally: Tally, results: Path, delimiter: str, email_index: int) -> None:
     """Feed the tally with the rows already committed to the (cut back) partial results file."""
     width = len(RESULT_COLUMNS)
-    with results.open("r", encoding="utf-8-sig", newline="") as handle:
+    with reading_own_outputs(), results.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         next(reader, None)
         numbers: list[int] = []
@@ -225,7 +226,7 @@ def run(
     only for whole-run failures (:class:`~pipeline.errors.LockedError` when another run
     holds ``<out>/<stem>.lock``).
     """
-    with open_table(options.input, options.email_column) as table:
+    with open_table(options.input, options.email_column, options.encoding) as table:
         ensure_writable_dir(options.output_dir)
         with RunLock(lock_path(options.output_dir, options.stem)):
             return _run_locked(options, table, resolver, prober, progress, events)
