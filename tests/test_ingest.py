@@ -123,17 +123,38 @@ def test_line_numbers_follow_the_file(tmp_path: Path) -> None:
     assert lines == [2, 3, 4, 6, 8, 9, 10, 11, 12]
 
 
-def test_blank_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+def test_only_empty_lines_are_blank(tmp_path: Path) -> None:
+    # Blank means every field empty; a line of blanks or control characters is a row and
+    # keeps its cells. White space before the header is not a header: it is blank.
     source = tmp_path / "b.csv"
-    source.write_text("\nemail,name\n\na@example.com,A\n   \n,\n\t\nb@example.com,B\n\n", encoding="utf-8")
+    source.write_text(
+        "\n \t\nemail,name\n\na@example.com,A\n   \n,\n\t\n \x01, \nb@example.com,B\n\n", encoding="utf-8"
+    )
     table = open_table(source)
+    assert table.info.header == ("email", "name") and table.info.start_line == 3
     rows = list(table.rows())
     assert [(r.number, r.line, r.cells) for r in rows] == [
-        (1, 4, ("a@example.com", "A")),
-        (2, 8, ("b@example.com", "B")),
+        (1, 5, ("a@example.com", "A")),
+        (2, 6, ("   ",)),
+        (3, 8, ("\t",)),
+        (4, 9, (" \x01", " ")),
+        (5, 10, ("b@example.com", "B")),
     ]
-    assert table.stats.blank_rows == 6
-    assert table.report()["blank_rows_skipped"] == 6
+    assert [bool(r.problem) for r in rows] == [False, True, True, False, False]
+    assert table.stats.blank_rows == 5
+    assert table.report()["blank_rows_skipped"] == 5
+    result = run_syntax(source, tmp_path / "out")
+    results = read_output(result.paths["results"], ",")
+    assert [row[:2] for row in results[1:]] == [["a@example.com", "A"], ["   ", ""], ["\t", ""], [" \x01", " "],
+                                               ["b@example.com", "B"]]
+    verdicts = [(row[2], row[3], row[5]) for row in results[1:]]  # status, code, reason
+    assert verdicts == [
+        ("deliverable", "250", "syntax_ok"),
+        ("unknown", "", "malformed_row"),
+        ("unknown", "", "malformed_row"),
+        ("undeliverable", "501", "missing_at_sign"),  # a control character is no address
+        ("deliverable", "250", "syntax_ok"),
+    ]
 
 
 def test_empty_email_cell_is_a_row(tmp_path: Path) -> None:
@@ -218,18 +239,22 @@ def test_utf8_with_a_stray_cp1252_byte_in_the_sample(tmp_path: Path) -> None:
     assert table.stats.decode.fallback_first_line == 3
 
 
-def test_cp1252_file_keeps_every_byte(tmp_path: Path) -> None:
-    # Every byte from 0x80 to 0xFF, including the five Windows-1252 leaves undefined.
+@pytest.mark.parametrize("encoding", ["cp1252", "cp1250", "iso8859-2", "cp1251", "koi8-r", "cp1253", "mac-roman"])
+def test_an_8_bit_file_keeps_every_byte(tmp_path: Path, encoding: str) -> None:
+    # Every byte from 0x80 to 0xFF, including those the encoding leaves undefined (read as
+    # the Latin-1 character of the same value).
     high = bytes(range(0x80, 0x100))
     source = tmp_path / "w.csv"
-    source.write_bytes(b"email;note\r\na@example.com;" + high.replace(b";", b"") + b"\r\n")
-    table = open_table(source)
-    assert table.info.encoding == "cp1252"
+    source.write_bytes(b"email;note\r\na@example.com;" + high + b"\r\n")
+    table = open_table(source, encoding=encoding)
+    assert (table.info.encoding, table.info.encoding_guessed) == (encoding, False)
     note = next(iter(table.rows())).cells[1]
     assert len(note) == len(high)
     assert "\ufffd" not in note
-    assert note[0] == "€" and "\x81" in note and note[-1] == "ÿ"
-    assert table.report()["bytes_read_as_cp1252"] == 0  # the whole file is cp1252: nothing to flag
+    assert note == "".join(bytes([b]).decode(encoding, errors="ignore") or chr(b) for b in high)
+    if encoding == "cp1252":
+        assert note[0] == "€" and "\x81" in note and note[-1] == "ÿ"
+    assert table.report()["bytes_read_as_cp1252"] == 0  # the whole file is in that encoding: nothing to flag
 
 
 @pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 64])

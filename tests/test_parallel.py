@@ -23,11 +23,11 @@ from pipeline.ingest import TableInfo, open_table, record_reader
 from pipeline.options import DnsOptions, HygieneOptions, RunOptions
 from pipeline.outputs import CsvLines
 from pipeline.pieces import (
-    BYTE_CUT_ENCODINGS,
     FilePiece,
     PieceError,
     TextPiece,
     after_breaks,
+    cut_as_bytes,
     file_pieces,
     join_pieces,
     parse_piece,
@@ -71,7 +71,7 @@ def _cut(path: Path, size: int) -> tuple[TextFormat, TableInfo, list[TextPiece] 
         info = table.info
     head = int(info.has_header) + int(text.sep_line)
     as_text = list(text_pieces(path, text, size, DecodeStats(), head_lines=head))
-    if text.encoding not in BYTE_CUT_ENCODINGS:
+    if not cut_as_bytes(text.encoding):
         return text, info, as_text
     as_bytes = list(file_pieces(path, text, size, head_lines=head))
     with path.open("rb") as handle:
@@ -93,7 +93,8 @@ def _rows_by_pieces(path: Path, size: int) -> tuple[list[tuple[int, list[str], s
         piece = queue.pop(0)
         while True:
             readable = piece.read(handle.fileno(), text.encoding)[0] if isinstance(piece, FilePiece) else piece
-            parsed = parse_piece(readable, text, info.width, info.email_index, header_pending=header, first=first)
+            parsed = parse_piece(readable, text, info.width, info.email_index, header_pending=header, first=first,
+                                 start_line=info.start_line)
             if parsed.clean_end:
                 break
             piece = join_pieces(piece, queue.pop(0))
@@ -182,7 +183,7 @@ def test_pieces_without_quotes_keep_the_csv_field_limit(tmp_path: Path) -> None:
         assert text is not None
         piece = TextPiece(2, "A,a@example.com\n" + long_line, 2, final=True)
         with pytest.raises(PieceError) as caught:
-            parse_piece(piece, text, 2, 1, header_pending=False, first=False)
+            parse_piece(piece, text, 2, 1, header_pending=False, first=False, start_line=1)
     assert caught.value.line == 3
 
 
