@@ -109,8 +109,7 @@ def canonical_encoding(name: str) -> str:
     """
     try:
         info = codecs.lookup(name.strip())
-        codecs.decode(b"", info.name)
-        text = isinstance(codecs.decode(b"a", info.name), str)
+        text = isinstance(codecs.decode(b"", info.name), str)
     except (LookupError, ValueError, TypeError):
         text = False
     if not name.strip() or not text:

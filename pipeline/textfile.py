@@ -312,7 +312,8 @@ def sniff_text_format(
     number of fields, at least two. A file with one column gets ``,`` (``\\t`` for ``.tsv``,
     ``.txt`` and UTF-16 files). Excel's ``sep=X`` first line wins.
     """
-    guess = EncodingGuess(chosen_encoding(encoding, sample)) if encoding else guess_encoding(sample, truncated)
+    named = EncodingGuess(chosen_encoding(encoding, sample)) if encoding is not None else None
+    guess = named or guess_encoding(sample, truncated)
     encoding = guess.encoding
     decoder = make_decoder(encoding)
     if isinstance(decoder, codecs.IncrementalDecoder):

@@ -18,7 +18,7 @@ import pytest
 
 from pipeline import textfile
 from pipeline.errors import InputError
-from pipeline.ingest import find_email_column, open_table
+from pipeline.ingest import decide_header, find_email_column, open_table
 from pipeline.models import RESULT_COLUMNS
 from pipeline.options import DnsOptions, RunOptions
 from pipeline.run import RunResult, run
@@ -466,3 +466,62 @@ def test_chunks_cover_every_row_once(tmp_path: Path) -> None:
     chunks = list(open_table(source).chunks(7))
     assert [len(c) for c in chunks] == [7, 7, 7, 4]
     assert [list(r.cells) for c in chunks for r in c] == rows
+
+
+BELOW = [["Bob", "bob@example.com"], ["Cy", "cy@example.org"], ["Dee", "dee@example.net"]]
+
+
+@pytest.mark.parametrize(
+    ("first", "below", "wanted", "header"),
+    [
+        (["Name", "Email"], BELOW, None, True),  # an email header name
+        (["Name", "Contact"], BELOW, None, True),  # another word over the addresses
+        (["Nom", "Adresse électronique"], BELOW, None, True),
+        (["Name", "Electronic mail"], BELOW, None, True),
+        (["Ann", "ann@example.com"], BELOW, None, False),  # an address
+        (["Ann", "mailto:ann@example.com"], BELOW, None, False),
+        (["Ann", "ann@@example.com"], BELOW, None, False),  # a broken address
+        (["Ann", "ann@example"], BELOW, None, False),
+        (["Ann", "ann.example.com"], BELOW, None, False),  # no @, but a domain's dots
+        (["Ann", "ann2example"], BELOW, None, False),  # a digit: no column name
+        (["Ann", ""], BELOW, None, False),  # an empty address
+        (["Ann", "   "], BELOW, None, False),
+        (["Ann"], BELOW, None, False),  # too short to reach the address column
+        (["Mailchimp Inc", "bob@"], BELOW, None, False),  # a company named like a header
+        (["Name", "Login"], BELOW, "Login", True),  # --email-column names it
+        (["Ann", "x"], BELOW, "2", True),  # a column number: the cell is read as its name
+        (["Ann", "ann@"], [], None, False),  # nothing below: an @ is data
+        (["Name", "Email"], [], None, True),
+        (["Name", "Note"], [["Bob", "not an address"]], None, True),
+    ],
+)
+def test_decide_header(first: list[str], below: list[list[str]], wanted: str | None, header: bool) -> None:
+    decided, why = decide_header(first, below, wanted)
+    assert decided is header, why
+    assert why
+
+
+@pytest.mark.parametrize("first", ["Ann Lee,ann@@example.com", "Ann Lee,", "Ann Lee,ann.example.com", " Ann Lee ,  "])
+def test_a_headerless_list_keeps_its_first_contact(tmp_path: Path, first: str) -> None:
+    source = tmp_path / "bare.csv"
+    source.write_text(f"{first}\nBob,bob@example.com\nCy,cy@example.org\n", encoding="utf-8")
+    result = run_syntax(source, tmp_path / "out")
+    assert result.summary["input"]["has_header"] is False
+    assert result.summary["rows"] == 3
+    results = read_output(result.paths["results"], ",")
+    assert results[0] == ["column_1", "column_2", *RESULT_COLUMNS]
+    assert results[1][:2] == first.split(",")  # the first contact, judged
+    assert (results[1][2], results[1][3]) == ("undeliverable", "501")
+    assert [note for note in result.notes if "header" in note] == [
+        next(note for note in result.notes if note.startswith("bare.csv: no header row: the first line is data ("))
+    ]
+
+
+def test_the_header_decision_is_always_a_note(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "h.csv", [HEADER, *ROWS])
+    result = run_syntax(source, tmp_path / "out")
+    assert (
+        "h.csv: first line read as a header: 'Name', 'Email', 'Zip', 'Note' ('Email' names the email column); "
+        "if it is a contact, add a header line to the file"
+    ) in result.notes
+    assert json.loads(result.paths["summary"].read_text(encoding="utf-8"))["notes"] == result.notes
