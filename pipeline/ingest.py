@@ -283,9 +283,10 @@ def decide_header(first: Sequence[str], below: Sequence[Sequence[str]], wanted: 
     """Whether the first record of a list is its header, and why, in words.
 
     ``below`` are the records that follow it; ``wanted`` is ``--email-column``. The first
-    record is data when one of its cells looks like an address, or when the column whose
-    values below are addresses holds, in it, nothing or a broken address (an @, a digit or
-    an inner dot) rather than a column name; a record naming ``wanted`` is a header. Any
+    record is data when one of its cells looks like an address; it is a header when it
+    names ``wanted`` or has a cell named like an email column (``Email``, ``Courriel`` ...);
+    else it is data when, in the column whose values below are addresses, it holds nothing
+    or a broken address (an @, a digit or an inner dot) rather than a column name. Any
     other first record is a header (its columns are named by it).
     """
     for cell in first:
@@ -294,10 +295,17 @@ def decide_header(first: Sequence[str], below: Sequence[Sequence[str]], wanted: 
     key = header_key(wanted or "")
     if wanted is not None and any(cell == wanted or (key and header_key(cell) == key) for cell in first):
         return True, f"it names the column {wanted!r}"
+    for cell in first:
+        if header_key(cell) in _EMAIL_HEADERS:
+            return True, f"{cell.strip()!r} names the email column"
     if wanted is not None and wanted.strip().isdigit():
         index: int | None = int(wanted) - 1
     else:
-        index = find_email_column([""] * max(len(first), *map(len, below), 0), below)
+        # The addresses' column among the first record's own, else beyond them.
+        width = len(first)
+        index = find_email_column([""] * width, [row[:width] for row in below])
+        if index is None:
+            index = find_email_column([""] * max(width, *map(len, below), 0), below)
     if index is None or index < 0:
         if any("@" in cell for cell in first):
             return False, "it holds an @ and no column below holds addresses"
