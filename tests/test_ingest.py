@@ -493,6 +493,10 @@ BELOW = [["Bob", "bob@example.com"], ["Cy", "cy@example.org"], ["Dee", "dee@exam
         (["Ann", "ann@"], [], None, False),  # nothing below: an @ is data
         (["Name", "Email"], [], None, True),
         (["Name", "Note"], [["Bob", "not an address"]], None, True),
+        # Found by the fuzz test: addresses in a long row's extra field do not unmake a header.
+        (["Name", "Email"], [["", "", "a@example.com"]], None, True),
+        (["Name", "Contact", "Zip"], [["", "a@example.com", "", "b@example.com"], ["", "0", ""],
+                                      ["", "c@example.com", ""]], None, True),
     ],
 )
 def test_decide_header(first: list[str], below: list[list[str]], wanted: str | None, header: bool) -> None:
