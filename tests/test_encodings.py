@@ -222,3 +222,20 @@ def test_a_guess_names_the_next_most_likely_encoding() -> None:
     assert (guess.encoding, guess.guessed) == ("koi8-r", True)
     assert guess.runner_up and guess.runner_up != "koi8-r"
     assert data.decode(guess.runner_up) != data.decode("koi8-r")
+
+
+@pytest.mark.parametrize("encoding", ["cp932", "gb18030", "cp949"])
+def test_multi_byte_encodings_never_put_a_line_end_inside_a_character(encoding: str) -> None:
+    # What pipeline.pieces.cut_as_bytes says of them: a cut at CR or LF would fall between
+    # characters; they are cut as text only because their decoders are strict.
+    inside = []
+    for code in range(0x80, 0x10000):
+        if 0xD800 <= code < 0xE000:
+            continue
+        try:
+            data = chr(code).encode(encoding)
+        except UnicodeEncodeError:
+            continue
+        if b"\n" in data or b"\r" in data:
+            inside.append(chr(code))
+    assert inside == []
