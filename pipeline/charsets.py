@@ -154,11 +154,12 @@ def ascii_line_ends(encoding: str) -> bool:
 def guess_legacy(sample: bytes, truncated: bool) -> EncodingGuess:
     """Guess which of :data:`CANDIDATES` a sample that is not UTF-8 is in (see the module text).
 
-    A ``truncated`` sample is looked at up to its last line end (no candidate has the byte LF
-    inside a character), so that no decoding meets a character cut in two.
+    A ``truncated`` sample is looked at up to its last line end (no candidate has the byte CR
+    or LF inside a character), so that no decoding meets a character cut in two.
     """
-    if truncated and b"\n" in sample:
-        sample = sample[: sample.rindex(b"\n") + 1]
+    cut = max(sample.rfind(b"\n"), sample.rfind(b"\r")) if truncated else -1
+    if cut > 0:
+        sample = sample[: cut + 1]
     decoded: dict[str, str] = {}
     for encoding in CANDIDATES:
         text = _decode(sample, encoding)
