@@ -52,6 +52,7 @@ def clean(
     input: Annotated[Path, typer.Argument(help="The list to clean (CSV, TSV or XLSX).")],
     out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: beside the input).")] = None,
     email_column: Annotated[str | None, typer.Option("--email-column", help="Column holding the addresses.")] = None,
+    encoding: Annotated[str | None, typer.Option("--encoding", help="The input's text encoding (cp1251, iso-8859-2, shift_jis ...) when presend's guess is wrong.")] = None,
     nameserver: Annotated[list[str] | None, typer.Option("--nameserver", help="Resolver IP[:PORT]; repeatable.")] = None,
     no_dns: Annotated[bool, typer.Option("--no-dns", help="Stop after syntax (offline).")] = False,
     dns_concurrency: Annotated[int, typer.Option("--dns-concurrency", min=1, help="DNS queries in flight at once.")] = 64,
@@ -84,6 +85,7 @@ def clean(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars, no summary line.")] = False,
 ) -> None:
     """Clean INPUT and write <stem>.results.csv, .clean.csv, .summary.json and .report.html."""
+    from pipeline.charsets import canonical_encoding
     from pipeline.config import find_config, load_config, parse_duration
     from pipeline.run import run
 
@@ -100,6 +102,8 @@ def clean(
             raise UsageError("--probe needs the DNS level; drop --no-dns")
         ages = settings["max_age"]
         max_age_seconds = parse_duration(ages) if ages is not None else None
+        if settings["encoding"] is not None:
+            settings["encoding"] = canonical_encoding(settings["encoding"])
         options = _run_options(settings, max_age_seconds)
     except UsageError as exc:
         log.error(str(exc), EXIT_USAGE)
@@ -187,6 +191,7 @@ def _run_options(s: dict[str, Any], max_age: float | None) -> RunOptions:
         input=s["input"],
         out_dir=s["out"],
         email_column=s["email_column"],
+        encoding=s["encoding"],
         dns=DnsOptions(
             enabled=not s["no_dns"],
             nameservers=tuple(s["nameserver"] or ()),

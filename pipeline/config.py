@@ -132,6 +132,7 @@ class Key:
 KEYS: dict[tuple[str, str], Key] = {
     ("", "out"): Key("out", _path),
     ("", "email_column"): Key("email_column", _str),
+    ("", "encoding"): Key("encoding", _str),
     ("", "keep_risky"): Key("keep_risky", _bool),
     ("", "report_rows"): Key("report_rows", _int),
     ("", "quiet"): Key("quiet", _bool),

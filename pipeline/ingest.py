@@ -6,15 +6,20 @@ a workbook is read with openpyxl's read-only reader, so memory does not grow wit
 
 Decisions worth knowing (README "Input formats" says the same for users):
 
-- A line or sheet row with no value in any field is a blank row: it is skipped and counted
-  (``Table.stats.blank_rows``), never turned into a result row.
+- A line or sheet row whose every field is empty (no character at all) is a blank row: it
+  is skipped and counted (``Table.stats.blank_rows``), never turned into a result row. A
+  field of spaces or control characters is a value, so such a row is a row (and is judged).
+  Before the first line with a visible value (the header, or the first row of a list without
+  one), lines of white space are blank too: they are not a header.
 - A row with fewer fields than the header keeps its cells and is flagged (``problem``); the
   results file pads it so the presend columns stay aligned. A row with more fields keeps the
   first ones under the header and lists the extra ones, verbatim, in its ``problem`` (and so
   in ``presend_detail``). Extra fields that are all empty (a trailing delimiter) are dropped
   without a flag: they hold nothing. In a workbook, missing trailing cells are just empty.
-- When the first row already holds an address, the file has no header row: its columns are
-  named ``column_1`` ... and the first row is data.
+- The first line is a header unless it looks like data (:func:`decide_header`): it holds an
+  address, or, in the column whose later values are addresses, nothing or a broken address
+  rather than a column name. A list without a header row gets columns named ``column_1`` ...
+  Either way a note says what was decided.
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .charsets import label
 from .errors import InputError
 from .syntax import normalize
 from .textfile import (
@@ -58,6 +64,9 @@ _EMAIL_HEADERS = frozenset(
 # A header containing one of these is a candidate when its values look like addresses.
 _EMAIL_TOKENS = ("mail", "courriel", "correo", "epost")
 _ADDRESS_LIKE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+# A cell that is a broken address rather than a column name: an @, a digit, or a dot between
+# two other characters, and no blank.
+_BROKEN_ADDRESS = re.compile(r"\S*(?:@|\d|[^\s.]\.[^\s.])\S*")
 _GZIP_MAGIC = b"\x1f\x8b"
 _TEXT_TAB_SUFFIXES = (".tsv", ".tab", ".txt")
 
@@ -74,6 +83,12 @@ class TableInfo:
     email_index: int
     has_header: bool = True
     sheet: str = ""  # the worksheet read (workbooks only)
+    encoding_guessed: bool = False  # the encoding was chosen by likelihood (see pipeline.charsets)
+    #: The line (sheet row) of the first record with a visible value: the header, or the first
+    #: data row of a list without one. Records before it are blank.
+    start_line: int = 1
+    #: Why the first line was (not) read as a header, in words for the note.
+    header_reason: str = ""
 
     @property
     def email_column(self) -> str:
@@ -200,17 +215,21 @@ def find_email_column(header: Sequence[str], rows: Sequence[Sequence[str]]) -> i
 class RowShaper:
     """Turns records (header and blank ones included) into data rows, ragged rows flagged.
 
-    Blank records are counted in ``stats`` and skipped; the first other record is skipped
-    as the header while ``header_pending``. A record with more fields than ``width`` keeps
-    its first ones and names the others in its problem sentence (extra fields that are all
-    empty are just cut off); a shorter one is padded in a workbook, flagged in a text file.
+    Blank records (every field empty, or any record starting before ``start_line``) are
+    counted in ``stats`` and skipped; the first other record is skipped as the header while
+    ``header_pending``. A record with more fields than ``width`` keeps its first ones and
+    names the others in its problem sentence (extra fields that are all empty are just cut
+    off); a shorter one is padded in a workbook, flagged in a text file.
     """
 
-    def __init__(self, width: int, stats: ReadStats, *, header_pending: bool, workbook: bool) -> None:
+    def __init__(
+        self, width: int, stats: ReadStats, *, header_pending: bool, workbook: bool, start_line: int = 1
+    ) -> None:
         self.width = width
         self.stats = stats
         self.header_pending = header_pending
         self.workbook = workbook
+        self.start_line = start_line
 
     def rows(self, records: Iterable[tuple[int, list[str]]]) -> Iterator[tuple[int, list[str], str]]:
         """Each data row as (line it starts on, cells, problem sentence or "")."""
@@ -222,7 +241,7 @@ class RowShaper:
 
     def take(self, line: int, cells: list[str]) -> tuple[list[str], str] | None:
         """One record: None when it is blank or the header, else its cells and problem."""
-        if not "".join(cells).strip():
+        if not any(cells) or line < self.start_line:
             self.stats.blank_rows += 1
             return None
         if self.header_pending:
@@ -255,9 +274,51 @@ class RowShaper:
         return cells, problem
 
 
-def _is_blank(cells: Sequence[str]) -> bool:
-    # Blank when every cell is empty or white space: then so is their concatenation.
-    return not "".join(cells).strip()
+def _is_visible(cells: Sequence[str]) -> bool:
+    # A record with a value that is not white space (then so has their concatenation).
+    return bool("".join(cells).strip())
+
+
+def decide_header(first: Sequence[str], below: Sequence[Sequence[str]], wanted: str | None = None) -> tuple[bool, str]:
+    """Whether the first record of a list is its header, and why, in words.
+
+    ``below`` are the records that follow it; ``wanted`` is ``--email-column``. The first
+    record is data when one of its cells looks like an address; it is a header when it
+    names ``wanted`` or has a cell named like an email column (``Email``, ``Courriel`` ...);
+    else it is data when, in the column whose values below are addresses, it holds nothing
+    or a broken address (an @, a digit or an inner dot) rather than a column name. Any
+    other first record is a header (its columns are named by it).
+    """
+    for cell in first:
+        if looks_like_address(cell):
+            return False, f"its cell {cell.strip()!r} is an address"
+    key = header_key(wanted or "")
+    if wanted is not None and any(cell == wanted or (key and header_key(cell) == key) for cell in first):
+        return True, f"it names the column {wanted!r}"
+    for cell in first:
+        if header_key(cell) in _EMAIL_HEADERS:
+            return True, f"{cell.strip()!r} names the email column"
+    if wanted is not None and wanted.strip().isdigit():
+        index: int | None = int(wanted) - 1
+    else:
+        # The addresses' column among the first record's own, else beyond them.
+        width = len(first)
+        index = find_email_column([""] * width, [row[:width] for row in below])
+        if index is None:
+            index = find_email_column([""] * max(width, *map(len, below), 0), below)
+    if index is None or index < 0:
+        if any("@" in cell for cell in first):
+            return False, "it holds an @ and no column below holds addresses"
+        return True, "no column below holds addresses to compare it with"
+    cell = first[index].strip() if index < len(first) else ""
+    key = header_key(cell)
+    if key in _EMAIL_HEADERS or any(token in key for token in _EMAIL_TOKENS):
+        return True, f"{cell!r} names the email column"
+    if not cell:
+        return False, f"its cell in column {index + 1}, where the addresses are, is empty"
+    if _BROKEN_ADDRESS.fullmatch(cell):
+        return False, f"its cell {cell!r} in column {index + 1} looks like a broken address, not a column name"
+    return True, f"{cell!r} reads as the name of column {index + 1}, the addresses"
 
 
 def csv_problem(exc: csv.Error) -> str:
@@ -281,9 +342,10 @@ def unreadable_input(path: Path, exc: OSError) -> InputError:
 
 
 def undecodable_input(path: Path, exc: UndecodableText) -> InputError:
-    """The error for bytes a strict encoding (UTF-16/32) cannot read."""
+    """The error for bytes a strict encoding (UTF-16/32, Shift-JIS ...) cannot read."""
     return InputError(
-        f"{path}: line {exc.line}: bytes that are not valid {exc.encoding}; export the list again (as UTF-8 if you can)"
+        f"{path}: line {exc.line}: bytes that are not valid {exc.encoding}; export the list again "
+        "(as UTF-8 if you can), or name its encoding with --encoding"
     )
 
 
@@ -301,15 +363,17 @@ class Table:
     """An opened input list; iterate its rows with :meth:`rows` or :meth:`chunks`.
 
     Opening reads only the start of the file (format, encoding, delimiter, header, a sample
-    for the email column). Raises :class:`InputError` for a file presend cannot use.
+    for the email column). ``encoding`` names a text file's encoding instead of detecting
+    it. Raises :class:`InputError` for a file presend cannot use, and
+    :class:`~pipeline.errors.UsageError` for an unknown ``encoding``.
     """
 
-    def __init__(self, path: Path, email_column: str | None = None) -> None:
+    def __init__(self, path: Path, email_column: str | None = None, encoding: str | None = None) -> None:
         self.path = path
         self.stats = ReadStats()
         self._text: TextFormat | None = None
         self._workbook: Workbook | None = None
-        self._detect_format()
+        self._detect_format(encoding)
         try:
             self.info = self._read_head(email_column)
         except BaseException:
@@ -320,18 +384,19 @@ class Table:
         path = self.path
         records = self._records(DecodeStats())
         try:
-            first = next(((line, cells) for line, cells in records if not _is_blank(cells)), None)
+            first = next(((line, cells) for line, cells in records if _is_visible(cells)), None)
             if first is None:
                 raise InputError(f"{path}: the file holds no rows; export the list with a header row")
-            has_header = not any(looks_like_address(cell) for cell in first[1])
-            peek: list[list[str]] = [] if has_header else [first[1]]
+            below: list[list[str]] = []
             for _, cells in records:
-                if len(peek) >= PEEK_ROWS:
+                if len(below) >= PEEK_ROWS:
                     break
-                if not _is_blank(cells):
-                    peek.append(cells)
+                if any(cells):
+                    below.append(cells)
         finally:
             records.close()
+        has_header, why = decide_header(first[1], below, email_column)
+        peek = below if has_header else [first[1], *below[: PEEK_ROWS - 1]]
         width = len(first[1])
         header = tuple(first[1]) if has_header else tuple(f"column_{i}" for i in range(1, width + 1))
         index = self._resolve_column(header, peek, email_column)
@@ -345,6 +410,9 @@ class Table:
             email_index=index,
             has_header=has_header,
             sheet=self._workbook.sheet if self._workbook else "",
+            encoding_guessed=text.guessed if text else False,
+            start_line=first[0],
+            header_reason=why,
         )
 
     @property
@@ -354,7 +422,7 @@ class Table:
 
     # -- opening -------------------------------------------------------------------------
 
-    def _detect_format(self) -> None:
+    def _detect_format(self, encoding: str | None) -> None:
         path = self.path
         if not path.exists():
             raise InputError(f"{path}: no such file; check the path")
@@ -380,7 +448,7 @@ class Table:
             self._workbook = Workbook(path)
             return
         text = sniff_text_format(
-            sample, truncated=len(sample) >= SAMPLE_BYTES, prefer_tab=suffix in _TEXT_TAB_SUFFIXES
+            sample, truncated=len(sample) >= SAMPLE_BYTES, prefer_tab=suffix in _TEXT_TAB_SUFFIXES, encoding=encoding
         )
         if looks_binary(sample, text.encoding):
             raise InputError(f"{path}: looks like a binary file, not a CSV/TSV list; check the path")
@@ -459,7 +527,10 @@ class Table:
         stats = ReadStats()
         self.stats = stats
         workbook = self.info.format == "xlsx"
-        shaper = RowShaper(self.info.width, stats, header_pending=self.info.has_header, workbook=workbook)
+        shaper = RowShaper(
+            self.info.width, stats, header_pending=self.info.has_header, workbook=workbook,
+            start_line=self.info.start_line,
+        )
         number = 0
         chunk = RowChunk(skip + 1, [], [], {})
         records = self._records(stats.decode)
@@ -512,6 +583,7 @@ class Table:
         return {
             "format": info.format,
             "encoding": info.encoding,
+            "encoding_guessed": info.encoding_guessed,
             "delimiter": info.delimiter,
             "sheet": info.sheet,
             "has_header": info.has_header,
@@ -519,8 +591,22 @@ class Table:
             "email_column": info.email_column,
             "blank_rows_skipped": stats.blank_rows,
             "malformed_rows": stats.malformed_rows,
-            "bytes_read_as_cp1252": stats.decode.fallback_bytes if info.encoding != "cp1252" else 0,
+            "bytes_read_as_cp1252": stats.decode.fallback_bytes,
         }
+
+    def _header_note(self) -> str:
+        """What was decided about the first line, and why."""
+        info = self.info
+        line = "row" if info.format == "xlsx" else "line"
+        if info.has_header:
+            return (
+                f"{self.path.name}: first {line} read as a header: {_quote_list(info.header, 8)} "
+                f"({info.header_reason}); if it is a contact, add a header {line} to the file"
+            )
+        return (
+            f"{self.path.name}: no header row: the first {line} is data ({info.header_reason}); "
+            f"columns are named column_1 ... column_{info.width} in the results"
+        )
 
     def notes(self) -> list[str]:
         """Run-level observations about the input a user should hear about."""
@@ -528,16 +614,20 @@ class Table:
         stats = self.stats
         name = self.path.name
         notes: list[str] = []
-        if stats.decode.fallback_bytes and info.encoding != "cp1252":
+        text = self._text
+        if text is not None and text.guessed:
+            other = f" (perhaps --encoding {text.runner_up})" if text.runner_up else ""
+            notes.append(
+                f"{name}: no encoding marked and not UTF-8: read as {label(text.encoding)}, a guess; "
+                f"if names look wrong in the results, run again with --encoding NAME{other}"
+            )
+        if stats.decode.fallback_bytes:
             notes.append(
                 f"{name}: {stats.decode.fallback_bytes} byte(s) are not valid UTF-8 (first on line "
-                f"{stats.decode.fallback_first_line}); they were read as Windows-1252 characters, check those rows"
+                f"{stats.decode.fallback_first_line}); they were read as Windows-1252 characters, check those rows "
+                "(if the file is in another encoding, name it with --encoding)"
             )
-        if not info.has_header:
-            notes.append(
-                f"{name}: the first row holds an address, so the file was read as having no header row "
-                f"(columns named column_1 ... column_{info.width} in the results)"
-            )
+        notes.append(self._header_note())
         if stats.malformed_rows:
             notes.append(
                 f"{name}: {stats.malformed_rows} row(s) do not have the header's {info.width} fields "
@@ -552,9 +642,12 @@ class Table:
         return notes
 
 
-def open_table(path: Path, email_column: str | None = None) -> Table:
-    """Open an input list, detect its format and email column; raise :class:`InputError`."""
-    return Table(path, email_column)
+def open_table(path: Path, email_column: str | None = None, encoding: str | None = None) -> Table:
+    """Open an input list, detect its format and email column; raise :class:`InputError`.
+
+    ``encoding`` names a text file's encoding (``--encoding``) instead of detecting it.
+    """
+    return Table(path, email_column, encoding)
 
 
 __all__ = [
@@ -566,6 +659,7 @@ __all__ = [
     "Table",
     "TableInfo",
     "csv_problem",
+    "decide_header",
     "find_email_column",
     "header_key",
     "looks_like_address",

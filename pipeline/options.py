@@ -62,6 +62,7 @@ class RunOptions:
     input: Path
     out_dir: Path | None = None
     email_column: str | None = None
+    encoding: str | None = None  # the input's text encoding; None = detect (or guess) it
     dns: DnsOptions = field(default_factory=DnsOptions)
     probe: ProbeOptions = field(default_factory=ProbeOptions)
     hygiene: HygieneOptions = field(default_factory=HygieneOptions)

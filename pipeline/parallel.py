@@ -3,8 +3,8 @@
 Without DNS and probing, everything a row needs but its duplicate check is known from the
 row itself, so whole chunks can be judged side by side. The run's process cuts the file
 into pieces of whole lines (:mod:`pipeline.pieces`: byte ranges that each worker reads and
-decodes, or decoded text for UTF-16/32); each worker, forked once at the start, takes a
-piece through three steps:
+decodes, or decoded text for UTF-16/32 and the multi-byte legacy encodings); each worker,
+forked once at the start, takes a piece through three steps:
 
 1. ``parse``: parses it, checks the syntax, and sends back the hashed duplicate key of each
    valid address (plus whether the piece ended cleanly, see :mod:`pipeline.pieces`);
@@ -53,10 +53,10 @@ from .judge import ChunkJudge, lap
 from .options import RunOptions
 from .outputs import LINE_END, TableWriter
 from .pieces import (
-    BYTE_CUT_ENCODINGS,
     FilePiece,
     PieceError,
     TextPiece,
+    cut_as_bytes,
     file_pieces,
     join_pieces,
     parse_piece,
@@ -223,7 +223,7 @@ def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece | 
             piece, decoded = piece.read(context.source, table.text_format.encoding)
         info = table.info
         parsed = parse_piece(piece, table.text_format, info.width, info.email_index, header_pending=header_pending,
-                             first=first)
+                             first=first, start_line=info.start_line)
     except PieceError as exc:
         return ("parsed", key, 0, True, False, None, b"", b"", (exc.line, exc.problem))
     except OSError as exc:
@@ -401,7 +401,7 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
     size = -(-options.chunk_size // -(-options.chunk_size // PIECE_LINES))  # chunk / ceil(chunk / PIECE_LINES)
     source = -1
     pieces: Iterator[TextPiece | FilePiece]
-    if text.encoding in BYTE_CUT_ENCODINGS:
+    if cut_as_bytes(text.encoding):
         # Cut as bytes: each worker reads and decodes its pieces from this descriptor.
         try:
             source = os.open(table.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))

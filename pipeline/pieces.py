@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .charsets import ascii_line_ends
 from .ingest import (
     ReadStats,
     RowShaper,
@@ -127,23 +128,31 @@ def join_pieces(head: TextPiece | FilePiece, after: TextPiece | FilePiece) -> Te
     raise TypeError("a text piece and a byte piece cannot be joined")
 
 
-#: Encodings in which a line end is the byte CR or LF, never part of another character: a
-#: file in one of them is cut as bytes (:func:`file_pieces`), and each piece is decoded by the
-#: process that parses it. Their decoders never fail (see :func:`make_decoder`).
-BYTE_CUT_ENCODINGS = frozenset({"utf-8", "utf-8-sig", "cp1252"})
+def cut_as_bytes(encoding: str) -> bool:
+    """True when a file in ``encoding`` is cut as bytes (:func:`file_pieces`) and each piece
+    decoded by the process that parses it; otherwise it is cut as text (:func:`text_pieces`).
+
+    That takes an encoding in which a line end is the byte CR or LF, never part of another
+    character, and whose decoder never fails (see :func:`make_decoder`): UTF-8 and the 8-bit
+    encodings such as Windows-1252 or KOI8-R. Shift-JIS, GB18030 and EUC-KR never put CR or
+    LF inside a character either, but their decoders are strict, and a broken byte must be
+    reported with its line, which only the reading process knows: they are cut as text, as
+    UTF-16/32 are (whose line ends are two or four bytes).
+    """
+    return encoding in ("utf-8", "utf-8-sig") or ascii_line_ends(encoding)
 
 
 def file_pieces(
     path: Path, text: TextFormat, lines_per_piece: int, *, head_lines: int = 0, read: DecodeStats | None = None
 ) -> Iterator[FilePiece]:
-    """:func:`text_pieces` as byte ranges, for a file in one of :data:`BYTE_CUT_ENCODINGS`.
+    """:func:`text_pieces` as byte ranges, for a file whose encoding is :func:`cut_as_bytes`.
 
     The reading process decodes nothing (and sends no text): the file is read as Latin-1,
     which maps each byte to one character, so the offsets of the cuts are byte offsets.
     A UTF-8 byte-order mark is left out of the first piece. Once the last piece is cut,
     ``read`` (if given) gets the bytes read and their CRC-32.
     """
-    if text.encoding not in BYTE_CUT_ENCODINGS:
+    if not cut_as_bytes(text.encoding):
         raise ValueError(f"a {text.encoding} file is cut as text (text_pieces)")
     bom = len(codecs.BOM_UTF8) if text.encoding == "utf-8-sig" else 0
     start = bom
@@ -253,11 +262,19 @@ def after_breaks(text: str, lines: int) -> int:
 
 
 def parse_piece(
-    piece: TextPiece, text: TextFormat, width: int, email_index: int, *, header_pending: bool, first: bool
+    piece: TextPiece,
+    text: TextFormat,
+    width: int,
+    email_index: int,
+    *,
+    header_pending: bool,
+    first: bool,
+    start_line: int,
 ) -> ParsedPiece:
     """Parse one piece; ``first`` for the piece that starts the file (Excel's ``sep=`` line).
 
-    Raises :class:`PieceError` where the CSV cannot be parsed.
+    ``start_line`` is :attr:`TableInfo.start_line` (records before it are blank). Raises
+    :class:`PieceError` where the CSV cannot be parsed.
     """
     lines = split_lines(piece.text)
     base = piece.first_line
@@ -269,7 +286,7 @@ def parse_piece(
         lines.append(_SENTINEL + "\n")
     parsed = ParsedPiece()
     stats = parsed.stats
-    shaper = RowShaper(width, stats, header_pending=header_pending, workbook=False)
+    shaper = RowShaper(width, stats, header_pending=header_pending, workbook=False, start_line=start_line)
     take = shaper.take
     reader = record_reader(lines, text)
     rows = parsed.cells
@@ -320,12 +337,12 @@ def parse_piece(
 
 
 __all__ = [
-    "BYTE_CUT_ENCODINGS",
     "FilePiece",
     "ParsedPiece",
     "PieceError",
     "TextPiece",
     "after_breaks",
+    "cut_as_bytes",
     "file_pieces",
     "join_pieces",
     "parse_piece",

@@ -60,6 +60,7 @@ from .state import (
     file_sha256,
 )
 from .summary import Tally
+from .textfile import reading_own_outputs
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -126,7 +127,7 @@ def _rebuild_tally(tally: Tally, results: Path, delimiter: str, email_index: int
     """
     width = len(RESULT_COLUMNS)
     number = 0
-    with results.open("r", encoding="utf-8-sig", newline="") as handle:
+    with reading_own_outputs(), results.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)
         next(reader, None)
         numbers: list[int] = []
@@ -270,7 +271,7 @@ def run(
     only for whole-run failures (:class:`~pipeline.errors.LockedError` when another run
     holds ``<out>/<stem>.lock``).
     """
-    with open_table(options.input, options.email_column) as table:
+    with open_table(options.input, options.email_column, options.encoding) as table:
         ensure_writable_dir(options.output_dir)
         files = RunFiles.of(options.output_dir, options.stem)
         guard_run_files(files, options.input)

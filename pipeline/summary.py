@@ -12,18 +12,28 @@ from __future__ import annotations
 
 import csv
 import heapq
+import itertools
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from .errors import InputError
 from .models import RESULT_COLUMNS
+from .textfile import (
+    SAMPLE_BYTES,
+    DecodeStats,
+    UndecodableText,
+    guess_encoding,
+    looks_binary,
+    read_lines,
+    reading_own_outputs,
+)
 
 _COL = {name: index for index, name in enumerate(RESULT_COLUMNS)}
 _PROBLEM_STATUSES = {"risky", "undeliverable", "unknown"}
@@ -518,20 +528,36 @@ class ResultsFile:
     email_index: int | None
 
 
-def _open_results(path: Path) -> tuple[Any, Any, str]:
+def _open_results(path: Path) -> tuple[Iterator[str], BinaryIO, str]:
+    """The lines of a results file, decoded as an input list is (the encoding detected, so a
+    file Excel saved again as Windows-1252 or UTF-16 reads too), the open file and the
+    delimiter (the one before ``presend_status`` in the header)."""
     try:
-        handle = path.open("r", encoding="utf-8-sig", newline="")
+        handle = path.open("rb")
+        sample = handle.read(SAMPLE_BYTES)
     except OSError as exc:
-        raise InputError(f"{path}: cannot be read ({exc.strerror}); check the path") from exc
-    first = handle.readline()
-    marker = first.find("presend_status")
-    if marker < 0:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}); check the path") from exc
+    try:
+        if not sample:
+            raise InputError(f"{path}: the file is empty")
+        encoding = guess_encoding(sample, truncated=len(sample) >= SAMPLE_BYTES).encoding
+        if looks_binary(sample, encoding):
+            raise InputError(f"{path}: looks like a binary file; give a <stem>.results.csv written by presend clean")
+        handle.seek(0)
+        lines = read_lines(handle, encoding, DecodeStats())
+        first = next(lines, "")
+        marker = first.find("presend_status")
+        if marker < 0:
+            raise InputError(f"{path}: no presend_status column; give a <stem>.results.csv written by presend clean")
+    except UndecodableText as exc:
         handle.close()
-        raise InputError(f"{path}: no presend_status column; give a <stem>.results.csv written by presend clean")
+        raise InputError(f"{path}: line {exc.line}: bytes that are not valid {exc.encoding}") from exc
+    except BaseException:
+        handle.close()
+        raise
     before = first[:marker].rstrip('"')
     delimiter = before[-1] if before else ","
-    handle.seek(0)
-    return csv.reader(handle, delimiter=delimiter), handle, delimiter
+    return itertools.chain([first], lines), handle, delimiter
 
 
 def read_results(
@@ -540,16 +566,19 @@ def read_results(
     row_cap: int = 5_000,
     email_column: str | None = None,
 ) -> tuple[Tally, ResultsFile]:
-    """Stream a ``<stem>.results.csv`` into a :class:`Tally` (UTF-8, with or without BOM).
+    """Stream a ``<stem>.results.csv`` into a :class:`Tally`.
 
-    The delimiter is the one before ``presend_status`` in the header (results keep the
-    input's delimiter). The presend columns are the last ones of each row, so rows with
-    extra cells still line up. Raises :class:`InputError` on a file that is not a results
-    file or cannot be read.
+    The file is read in any encoding presend reads an input in (presend writes UTF-8; a
+    spreadsheet may save it again in another), and without the input's field-size limit
+    (see :func:`~pipeline.textfile.reading_own_outputs`). The delimiter is the one before
+    ``presend_status`` in the header (results keep the input's delimiter). The presend
+    columns are the last ones of each row, so rows with extra cells still line up. Raises
+    :class:`InputError` on a file that is not a results file or cannot be read.
     """
-    reader, handle, delimiter = _open_results(path)
+    lines, handle, delimiter = _open_results(path)
+    reader = csv.reader(lines, delimiter=delimiter)
     tally = Tally(row_cap=row_cap)
-    with handle:
+    with handle, reading_own_outputs():
         try:
             header = tuple(next(reader))
         except StopIteration:
@@ -573,8 +602,12 @@ def read_results(
                     )
                 cell = cells[email_index] if email_index is not None and email_index < len(cells) - _WIDTH else ""
                 tally.add(number, cell, cells[-_WIDTH:])
-        except (csv.Error, UnicodeDecodeError) as exc:
+        except csv.Error as exc:
             raise InputError(f"{path}: line {reader.line_num}: {exc}") from exc
+        except UndecodableText as exc:
+            raise InputError(f"{path}: line {exc.line}: bytes that are not valid {exc.encoding}") from exc
+        except OSError as exc:
+            raise InputError(f"{path}: reading stopped after line {reader.line_num} ({exc.strerror or exc})") from exc
     return tally, ResultsFile(path, delimiter, header, email_index)
 
 
@@ -586,8 +619,37 @@ def _email_index(header: tuple[str, ...], wanted: str | None) -> int | None:
     return find_email_column(header, [])
 
 
+#: The fields of a summary.json a re-rendered report uses, with their types: a type (or a
+#: tuple of them), ``[spec]`` for a list of such values, ``{key: spec}`` for an object (``"*"``
+#: for any other key). Fields the report does not use are taken as they are.
+_SUMMARY_FIELDS: dict[str, Any] = {
+    "rows": int,
+    "presend_version": str,
+    "started_at": str,
+    "finished_at": str,
+    "levels": [str],
+    "levels_inferred": bool,
+    "mailboxes_probed": bool,
+    "notes": [str],
+    "probe_greylisting_domains": [str],
+    "input": {
+        "name": str, "path": str, "sha256": str, "encoding": str, "encoding_guessed": bool,
+        "delimiter": str, "email_column": str,
+    },
+    "options": {"dns": {"nameservers": [str]}, "probe": dict, "cache": dict},
+    "timings_seconds": {"*": (int, float)},
+    "dns": dict,
+    "probe": dict,
+}
+_WRONG = object()
+
+
 def sibling_summary(results_path: Path) -> dict[str, Any] | None:
-    """The ``<stem>.summary.json`` written beside a results file, if there is a readable one."""
+    """The ``<stem>.summary.json`` written beside a results file, if there is a readable one.
+
+    A field the report uses that holds a value of the wrong type is left out, and a note
+    in the summary's ``notes`` names it.
+    """
     name = results_path.name
     stem = name[: -len(".results.csv")] if name.endswith(".results.csv") else results_path.stem
     sibling = results_path.with_name(f"{stem}.summary.json")
@@ -595,7 +657,44 @@ def sibling_summary(results_path: Path) -> dict[str, Any] | None:
         data = json.loads(sibling.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
-    return data if isinstance(data, dict) else None
+    if not isinstance(data, dict):
+        return None
+    dropped: list[str] = []
+    checked = _conform(data, _SUMMARY_FIELDS, "", dropped)
+    assert isinstance(checked, dict)
+    if dropped:
+        checked.setdefault("notes", []).append(
+            f"{sibling.name}: left out field(s) of the wrong type: {', '.join(dropped)}"
+        )
+    return checked
+
+
+def _conform(value: Any, spec: Any, where: str, dropped: list[str]) -> Any:
+    """``value`` checked against ``spec`` (see :data:`_SUMMARY_FIELDS`): itself, an object
+    without its wrong fields, or ``_WRONG``; the names of the fields left out go to ``dropped``."""
+    if isinstance(spec, dict):
+        if not isinstance(value, dict):
+            return _WRONG
+        kept: dict[str, Any] = {}
+        for key, item in value.items():
+            inner = spec.get(key, spec.get("*"))
+            if inner is None:
+                kept[key] = item
+                continue
+            name = f"{where}.{key}" if where else key
+            checked = _conform(item, inner, name, dropped)
+            if checked is _WRONG:
+                dropped.append(name)
+            else:
+                kept[key] = checked
+        return kept
+    if isinstance(spec, list):
+        if not isinstance(value, list) or any(_conform(item, spec[0], where, []) is _WRONG for item in value):
+            return _WRONG
+        return value
+    if isinstance(value, bool) and spec is not bool and bool not in (spec if isinstance(spec, tuple) else (spec,)):
+        return _WRONG  # JSON true is not a number
+    return value if isinstance(value, spec) else _WRONG
 
 
 def results_summary(results: ResultsFile, tally: Tally, sibling: dict[str, Any] | None = None) -> dict[str, Any]:

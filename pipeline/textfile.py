@@ -1,23 +1,34 @@
 """Reading a delimited text export as lines of text: encoding, line breaks, delimiter.
 
 Real exports are UTF-8 with or without a byte-order mark, UTF-16 (Excel's "Unicode text"),
-or Windows-1252; some are UTF-8 with a few Windows-1252 bytes pasted in, anywhere in the
-file. Detection looks at a sample, and the decoder never loses a byte: a byte that is not
-part of valid UTF-8 is read as the Windows-1252 character it stands for, and counted, so
-the run can say so instead of silently replacing it.
+or a legacy encoding (Windows-1252, -1250, -1251, KOI8-R, Shift-JIS ...: see
+:mod:`pipeline.charsets`, which guesses which one); some are UTF-8 with a few Windows-1252
+bytes pasted in, anywhere in the file. Detection looks at a sample, and the decoder never
+loses a byte: a byte that is not part of valid UTF-8 is read as the Windows-1252 character
+it stands for, and counted, so the run can say so instead of silently replacing it; an
+8-bit encoding reads a byte it leaves undefined as the Latin-1 character of that value.
+
+Every CSV presend reads is parsed with the csv module, whose field-size limit guards the
+input against a quote that is never closed. presend's own outputs can hold longer fields
+(the extra fields of a long row, listed in ``presend_detail``): they are read back inside
+:func:`reading_own_outputs`, which lifts the limit.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import io
 import itertools
 import re
+import sys
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO, Protocol
+
+from .charsets import EncodingGuess, canonical_encoding, charmap_table, guess_legacy
 
 #: How much of the file is looked at to pick the encoding and the delimiter.
 SAMPLE_BYTES = 256 * 1024
@@ -31,7 +42,6 @@ DELIMITERS = (",", ";", "\t", "|")
 _CP1252_CHARS: tuple[str, ...] = tuple(
     bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)
 )
-_CP1252_TABLE = "".join(_CP1252_CHARS)
 
 # str.splitlines also breaks on these; a CSV line ends only at CR, LF or CRLF.
 _ODD_BREAKS = "\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
@@ -83,55 +93,90 @@ class Utf8Cp1252Decoder:
             return "".join(parts)
 
 
-class Cp1252Decoder:
-    """Windows-1252 decoding of every byte (undefined bytes read as Latin-1)."""
+class CharmapDecoder:
+    """Decoding of an 8-bit encoding through its table (see :func:`charsets.charmap_table`):
+    every byte is one character, and decoding never fails."""
 
     fallback_bytes = 0
     last_fallback_offset = -1
 
+    def __init__(self, table: str) -> None:
+        self._table = table
+
     def decode(self, data: bytes, final: bool = False) -> str:
         """Decode ``data``; one byte is always one character."""
-        return codecs.charmap_decode(data, "strict", _CP1252_TABLE)[0]
+        return codecs.charmap_decode(data, "strict", self._table)[0]
 
 
 @dataclass(frozen=True, slots=True)
 class TextFormat:
-    """What was learnt about a text export from its first bytes."""
+    """What was learnt about a text export from its first bytes.
 
-    encoding: str  # utf-8, utf-8-sig, utf-16, utf-16-le, utf-16-be, utf-32, cp1252
+    ``encoding`` is Python's name of it: utf-8, utf-8-sig, utf-16(-le/-be), utf-32, or a
+    legacy one such as cp1252, cp1251 or cp932. ``guessed`` says the encoding was chosen by
+    likelihood (:mod:`pipeline.charsets`); ``runner_up`` is then the next most likely one.
+    """
+
+    encoding: str
     delimiter: str
     sep_line: bool = False  # the file starts with Excel's "sep=X" line
+    guessed: bool = False
+    runner_up: str = ""
 
 
-def detect_encoding(sample: bytes) -> str:
-    """Name the encoding of a file from its first bytes.
+def detect_encoding(sample: bytes, truncated: bool = False) -> str:
+    """Name the encoding of a file from its first bytes (see :func:`guess_encoding`)."""
+    return guess_encoding(sample, truncated).encoding
+
+
+def guess_encoding(sample: bytes, truncated: bool = False) -> EncodingGuess:
+    """The encoding of a file from its first bytes, and whether it is a guess.
 
     A byte-order mark decides. Without one, NUL bytes in every other position mean UTF-16;
     otherwise UTF-8 unless the sample has more bytes that are not UTF-8 than characters
-    that are multi-byte UTF-8, in which case it is Windows-1252.
+    that are multi-byte UTF-8: then it is a legacy encoding, guessed by
+    :func:`charsets.guess_legacy`.
     """
     if sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
-        return "utf-32"
+        return EncodingGuess("utf-32")
     if sample.startswith(codecs.BOM_UTF8):
-        return "utf-8-sig"
+        return EncodingGuess("utf-8-sig")
     if sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return "utf-16"
+        return EncodingGuess("utf-16")
     head = sample[:4096]
     half = len(head) // 2
     if half:
         even_nul = head[0 : 2 * half : 2].count(0)
         odd_nul = head[1 : 2 * half : 2].count(0)
         if odd_nul > 0.4 * half and even_nul < 0.05 * half:
-            return "utf-16-le"
+            return EncodingGuess("utf-16-le")
         if even_nul > 0.4 * half and odd_nul < 0.05 * half:
-            return "utf-16-be"
+            return EncodingGuess("utf-16-be")
     decoder = Utf8Cp1252Decoder()
     text = decoder.decode(sample, final=False)
     bad = decoder.fallback_bytes
     if bad == 0:
-        return "utf-8"
+        return EncodingGuess("utf-8")
     multibyte = sum(1 for ch in text if ord(ch) > 0x7F) - bad
-    return "utf-8" if multibyte >= bad else "cp1252"
+    if multibyte >= bad:
+        return EncodingGuess("utf-8")
+    return guess_legacy(sample, truncated)
+
+
+def chosen_encoding(name: str, sample: bytes) -> str:
+    """The encoding to read a file with when the user named it (``--encoding``).
+
+    The name is checked (:class:`~pipeline.errors.UsageError` for an unknown one); a
+    byte-order mark the named encoding would keep as a character is left out instead.
+    """
+    encoding = canonical_encoding(name)
+    if encoding == "utf-8" and sample.startswith(codecs.BOM_UTF8):
+        return "utf-8-sig"
+    if encoding in ("utf-16-le", "utf-16-be") and sample.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    if encoding in ("utf-32-le", "utf-32-be") and sample.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return "utf-32"
+    return encoding
 
 
 def looks_binary(sample: bytes, encoding: str) -> bool:
@@ -145,13 +190,15 @@ def looks_binary(sample: bytes, encoding: str) -> bool:
 def make_decoder(encoding: str) -> _Decoder:
     """The incremental decoder presend uses for ``encoding``.
 
-    UTF-8 (with or without BOM) falls back to Windows-1252 byte by byte; UTF-16/32 are
-    strict (a broken file raises :class:`UnicodeDecodeError`).
+    UTF-8 (with or without BOM) falls back to Windows-1252 byte by byte; an 8-bit encoding
+    reads every byte (:class:`CharmapDecoder`); any other (UTF-16/32, Shift-JIS, GB18030 ...)
+    is strict (a broken file raises :class:`UnicodeDecodeError`).
     """
     if encoding in ("utf-8", "utf-8-sig"):
         return Utf8Cp1252Decoder()
-    if encoding == "cp1252":
-        return Cp1252Decoder()
+    table = charmap_table(encoding)
+    if table is not None:
+        return CharmapDecoder(table)
     decoder: _Decoder = codecs.getincrementaldecoder(encoding)(errors="strict")
     return decoder
 
@@ -275,18 +322,24 @@ def read_lines(
     return itertools.chain.from_iterable(read_line_blocks(handle, encoding, stats, skip_bom=skip_bom))
 
 
-def sniff_text_format(sample: bytes, truncated: bool, *, prefer_tab: bool = False) -> TextFormat:
+def sniff_text_format(
+    sample: bytes, truncated: bool, *, prefer_tab: bool = False, encoding: str | None = None
+) -> TextFormat:
     """Pick the encoding and the delimiter of a text export from its first bytes.
 
-    The delimiter is the candidate that splits the first records (quotes respected) into
-    the most consistent number of fields, at least two. A file with one column gets ``,``
-    (``\\t`` for ``.tsv``, ``.txt`` and UTF-16 files). Excel's ``sep=X`` first line wins.
+    ``encoding`` names the encoding instead (``--encoding``; raises
+    :class:`~pipeline.errors.UsageError` for an unknown name). The delimiter is the
+    candidate that splits the first records (quotes respected) into the most consistent
+    number of fields, at least two. A file with one column gets ``,`` (``\\t`` for ``.tsv``,
+    ``.txt`` and UTF-16 files). Excel's ``sep=X`` first line wins.
     """
-    encoding = detect_encoding(sample)
+    named = EncodingGuess(chosen_encoding(encoding, sample)) if encoding is not None else None
+    guess = named or guess_encoding(sample, truncated)
+    encoding = guess.encoding
     decoder = make_decoder(encoding)
-    if encoding.startswith(("utf-16", "utf-32")):
-        # Only the delimiter is read from the sample: a broken character there must not stop
-        # detection (reading the rows reports it with its line).
+    if isinstance(decoder, codecs.IncrementalDecoder):
+        # A strict decoder: only the delimiter is read from the sample, and a broken character
+        # there must not stop detection (reading the rows reports it with its line).
         decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
     body = sample[len(codecs.BOM_UTF8) :] if encoding == "utf-8-sig" else sample
     text = decoder.decode(body, final=not truncated)
@@ -297,10 +350,30 @@ def sniff_text_format(sample: bytes, truncated: bool, *, prefer_tab: bool = Fals
             text = text[: cut + 1]
     sep = _SEP_LINE.fullmatch(split_lines(text)[0]) if text else None
     if sep:
-        return TextFormat(encoding, sep.group(1), sep_line=True)
-    prefer_tab = prefer_tab or encoding.startswith(("utf-16", "utf-32"))
-    order = ("\t", ",", ";", "|") if prefer_tab else DELIMITERS
-    return TextFormat(encoding, _best_delimiter(text, order))
+        delimiter = sep.group(1)
+    else:
+        prefer_tab = prefer_tab or encoding.startswith(("utf-16", "utf-32"))
+        delimiter = _best_delimiter(text, ("\t", ",", ";", "|") if prefer_tab else DELIMITERS)
+    return TextFormat(encoding, delimiter, bool(sep), guess.guessed, guess.runner_up)
+
+
+@contextlib.contextmanager
+def reading_own_outputs() -> Iterator[None]:
+    """Lift the csv module's field-size limit while presend reads a file it wrote itself.
+
+    The limit (131,072 characters by default) stays in force for the input, where a field
+    that long is most likely a quote never closed; whatever presend writes, it must read.
+    """
+    previous = csv.field_size_limit()
+    try:
+        # As large as the platform's C long allows: a results field may join many input fields.
+        csv.field_size_limit(sys.maxsize)
+    except OverflowError:
+        csv.field_size_limit(2**31 - 1)
+    try:
+        yield
+    finally:
+        csv.field_size_limit(previous)
 
 
 def _best_delimiter(text: str, order: tuple[str, ...]) -> str:
@@ -308,7 +381,7 @@ def _best_delimiter(text: str, order: tuple[str, ...]) -> str:
     for delim in order:
         try:
             reader = csv.reader(io.StringIO(text, newline=""), delimiter=delim)
-            records = [r for r in itertools.islice(reader, 200) if r]
+            records = [r for r in itertools.islice(reader, 200) if "".join(r).strip()]
         except csv.Error:
             continue
         if not records or len(records[0]) < 2:
@@ -323,18 +396,21 @@ def _best_delimiter(text: str, order: tuple[str, ...]) -> str:
 __all__ = [
     "DELIMITERS",
     "SAMPLE_BYTES",
-    "Cp1252Decoder",
+    "CharmapDecoder",
     "DecodeStats",
     "TextFormat",
     "UndecodableText",
     "Utf8Cp1252Decoder",
+    "chosen_encoding",
     "count_breaks",
     "detect_encoding",
+    "guess_encoding",
     "looks_binary",
     "make_decoder",
     "read_line_blocks",
     "read_lines",
     "read_text_blocks",
+    "reading_own_outputs",
     "sniff_text_format",
     "split_lines",
 ]

@@ -141,7 +141,11 @@ def test_entry_point_in_a_subprocess(listing: Path, tmp_path: Path) -> None:
     done = _presend("clean", str(listing), "--no-dns", "--out", str(tmp_path / "o"), cwd=REPO)
     assert done.returncode == 0, done.stderr
     assert done.stdout.startswith("4 rows: ")
-    assert done.stderr == ""  # not a terminal: no progress bar
+    # Not a terminal: no progress bar; only the notes on how the file was read.
+    assert [line.split(": ")[:3] for line in done.stderr.splitlines()] == [
+        ["presend", "note", "contacts.csv"], ["presend", "note", "contacts.csv"]
+    ]
+    assert "read as Windows-1252" in done.stderr and "first line read as a header: 'Name', 'E-mail'" in done.stderr
     missing = _presend("clean", str(tmp_path / "nope.csv"), "--no-dns", cwd=REPO)
     assert missing.returncode == 2
     assert "nope.csv: no such file" in _error_line(missing.stderr)
@@ -195,7 +199,11 @@ def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
     shown = _on_a_terminal("clean", str(source), "--no-dns", cwd=REPO)
     assert "rows: 3000row" in shown
     quiet = _on_a_terminal("clean", str(source), "--no-dns", "-q", cwd=REPO)
-    assert quiet == ""
+    # -q keeps the notes only: here the one saying how the first line was read.
+    assert quiet.splitlines() == [
+        "presend: note: big.csv: first line read as a header: 'email' ('email' names the email column); "
+        "if it is a contact, add a header line to the file"
+    ]
 
 
 def test_syntax_verdicts_are_stamped(tmp_path: Path) -> None:

@@ -417,7 +417,10 @@ def test_summary_counts_and_level_statistics(runs: dict[str, CliRun]) -> None:
     assert summary["flags"] == {"disposable": 0, "role": 1, "free": 0, "catch_all": 1}
     assert summary["levels"] == ["syntax", "dns", "mailbox"]
     assert summary["mailboxes_probed"] is True
-    assert summary["notes"] == []
+    assert summary["notes"] == [
+        "e2e_lab.csv: first line read as a header: 'Name', 'Email', 'Segment', 'Note' "
+        "('Email' names the email column); if it is a contact, add a header line to the file"
+    ]
     assert summary["input"]["email_column"] == "Email"  # type: ignore[index]
 
     dns = summary["dns"]

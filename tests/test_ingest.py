@@ -18,7 +18,7 @@ import pytest
 
 from pipeline import textfile
 from pipeline.errors import InputError
-from pipeline.ingest import find_email_column, open_table
+from pipeline.ingest import decide_header, find_email_column, open_table
 from pipeline.models import RESULT_COLUMNS
 from pipeline.options import DnsOptions, RunOptions
 from pipeline.run import RunResult, run
@@ -123,17 +123,38 @@ def test_line_numbers_follow_the_file(tmp_path: Path) -> None:
     assert lines == [2, 3, 4, 6, 8, 9, 10, 11, 12]
 
 
-def test_blank_lines_are_skipped_and_counted(tmp_path: Path) -> None:
+def test_only_empty_lines_are_blank(tmp_path: Path) -> None:
+    # Blank means every field empty; a line of blanks or control characters is a row and
+    # keeps its cells. White space before the header is not a header: it is blank.
     source = tmp_path / "b.csv"
-    source.write_text("\nemail,name\n\na@example.com,A\n   \n,\n\t\nb@example.com,B\n\n", encoding="utf-8")
+    source.write_text(
+        "\n \t\nemail,name\n\na@example.com,A\n   \n,\n\t\n \x01, \nb@example.com,B\n\n", encoding="utf-8"
+    )
     table = open_table(source)
+    assert table.info.header == ("email", "name") and table.info.start_line == 3
     rows = list(table.rows())
     assert [(r.number, r.line, r.cells) for r in rows] == [
-        (1, 4, ("a@example.com", "A")),
-        (2, 8, ("b@example.com", "B")),
+        (1, 5, ("a@example.com", "A")),
+        (2, 6, ("   ",)),
+        (3, 8, ("\t",)),
+        (4, 9, (" \x01", " ")),
+        (5, 10, ("b@example.com", "B")),
     ]
-    assert table.stats.blank_rows == 6
-    assert table.report()["blank_rows_skipped"] == 6
+    assert [bool(r.problem) for r in rows] == [False, True, True, False, False]
+    assert table.stats.blank_rows == 5
+    assert table.report()["blank_rows_skipped"] == 5
+    result = run_syntax(source, tmp_path / "out")
+    results = read_output(result.paths["results"], ",")
+    assert [row[:2] for row in results[1:]] == [["a@example.com", "A"], ["   ", ""], ["\t", ""], [" \x01", " "],
+                                               ["b@example.com", "B"]]
+    verdicts = [(row[2], row[3], row[5]) for row in results[1:]]  # status, code, reason
+    assert verdicts == [
+        ("deliverable", "250", "syntax_ok"),
+        ("unknown", "", "malformed_row"),
+        ("unknown", "", "malformed_row"),
+        ("undeliverable", "501", "missing_at_sign"),  # a control character is no address
+        ("deliverable", "250", "syntax_ok"),
+    ]
 
 
 def test_empty_email_cell_is_a_row(tmp_path: Path) -> None:
@@ -218,18 +239,22 @@ def test_utf8_with_a_stray_cp1252_byte_in_the_sample(tmp_path: Path) -> None:
     assert table.stats.decode.fallback_first_line == 3
 
 
-def test_cp1252_file_keeps_every_byte(tmp_path: Path) -> None:
-    # Every byte from 0x80 to 0xFF, including the five Windows-1252 leaves undefined.
+@pytest.mark.parametrize("encoding", ["cp1252", "cp1250", "iso8859-2", "cp1251", "koi8-r", "cp1253", "mac-roman"])
+def test_an_8_bit_file_keeps_every_byte(tmp_path: Path, encoding: str) -> None:
+    # Every byte from 0x80 to 0xFF, including those the encoding leaves undefined (read as
+    # the Latin-1 character of the same value).
     high = bytes(range(0x80, 0x100))
     source = tmp_path / "w.csv"
-    source.write_bytes(b"email;note\r\na@example.com;" + high.replace(b";", b"") + b"\r\n")
-    table = open_table(source)
-    assert table.info.encoding == "cp1252"
+    source.write_bytes(b"email;note\r\na@example.com;" + high + b"\r\n")
+    table = open_table(source, encoding=encoding)
+    assert (table.info.encoding, table.info.encoding_guessed) == (encoding, False)
     note = next(iter(table.rows())).cells[1]
     assert len(note) == len(high)
     assert "\ufffd" not in note
-    assert note[0] == "€" and "\x81" in note and note[-1] == "ÿ"
-    assert table.report()["bytes_read_as_cp1252"] == 0  # the whole file is cp1252: nothing to flag
+    assert note == "".join(bytes([b]).decode(encoding, errors="ignore") or chr(b) for b in high)
+    if encoding == "cp1252":
+        assert note[0] == "€" and "\x81" in note and note[-1] == "ÿ"
+    assert table.report()["bytes_read_as_cp1252"] == 0  # the whole file is in that encoding: nothing to flag
 
 
 @pytest.mark.parametrize("block", [1, 2, 3, 5, 7, 64])
@@ -441,3 +466,66 @@ def test_chunks_cover_every_row_once(tmp_path: Path) -> None:
     chunks = list(open_table(source).chunks(7))
     assert [len(c) for c in chunks] == [7, 7, 7, 4]
     assert [list(r.cells) for c in chunks for r in c] == rows
+
+
+BELOW = [["Bob", "bob@example.com"], ["Cy", "cy@example.org"], ["Dee", "dee@example.net"]]
+
+
+@pytest.mark.parametrize(
+    ("first", "below", "wanted", "header"),
+    [
+        (["Name", "Email"], BELOW, None, True),  # an email header name
+        (["Name", "Contact"], BELOW, None, True),  # another word over the addresses
+        (["Nom", "Adresse électronique"], BELOW, None, True),
+        (["Name", "Electronic mail"], BELOW, None, True),
+        (["Ann", "ann@example.com"], BELOW, None, False),  # an address
+        (["Ann", "mailto:ann@example.com"], BELOW, None, False),
+        (["Ann", "ann@@example.com"], BELOW, None, False),  # a broken address
+        (["Ann", "ann@example"], BELOW, None, False),
+        (["Ann", "ann.example.com"], BELOW, None, False),  # no @, but a domain's dots
+        (["Ann", "ann2example"], BELOW, None, False),  # a digit: no column name
+        (["Ann", ""], BELOW, None, False),  # an empty address
+        (["Ann", "   "], BELOW, None, False),
+        (["Ann"], BELOW, None, False),  # too short to reach the address column
+        (["Mailchimp Inc", "bob@"], BELOW, None, False),  # a company named like a header
+        (["Name", "Login"], BELOW, "Login", True),  # --email-column names it
+        (["Ann", "x"], BELOW, "2", True),  # a column number: the cell is read as its name
+        (["Ann", "ann@"], [], None, False),  # nothing below: an @ is data
+        (["Name", "Email"], [], None, True),
+        (["Name", "Note"], [["Bob", "not an address"]], None, True),
+        # Found by the fuzz test: addresses in a long row's extra field do not unmake a header.
+        (["Name", "Email"], [["", "", "a@example.com"]], None, True),
+        (["Name", "Contact", "Zip"], [["", "a@example.com", "", "b@example.com"], ["", "0", ""],
+                                      ["", "c@example.com", ""]], None, True),
+    ],
+)
+def test_decide_header(first: list[str], below: list[list[str]], wanted: str | None, header: bool) -> None:
+    decided, why = decide_header(first, below, wanted)
+    assert decided is header, why
+    assert why
+
+
+@pytest.mark.parametrize("first", ["Ann Lee,ann@@example.com", "Ann Lee,", "Ann Lee,ann.example.com", " Ann Lee ,  "])
+def test_a_headerless_list_keeps_its_first_contact(tmp_path: Path, first: str) -> None:
+    source = tmp_path / "bare.csv"
+    source.write_text(f"{first}\nBob,bob@example.com\nCy,cy@example.org\n", encoding="utf-8")
+    result = run_syntax(source, tmp_path / "out")
+    assert result.summary["input"]["has_header"] is False
+    assert result.summary["rows"] == 3
+    results = read_output(result.paths["results"], ",")
+    assert results[0] == ["column_1", "column_2", *RESULT_COLUMNS]
+    assert results[1][:2] == first.split(",")  # the first contact, judged
+    assert (results[1][2], results[1][3]) == ("undeliverable", "501")
+    assert [note for note in result.notes if "header" in note] == [
+        next(note for note in result.notes if note.startswith("bare.csv: no header row: the first line is data ("))
+    ]
+
+
+def test_the_header_decision_is_always_a_note(tmp_path: Path) -> None:
+    source = write_csv(tmp_path / "h.csv", [HEADER, *ROWS])
+    result = run_syntax(source, tmp_path / "out")
+    assert (
+        "h.csv: first line read as a header: 'Name', 'Email', 'Zip', 'Note' ('Email' names the email column); "
+        "if it is a contact, add a header line to the file"
+    ) in result.notes
+    assert json.loads(result.paths["summary"].read_text(encoding="utf-8"))["notes"] == result.notes

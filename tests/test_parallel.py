@@ -23,11 +23,11 @@ from pipeline.ingest import TableInfo, open_table, record_reader
 from pipeline.options import DnsOptions, HygieneOptions, RunOptions
 from pipeline.outputs import CsvLines
 from pipeline.pieces import (
-    BYTE_CUT_ENCODINGS,
     FilePiece,
     PieceError,
     TextPiece,
     after_breaks,
+    cut_as_bytes,
     file_pieces,
     join_pieces,
     parse_piece,
@@ -71,7 +71,7 @@ def _cut(path: Path, size: int) -> tuple[TextFormat, TableInfo, list[TextPiece] 
         info = table.info
     head = int(info.has_header) + int(text.sep_line)
     as_text = list(text_pieces(path, text, size, DecodeStats(), head_lines=head))
-    if text.encoding not in BYTE_CUT_ENCODINGS:
+    if not cut_as_bytes(text.encoding):
         return text, info, as_text
     as_bytes = list(file_pieces(path, text, size, head_lines=head))
     with path.open("rb") as handle:
@@ -93,7 +93,8 @@ def _rows_by_pieces(path: Path, size: int) -> tuple[list[tuple[int, list[str], s
         piece = queue.pop(0)
         while True:
             readable = piece.read(handle.fileno(), text.encoding)[0] if isinstance(piece, FilePiece) else piece
-            parsed = parse_piece(readable, text, info.width, info.email_index, header_pending=header, first=first)
+            parsed = parse_piece(readable, text, info.width, info.email_index, header_pending=header, first=first,
+                                 start_line=info.start_line)
             if parsed.clean_end:
                 break
             piece = join_pieces(piece, queue.pop(0))
@@ -182,7 +183,7 @@ def test_pieces_without_quotes_keep_the_csv_field_limit(tmp_path: Path) -> None:
         assert text is not None
         piece = TextPiece(2, "A,a@example.com\n" + long_line, 2, final=True)
         with pytest.raises(PieceError) as caught:
-            parse_piece(piece, text, 2, 1, header_pending=False, first=False)
+            parse_piece(piece, text, 2, 1, header_pending=False, first=False, start_line=1)
     assert caught.value.line == 3
 
 
@@ -433,3 +434,52 @@ def test_a_worker_that_cannot_write_stops_the_run_with_the_outputs_message(
     with pytest.raises(OutputError, match=r"writing the outputs failed \(No space left on device\); free some"):
         _run(path, tmp_path / "many", 2, chunk_size=700)
     assert not (tmp_path / "many" / "list.results.csv").exists()
+
+
+@pytest.mark.parametrize("encoding", ["cp1251", "koi8-r", "mac-roman", "shift_jis", "gb18030"])
+def test_workers_read_legacy_encodings_as_one_process_does(tmp_path: Path, encoding: str) -> None:
+    # 8-bit encodings are cut as bytes and decoded by the workers; Shift-JIS and GB18030 are
+    # decoded and cut as text by the run's process.
+    names = {
+        "cp1251": ["Иван Петров", "Мария Смирнова", "Алексей Кузнецов", "Ольга Попова"],
+        "koi8-r": ["Иван Петров", "Мария Смирнова", "Алексей Кузнецов", "Ольга Попова"],
+        "mac-roman": ["Jürgen Müller", "Hélène Lefèvre", "François Dupont", "Jérôme Bœuf"],
+        "shift_jis": ["山田太郎", "佐藤花子", "鈴木一郎", "高橋美咲"],
+        "gb18030": ["张伟", "王芳", "李娜", "刘洋"],
+    }[encoding]
+    lines = ["Name,Email,Note"] + [
+        f'{names[i % 4]},n{i % 30}@example.com,"{names[(i + 1) % 4]}\r\n{i}"' for i in range(120)
+    ]
+    path = _write(tmp_path, "\r\n".join(lines) + "\r\n", "legacy.csv", encoding)
+    for size in (1, 7):
+        assert _rows_by_pieces(path, size) == _rows_in_one_pass(path)
+    one = _run(path, tmp_path / "one", 1, chunk_size=9)
+    many = _run(path, tmp_path / "many", 2, chunk_size=9)
+    _same_summary(one, many)
+    assert _outputs(tmp_path / "one", "legacy")[:2] == _outputs(tmp_path / "many", "legacy")[:2]
+    clean = (tmp_path / "many" / "legacy.clean.csv").read_bytes().decode("utf-8-sig")
+    assert clean.startswith(f"Name,Email,Note\r\n{names[0]},n0@example.com,\"{names[1]}\r\n0\"\r\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "first", "count"),
+    [
+        # A header after white space; lines of blanks or control characters are rows.
+        (" \t\n\nname,email\n   \n,\nAnn,ann@example.com\n\x01,\nBob,bob@example.com\n \n", ["   "], 5),
+        # No header: the first contact's address is broken, or empty.
+        ("\n  \nAnn,ann@@example.com\nBob,bob@example.com\n\t,\nCy,cy@example.org\n", ["Ann", "ann@@example.com"], 4),
+        (",\nAnn,\nBob,bob@example.com\nCy,cy@example.org\n", ["Ann", ""], 3),
+    ],
+    ids=["header", "broken-first", "empty-first"],
+)
+def test_workers_agree_on_blank_lines_and_the_header(tmp_path: Path, text: str, first: list[str], count: int) -> None:
+    path = _write(tmp_path, text, "blank.csv")
+    expected = _rows_in_one_pass(path)
+    assert expected[0][0][1] == first and len(expected[0]) == count
+    for size in (1, 2, 3):
+        assert _rows_by_pieces(path, size) == expected
+    one = _run(path, tmp_path / "one", 1, chunk_size=2)
+    many = _run(path, tmp_path / "many", 2, chunk_size=2)
+    _same_summary(one, many)
+    assert many["rows"] == count
+    assert _outputs(tmp_path / "one", "blank")[:2] == _outputs(tmp_path / "many", "blank")[:2]
