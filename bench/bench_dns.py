@@ -17,7 +17,7 @@ What it does:
    distinct mail host — known in advance, so it pays no dependency between questions.
    For reference, the same with UDP sockets reused between queries (as presend does;
    see pipeline/dnssockets.py) is shown too, direct only.
-3. presend: :class:`pipeline.dns.DnsResolver` (no persistent cache) resolves the domains.
+3. presend: :class:`pipeline.dns.resolver.DnsResolver` (no persistent cache) resolves the domains.
    Its query count is checked against the baseline's (each domain and each mail host
    asked once).
 4. Both again through the delaying forwarder. Unbound's cache is warm before any timed run,
@@ -49,8 +49,8 @@ import dns.asyncquery  # noqa: E402
 import dns.message  # noqa: E402
 import dns.rdatatype  # noqa: E402
 
-from pipeline.dns import DnsResolver, Nameserver  # noqa: E402
-from pipeline.dnssockets import SocketPool  # noqa: E402
+from pipeline.dns.resolver import DnsResolver, Nameserver  # noqa: E402
+from pipeline.dns.sockets import SocketPool  # noqa: E402
 from pipeline.options import DnsOptions  # noqa: E402
 from tests.lab.delayer import Delayer  # noqa: E402
 from tests.lab.dnslab import DnsLab, pick_port  # noqa: E402

@@ -43,8 +43,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pipeline.models import MxHost
 from pipeline.options import ProbeOptions
-from pipeline.probe import SmtpProber
-from pipeline.stages import ProbeTarget
+from pipeline.ports import ProbeTarget
+from pipeline.probe.prober import SmtpProber
 from tests.lab.postfixlab import LAB_SENDER, LabSpec, Listener, PostfixLab
 
 ADDRESS = "127.0.2.20"

@@ -57,9 +57,9 @@ def presend(listing: Path, out: Path, *extra: str) -> tuple[float, float, dict[s
 def plain_loop_rate(listing: Path, sample: int) -> tuple[float, float]:
     """Seconds per cell of check_address, and of the fast path, over the first ``sample`` cells."""
     sys.path.insert(0, str(REPO))
-    from pipeline.fastsyntax import SyntaxJudge
-    from pipeline.ingest import open_table
-    from pipeline.syntax import check_address
+    from pipeline.engine.fastsyntax import SyntaxJudge
+    from pipeline.io.ingest import open_table
+    from pipeline.rules.syntax import check_address
 
     with open_table(listing) as table:
         at = table.info.email_index

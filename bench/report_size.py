@@ -19,8 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from pipeline.report import render_report
-from pipeline.summary import read_results, results_summary
+from pipeline.report.html import render_report
+from pipeline.report.tally import read_results, results_summary
 from tests.report_helpers import write_big_results
 
 

@@ -85,8 +85,8 @@ def clean(
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars, no summary line.")] = False,
 ) -> None:
     """Clean INPUT and write <stem>.results.csv, .clean.csv, .summary.json and .report.html."""
-    from pipeline.charsets import canonical_encoding
     from pipeline.config import find_config, load_config, parse_duration
+    from pipeline.io.charsets import canonical_encoding
     from pipeline.run import run
 
     given = {name: value for name, value in ctx.params.items()}
@@ -114,11 +114,11 @@ def clean(
     try:
         resolver = prober = None
         if options.dns.enabled:
-            from pipeline.dns import make_resolver
+            from pipeline.dns.resolver import make_resolver
 
             resolver = make_resolver(options.dns, options.cache)
         if options.probe.enabled:
-            from pipeline.probe import make_prober
+            from pipeline.probe.prober import make_prober
 
             prober = make_prober(options.probe, options.cache)
         result = run(options, resolver=resolver, prober=prober, progress=progress, events=log)
@@ -250,9 +250,9 @@ def report(
     """Re-render the HTML report from a results file."""
     import os
 
-    from pipeline.outputs import atomic_write_text
-    from pipeline.report import render_report
-    from pipeline.summary import read_results, results_summary, sibling_summary
+    from pipeline.io.outputs import atomic_write_text
+    from pipeline.report.html import render_report
+    from pipeline.report.tally import read_results, results_summary, sibling_summary
 
     name = results.name
     stem = name[: -len(".results.csv")] if name.endswith(".results.csv") else results.stem

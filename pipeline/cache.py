@@ -19,9 +19,9 @@ from typing import Any
 
 from platformdirs import user_cache_dir
 
-from .errors import OutputError
-from .models import DomainVerdict, MailboxVerdict, MxHost, Status, Verdict
-from .options import CacheOptions
+from pipeline.errors import OutputError
+from pipeline.models import DomainVerdict, MailboxVerdict, MxHost, Status, Verdict
+from pipeline.options import CacheOptions
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS verdicts (

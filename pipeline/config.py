@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import UsageError
+from pipeline.errors import UsageError
 
 #: The file looked for in the current folder when ``--config`` is not given.
 DEFAULT_NAME = "presend.toml"

@@ -72,7 +72,7 @@ class RunOptions:
     resume: bool = False
     report_row_cap: int = 5_000
     fast_syntax: bool = True  # False: check_address on every row (the reference path)
-    workers: int = 0  # worker processes (see pipeline.parallel); 0 = one per CPU, 1 = none
+    workers: int = 0  # worker processes (see pipeline.engine.processes); 0 = one per CPU, 1 = none
 
     @property
     def output_dir(self) -> Path:

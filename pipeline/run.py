@@ -8,7 +8,7 @@ mailbox levels write what they learn to the verdict cache as they go, so a resum
 not ask the network again for what it already had.
 
 A fresh run of a delimited text file without the network levels is judged by worker
-processes instead (:mod:`pipeline.parallel`); this process then keeps the same ordered
+processes instead (:mod:`pipeline.engine.processes`); this process then keeps the same ordered
 parts (index, tally, outputs, commits), so its outputs and resume states are the same.
 """
 
@@ -25,19 +25,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__
-from .dedupe import RECORD, DuplicateIndex
-from .errors import InputError
-from .fastsyntax import PendingSyntax, SyntaxChunk
-from .forkwrite import ForkedWrites, fork_available
-from .ingest import RowChunk, Table, open_table
-from .judge import ChunkJudge, lap, utc_now
-from .lock import RunLock
-from .models import (
-    RESULT_COLUMNS,
-)
-from .options import RunOptions
-from .outputs import (
+from pipeline import __version__
+from pipeline.engine.chunks import ChunkJudge, lap, utc_now
+from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk
+from pipeline.engine.forkwrite import ForkedWrites, fork_available
+from pipeline.engine.processes import InOrder, judge_in_parallel
+from pipeline.errors import InputError
+from pipeline.io.ingest import RowChunk, Table, open_table
+from pipeline.io.lock import RunLock
+from pipeline.io.outputs import (
     TableWriter,
     atomic_write_json,
     atomic_write_text,
@@ -46,11 +42,8 @@ from .outputs import (
     partial_path,
     remove_stale_temps,
 )
-from .parallel import InOrder, judge_in_parallel
-from .report import render_report
-from .runfiles import RunFiles, guard_run_files
-from .stages import DomainResolver, MailboxProber, ProgressCallback, no_progress
-from .state import (
+from pipeline.io.runfiles import RunFiles, guard_run_files
+from pipeline.io.state import (
     InputFingerprint,
     RunState,
     StateStore,
@@ -59,8 +52,15 @@ from .state import (
     dedupe_path,
     file_sha256,
 )
-from .summary import Tally
-from .textfile import reading_own_outputs
+from pipeline.io.textfile import reading_own_outputs
+from pipeline.models import (
+    RESULT_COLUMNS,
+)
+from pipeline.options import RunOptions
+from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
+from pipeline.report.html import render_report
+from pipeline.report.tally import Tally
+from pipeline.rules.dedupe import RECORD, DuplicateIndex
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -96,7 +96,7 @@ class RunResult:
 def _parallel_workers(
     options: RunOptions, table: Table, resolver: DomainResolver | None, prober: MailboxProber | None, done: int
 ) -> int:
-    """How many worker processes judge the list (see pipeline.parallel); 0 for this process alone.
+    """How many worker processes judge the list (see pipeline.engine.processes); 0 for this process alone.
 
     Workers take a fresh run of a delimited text file without the network levels, with
     ``options.workers`` (0: one per CPU) of at least 2. A resumed run, a workbook, the
@@ -329,7 +329,7 @@ def _run_locked(
                 timings[name] = timings.get(name, 0.0) + seconds
         else:
             # Without the network levels, a forked child formats and writes the chunks while
-            # this process reads and judges the next ones (see pipeline.forkwrite). A child
+            # this process reads and judges the next ones (see pipeline.engine.forkwrite). A child
             # takes WRITE_BATCH chunks at a time: every fork makes the parent's next writes to
             # its own memory copy pages, so fewer forks cost less.
             forked = ForkedWrites(commit.writer) if fork_available() and resolver is None and prober is None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from pipeline.models import RESULT_COLUMNS
-from pipeline.summary import Tally
+from pipeline.report.tally import Tally
 
 
 def columns(

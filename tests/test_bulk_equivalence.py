@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.ingest import InputRow, TableInfo, open_table
+from pipeline.io.ingest import InputRow, TableInfo, open_table
+from pipeline.io.outputs import LINE_END, CsvLines, TableWriter
 from pipeline.models import RESULT_COLUMNS, RowOutcome, Status, Verdict
-from pipeline.outputs import LINE_END, CsvLines, TableWriter
-from pipeline.summary import DomainCounter, Tally
+from pipeline.report.tally import DomainCounter, Tally
 
 _VALUES = st.text(alphabet=st.sampled_from(list('ab ,;|"\r\n\té')), max_size=6)
 

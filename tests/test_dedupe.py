@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.dedupe import RECORD, DuplicateIndex, hash_keys
+from pipeline.rules.dedupe import RECORD, DuplicateIndex, hash_keys
 
 
 def _reference(chunks: list[list[str]]) -> list[list[int]]:

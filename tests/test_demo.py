@@ -1,7 +1,7 @@
 """`presend demo`: the whole pipeline against the embedded lab, checked row by row.
 
-The demo needs the DNS level (pipeline.dns.make_resolver) and the mailbox level
-(pipeline.probe.make_prober). If either is missing the demo raises and this test FAILS on
+The demo needs the DNS level (pipeline.dns.resolver.make_resolver) and the mailbox level
+(pipeline.probe.prober.make_prober). If either is missing the demo raises and this test FAILS on
 purpose: it must never be skipped in a tree that ships the demo.
 """
 

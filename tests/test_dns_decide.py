@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.dnsdecide import (
+from pipeline.dns.decide import (
     AddressLookup,
     MxLookup,
     Outcome,
@@ -16,7 +16,7 @@ from pipeline.dnsdecide import (
     merge_addresses,
 )
 from pipeline.models import Status
-from pipeline.providers import identify_provider
+from pipeline.rules.providers import identify_provider
 
 AT = "2026-01-02T03:04:05Z"
 A = Outcome.ANSWER

@@ -16,7 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipeline.cache import VerdictCache
-from pipeline.dns import DnsResolver, Nameserver, make_resolver, parse_nameserver
+from pipeline.dns.resolver import DnsResolver, Nameserver, make_resolver, parse_nameserver
 from pipeline.errors import ResolverUnreachable, UsageError
 from pipeline.models import Status
 from pipeline.options import CacheOptions, DnsOptions

@@ -21,7 +21,7 @@ import dns.rrset
 import pytest
 
 from pipeline.cache import VerdictCache
-from pipeline.dns import DnsResolver
+from pipeline.dns.resolver import DnsResolver
 from pipeline.models import DomainVerdict
 from pipeline.options import DnsOptions
 

@@ -15,11 +15,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli.main import app
-from pipeline.charsets import LABELS, canonical_encoding, guess_legacy
 from pipeline.errors import InputError, UsageError
-from pipeline.ingest import open_table
+from pipeline.io.charsets import LABELS, canonical_encoding, guess_legacy
+from pipeline.io.ingest import open_table
+from pipeline.io.pieces import cut_as_bytes
 from pipeline.options import DnsOptions, RunOptions
-from pipeline.pieces import cut_as_bytes
 from pipeline.run import RunResult, run
 
 REPO = Path(__file__).resolve().parent.parent
@@ -226,7 +226,7 @@ def test_a_guess_names_the_next_most_likely_encoding() -> None:
 
 @pytest.mark.parametrize("encoding", ["cp932", "gb18030", "cp949"])
 def test_multi_byte_encodings_never_put_a_line_end_inside_a_character(encoding: str) -> None:
-    # What pipeline.pieces.cut_as_bytes says of them: a cut at CR or LF would fall between
+    # What pipeline.io.pieces.cut_as_bytes says of them: a cut at CR or LF would fall between
     # characters; they are cut as text only because their decoders are strict.
     inside = []
     for code in range(0x80, 0x10000):

@@ -15,10 +15,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline import fastsyntax
-from pipeline.fastsyntax import FAST_ADDRESS, SyntaxJudge, fast_check
-from pipeline.ingest import open_table
-from pipeline.syntax import check_address
+from pipeline.engine import fastsyntax
+from pipeline.engine.fastsyntax import FAST_ADDRESS, SyntaxJudge, fast_check
+from pipeline.io.ingest import open_table
+from pipeline.rules.syntax import check_address
 
 REPO = Path(__file__).resolve().parent.parent
 ISEMAIL = REPO / "tests" / "data" / "isemail-tests.xml"

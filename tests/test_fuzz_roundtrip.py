@@ -23,11 +23,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pipeline.ingest import open_table
+from pipeline.io.ingest import open_table
 from pipeline.models import RESULT_COLUMNS
 from pipeline.options import DnsOptions, RunOptions
+from pipeline.report.tally import read_results
 from pipeline.run import run
-from pipeline.summary import read_results
 
 HEADER = ["Name", "Email", "Note", "Zip"]
 _ODD = "\x0b\x0c\x1c\x1d\x1e\u2028\u2029\x85"

@@ -6,12 +6,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.disposable import DisposableDomains, normalize_domain, parent_domains
-from pipeline.forecast import forecast
-from pipeline.hygiene import Hygiene, is_role
 from pipeline.models import DomainVerdict, HygieneFlags, MxHost, Status
 from pipeline.options import HygieneOptions
-from pipeline.syntax import check_address
+from pipeline.rules.disposable import DisposableDomains, normalize_domain, parent_domains
+from pipeline.rules.hygiene import Hygiene, is_role
+from pipeline.rules.syntax import check_address
+from pipeline.verdict import forecast
 
 
 def flags_of(address: str, options: HygieneOptions | None = None, domain: DomainVerdict | None = None) -> HygieneFlags:

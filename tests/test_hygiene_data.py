@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from disposable_email_domains import blocklist
 
-from pipeline import wordlists
-from pipeline.typos import osa_distance
+from pipeline.rules import wordlists
+from pipeline.rules.typos import osa_distance
 
 PUBLIC_SUFFIX_LIST = Path("/usr/share/publicsuffix/public_suffix_list.dat")
 

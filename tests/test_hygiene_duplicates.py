@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.hygiene import Hygiene, canonical_key
 from pipeline.options import CacheOptions, DnsOptions, HygieneOptions, RunOptions
+from pipeline.rules.hygiene import Hygiene, canonical_key
+from pipeline.rules.syntax import check_address
 from pipeline.run import run
-from pipeline.syntax import check_address
 
 
 @pytest.mark.parametrize(

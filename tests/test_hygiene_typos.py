@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.hygiene import Hygiene, dns_failed
 from pipeline.models import DomainVerdict, MxHost, Status, Verdict
 from pipeline.options import HygieneOptions
-from pipeline.syntax import check_address
-from pipeline.typos import TypoSuggester, max_distance, osa_distance
+from pipeline.rules.hygiene import Hygiene, dns_failed
+from pipeline.rules.syntax import check_address
+from pipeline.rules.typos import TypoSuggester, max_distance, osa_distance
 
 
 @pytest.mark.parametrize(
@@ -128,7 +128,7 @@ def test_suggestions(address: str, dns: str | Verdict, suggestion: str) -> None:
 
 
 def test_suggestion_never_changes_the_address() -> None:
-    from pipeline.forecast import forecast
+    from pipeline.verdict import forecast
 
     check = check_address("ann@gmial.com")
     flags = Hygiene(HygieneOptions()).flags(check, None)

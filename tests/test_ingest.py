@@ -16,9 +16,9 @@ from pathlib import Path
 import openpyxl
 import pytest
 
-from pipeline import textfile
 from pipeline.errors import InputError
-from pipeline.ingest import decide_header, find_email_column, open_table
+from pipeline.io import textfile
+from pipeline.io.ingest import decide_header, find_email_column, open_table
 from pipeline.models import RESULT_COLUMNS
 from pipeline.options import DnsOptions, RunOptions
 from pipeline.run import RunResult, run

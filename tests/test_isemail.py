@@ -28,9 +28,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.forecast import forecast
 from pipeline.models import HygieneFlags, Status
-from pipeline.syntax import check_address
+from pipeline.rules.syntax import check_address
+from pipeline.verdict import forecast
 
 DATA = Path(__file__).parent / "data" / "isemail-tests.xml"
 

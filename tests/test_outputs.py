@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from pipeline.errors import InputError, OutputError
-from pipeline.ingest import InputRow, TableInfo
+from pipeline.io.ingest import InputRow, TableInfo
+from pipeline.io.outputs import TableWriter, atomic_write_json, atomic_write_text, ensure_writable_dir
 from pipeline.models import RESULT_COLUMNS, RowOutcome, Status, Verdict
 from pipeline.options import DnsOptions, RunOptions
-from pipeline.outputs import TableWriter, atomic_write_json, atomic_write_text, ensure_writable_dir
 from pipeline.run import run
 
 NASTY = ["plain", "", " spaced ", 'q"uo""te', "com,ma", "semi;colon", "tab\there", "pipe|bar",

@@ -1,4 +1,4 @@
-"""Worker processes (pipeline.parallel) give exactly what the one-process run gives.
+"""Worker processes (pipeline.engine.processes) give exactly what the one-process run gives.
 
 The file is cut into pieces of whole lines by a process that does not parse CSV; these
 tests put quoted fields across the cuts, blank lines before the header, Excel's sep= line,
@@ -17,12 +17,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline import textfile
 from pipeline.errors import InputError
-from pipeline.ingest import TableInfo, open_table, record_reader
-from pipeline.options import DnsOptions, HygieneOptions, RunOptions
-from pipeline.outputs import CsvLines
-from pipeline.pieces import (
+from pipeline.io import textfile
+from pipeline.io.ingest import TableInfo, open_table, record_reader
+from pipeline.io.outputs import CsvLines
+from pipeline.io.pieces import (
     FilePiece,
     PieceError,
     TextPiece,
@@ -34,8 +33,9 @@ from pipeline.pieces import (
     text_pieces,
     written_as_is,
 )
+from pipeline.io.textfile import DecodeStats, TextFormat
+from pipeline.options import DnsOptions, HygieneOptions, RunOptions
 from pipeline.run import run
-from pipeline.textfile import DecodeStats, TextFormat
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -423,7 +423,7 @@ def test_a_worker_that_cannot_write_stops_the_run_with_the_outputs_message(
 ) -> None:
     import errno
 
-    from pipeline import parallel
+    from pipeline.engine import processes as parallel
     from pipeline.errors import OutputError
 
     def full(*args: object) -> int:

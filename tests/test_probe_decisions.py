@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 
 from pipeline.models import MailboxVerdict, MxHost, Status
-from pipeline.probeplan import BlockedDetector, by_domain, mx_attempts, plan_batches, preferred_host
-from pipeline.smtpreply import (
+from pipeline.ports import ProbeTarget
+from pipeline.probe.plan import BlockedDetector, by_domain, mx_attempts, plan_batches, preferred_host
+from pipeline.probe.reply import (
     DAY,
     Action,
     Reply,
@@ -23,7 +24,6 @@ from pipeline.smtpreply import (
     unreachable_verdict,
     with_retries,
 )
-from pipeline.stages import ProbeTarget
 
 
 def test_reply_parse_single_line_keeps_enhanced_code_and_text() -> None:

@@ -16,9 +16,9 @@ import pytest
 
 from pipeline.models import MxHost, Status
 from pipeline.options import CacheOptions, DnsOptions, ProbeOptions, RunOptions
-from pipeline.probe import SmtpProber
+from pipeline.ports import ProbeTarget
+from pipeline.probe.prober import SmtpProber
 from pipeline.run import run
-from pipeline.stages import ProbeTarget
 from tests.conftest import postfix_binaries
 from tests.lab.postfixlab import LAB_MX, LAB_SENDER, PostfixLab, lab_mx, probe_lab_spec
 from tests.lab.staticdns import StaticResolver

@@ -16,8 +16,8 @@ import pytest
 from pipeline.cache import VerdictCache
 from pipeline.models import MxHost, Status
 from pipeline.options import ProbeOptions
-from pipeline.probe import STAT_KEYS, SmtpProber
-from pipeline.stages import ProbeTarget
+from pipeline.ports import ProbeTarget
+from pipeline.probe.prober import STAT_KEYS, SmtpProber
 from tests.lab.smtphosts import HostScript, ScriptedHosts
 
 PORT = 2525
@@ -427,8 +427,8 @@ def test_cache_key_names_the_route() -> None:
     """A verdict learnt through one port / set of mail hosts never answers for another route."""
     from pipeline.models import MxHost
     from pipeline.options import ProbeOptions
-    from pipeline.probe import SmtpProber
-    from pipeline.stages import ProbeTarget
+    from pipeline.ports import ProbeTarget
+    from pipeline.probe.prober import SmtpProber
 
     def target(host: str) -> ProbeTarget:
         return ProbeTarget("Ann@X.example", "Ann", "x.example", "x.example", False, (MxHost(10, host, ("127.0.3.1",)),))

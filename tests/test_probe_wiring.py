@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 from cli.main import app
 from pipeline.cache import VerdictCache
 from pipeline.options import CacheOptions, ProbeOptions
-from pipeline.probe import SmtpProber, make_prober
+from pipeline.probe.prober import SmtpProber, make_prober
 
 
 def test_make_prober_opens_the_cache_it_is_given(tmp_path: Path) -> None:

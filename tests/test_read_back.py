@@ -21,8 +21,8 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from pipeline.options import DnsOptions, RunOptions
+from pipeline.report.tally import read_results
 from pipeline.run import RunResult, run
-from pipeline.summary import read_results
 
 runner = CliRunner()
 LIMIT = 131_072  # the csv module's default field-size limit

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from pipeline.models import RESULT_COLUMNS
 from pipeline.options import RunOptions
-from pipeline.report import STATUSES, problem_rows_html, render_report, report_context
+from pipeline.report.html import STATUSES, problem_rows_html, render_report, report_context
+from pipeline.report.tally import ProblemRow, Tally, read_results, results_summary
 from pipeline.run import run
-from pipeline.summary import ProblemRow, Tally, read_results, results_summary
 from tests.report_helpers import SAMPLE, SUMMARY, columns, sample_tally
 
 REPO = Path(__file__).resolve().parent.parent
@@ -324,7 +324,7 @@ def test_domain_table_shows_greylisting_that_a_retry_passed() -> None:
 def test_compiled_template_is_cached_and_a_broken_cache_is_ignored(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from pipeline import report
+    from pipeline.report import html as report
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     report._environment.cache_clear()

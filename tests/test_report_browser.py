@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.report import render_report
+from pipeline.report.html import render_report
 from tests.conftest import require_binary
 from tests.report_helpers import SUMMARY, sample_tally, write_big_results
 
@@ -168,7 +168,7 @@ def test_screenshot_is_not_blank_and_print_works(browser: Any, report_file: Path
 
 def test_million_row_results_give_a_small_report_that_opens_fast(browser: Any, tmp_path: Path) -> None:
     """1M rows, 100k domains: the page stays a few MB and works (bench/report_load.py times it)."""
-    from pipeline.summary import read_results, results_summary
+    from pipeline.report.tally import read_results, results_summary
 
     path = tmp_path / "big.results.csv"
     rows = 1_000_000

@@ -20,9 +20,9 @@ from typer.testing import CliRunner
 
 from cli.main import app
 from pipeline.errors import InputError
+from pipeline.io.state import InputFingerprint, RunState, StateStore, _seal
 from pipeline.options import CacheOptions, DnsOptions, RunOptions
 from pipeline.run import run
-from pipeline.state import InputFingerprint, RunState, StateStore, _seal
 
 runner = CliRunner()
 ROWS = 3_000

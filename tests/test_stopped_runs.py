@@ -3,7 +3,7 @@ workers: no process of the run is left, its lock is free, and ``--resume`` finis
 outputs exactly as an uninterrupted run writes them (presend_checked_at aside).
 
 The DNS list holds, in every chunk, more distinct addresses needing email-validator than
-``pipeline.fastsyntax.POOL_THRESHOLD``, so the syntax pool's processes are running when the
+``pipeline.engine.fastsyntax.POOL_THRESHOLD``, so the syntax pool's processes are running when the
 run is stopped. The fault injection kills runs at random moments (seeded: the seed is printed,
 ``PRESEND_FAULT_SEED=N`` repeats a sequence).
 """
@@ -23,9 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.children import die_with_parent, start_child
-from pipeline.fastsyntax import POOL_THRESHOLD
-from pipeline.lock import RunLock
+from pipeline.engine.children import die_with_parent, start_child
+from pipeline.engine.fastsyntax import POOL_THRESHOLD
+from pipeline.io.lock import RunLock
 from tests.conftest import require_binary
 from tests.lab.dnslab import DnsLab
 from tests.run_helpers import (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from pipeline.syntax import REASONS, check_address, normalize, reason_for
+from pipeline.rules.syntax import REASONS, check_address, normalize, reason_for
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from .lab import DEMO_EXPECTED, DEMO_LIST, DEMO_ZONE, Lab
+from pipeline.lab.lab import DEMO_EXPECTED, DEMO_LIST, DEMO_ZONE, Lab
 
 __all__ = ["DEMO_EXPECTED", "DEMO_LIST", "DEMO_ZONE", "Lab"]

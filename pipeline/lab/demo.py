@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import PresendError, UsageError
-from ..options import CacheOptions, DnsOptions, HygieneOptions, ProbeOptions, RunOptions
-from ..run import RunResult, run
-from ..stages import ProgressCallback, no_progress
-from .lab import DEMO_LIST, Lab
+from pipeline.errors import PresendError, UsageError
+from pipeline.lab.lab import DEMO_LIST, Lab
+from pipeline.options import CacheOptions, DnsOptions, HygieneOptions, ProbeOptions, RunOptions
+from pipeline.ports import ProgressCallback, no_progress
+from pipeline.run import RunResult, run
 
 #: The demo list marks this lab domain as a disposable-address provider.
 DEMO_DISPOSABLE = ("throwaway.example",)
@@ -45,8 +45,8 @@ def run_demo(out_dir: Path, progress: ProgressCallback = no_progress) -> RunResu
 
     Raises :class:`PresendError` when a level the demo needs is not available.
     """
-    from ..dns import make_resolver
-    from ..probe import make_prober
+    from pipeline.dns.resolver import make_resolver
+    from pipeline.probe.prober import make_prober
 
     with Lab() as lab:
         options = demo_options(lab, out_dir)

@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from .dns_server import LabDnsServer
-from .hosts import DEMO_HOSTS, DNS_SERVFAIL, DNS_TIMEOUT, HostScript
-from .mail_hosts import LabMailHosts
+from pipeline.lab.dns_server import LabDnsServer
+from pipeline.lab.hosts import DEMO_HOSTS, DNS_SERVFAIL, DNS_TIMEOUT, HostScript
+from pipeline.lab.mail_hosts import LabMailHosts
 
 _HERE = Path(__file__).resolve().parent
 DEMO_ZONE = _HERE / "demo.zone"

@@ -19,7 +19,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from .hosts import HostScript
+from pipeline.lab.hosts import HostScript
 
 
 class ScriptedHandler:

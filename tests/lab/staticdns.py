@@ -2,7 +2,7 @@
 
 This is not a mock of the thing under test (the probe); it is the DNS level's *answer*,
 written down: each lab domain's MX hosts point at loopback mail hosts. It implements the
-:class:`~pipeline.stages.DomainResolver` protocol, so ``pipeline.run.run()`` takes it as is.
+:class:`~pipeline.ports.DomainResolver` protocol, so ``pipeline.run.run()`` takes it as is.
 Once the DNS lab (NSD + Unbound serving the same zone) is available, a test can pass the real
 resolver instead and expect the same rows.
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 
 from pipeline.models import DomainVerdict, MxHost, Status, Verdict
-from pipeline.stages import ProgressCallback, no_progress
+from pipeline.ports import ProgressCallback, no_progress
 
 MxRecords = tuple[tuple[int, str, tuple[str, ...]], ...]
 

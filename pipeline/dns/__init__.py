@@ -1,0 +1,1 @@
+"""The DNS level: resolving each domain's mail hosts and deciding what DNS alone forecasts."""

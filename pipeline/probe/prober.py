@@ -1,0 +1,452 @@
+"""The mailbox level: ask each address's mail host with RCPT TO, politely, never DATA.
+
+An asyncio loop that only schedules: it groups addresses into batches per mail host
+(:mod:`pipeline.probe.plan`), bounds sessions overall and per host address, keeps the retry
+queue, walks the MX hosts in preference order and fills the cache. Each SMTP session is one
+blocking conversation (:mod:`pipeline.probe.session`, over the standard library's smtplib) in a
+worker thread; what replies mean is decided in :mod:`pipeline.probe.reply`.
+
+One session per batch of addresses that share their MX hosts. A refused connection, a
+timeout or a 421 moves on to the next MX host. Temporary answers (450/451 greylisting) wait
+in a retry queue (a timer that holds no session) and are asked again after ``retry_after``
+seconds, up to ``max_retries`` times. When the first few hosts all fail to connect and none
+ever answered, outbound port 25 is taken to be blocked and probing stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import Any
+
+from pipeline.aiorun import run_sync
+from pipeline.cache import VerdictCache, mailbox_from_dict, mailbox_to_dict
+from pipeline.models import MailboxVerdict, Verdict
+from pipeline.options import CacheOptions, ProbeOptions
+from pipeline.ports import MailboxProber, ProbeTarget, ProgressCallback, no_progress
+from pipeline.probe.plan import (
+    BLOCKED_AFTER,
+    Batch,
+    BlockedDetector,
+    extension_names,
+    host_label,
+    mx_attempts,
+    plan_batches,
+    preferred_host,
+    random_local_part,
+)
+from pipeline.probe.reply import (
+    answered_on_retry,
+    cache_lifetime,
+    connection_failed_verdict,
+    unreachable_verdict,
+    with_retries,
+)
+from pipeline.probe.session import SessionPlan, SessionResult, run_session
+
+CACHE_KIND = "mailbox"
+
+#: Reply codes that mark a greylisting (or greylisting-like) deferral of a recipient.
+GREYLIST_CODES = frozenset({"450", "451"})
+
+#: The counters of :meth:`SmtpProber.stats` (host counts and cache writes come on top).
+STAT_KEYS = (
+    "sessions",
+    "sessions_split",
+    "sessions_lost",
+    "connect_failures",
+    "rcpts",
+    "pipelined_groups",
+    "rcpt_limit_lowered",
+    "retries",
+    "catch_all_domains",
+    "starttls",
+    "starttls_refused",
+    "cache_hits",
+)
+
+
+def make_prober(probe: ProbeOptions, cache: CacheOptions) -> MailboxProber:
+    """Build the mailbox level's prober from options (opens the verdict cache if enabled)."""
+    return SmtpProber(probe, VerdictCache.from_options(cache))
+
+
+def utc_now() -> str:
+    """The current time as ISO-8601 UTC, to the second."""
+    return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+
+
+@dataclass
+class HostInfo:
+    """What one mail host address told us about itself (EHLO extensions, TLS)."""
+
+    host: str
+    address: str
+    extensions: list[str] = field(default_factory=list)
+    esmtp: bool = True
+    tls: bool = False
+    sessions: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-able form for summary.json."""
+        return {
+            "host": self.host,
+            "address": self.address,
+            "extensions": self.extensions,
+            "esmtp": self.esmtp,
+            "tls": self.tls,
+            "sessions": self.sessions,
+        }
+
+
+class SmtpProber:
+    """The :class:`~pipeline.ports.MailboxProber` of presend (SMTP sessions over smtplib)."""
+
+    def __init__(
+        self,
+        options: ProbeOptions,
+        cache: VerdictCache | None = None,
+        *,
+        blocked_after: int = BLOCKED_AFTER,
+        tls_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self.options = options
+        self.cache = cache
+        self.helo = options.helo or _domain_of(options.mail_from) or "localhost"
+        self.counters: Counter[str] = Counter()
+        self.hosts: dict[str, HostInfo] = {}
+        self._notes: list[str] = []
+        self.greylisting: set[str] = set()
+        self._probe_locals: dict[str, str] = {}
+        self._rcpt_limits: dict[str, int] = {}
+        self._blocked = BlockedDetector(blocked_after)
+        self.tls_context = tls_context or _opportunistic_tls()
+
+    # --- the MailboxProber protocol ----------------------------------------------------
+
+    def probe(
+        self, targets: Sequence[ProbeTarget], progress: ProgressCallback = no_progress
+    ) -> dict[str, MailboxVerdict]:
+        """Return a verdict per target (keyed by ``target.email``), from cache or RCPT TO."""
+        results: dict[str, MailboxVerdict] = {}
+        todo: list[ProbeTarget] = []
+        cached: dict[str, dict[str, Any]] = {}
+        keys = {target.email: self._cache_key(target) for target in targets}
+        if self.cache is not None:
+            cached = self.cache.get_many(CACHE_KIND, keys.values())
+        for target in targets:
+            hit = cached.get(keys[target.email])
+            if hit is not None:
+                results[target.email] = replace(mailbox_from_dict(hit), email=target.email)
+                self.counters["cache_hits"] += 1
+            else:
+                todo.append(target)
+        if todo:
+            fresh = run_sync(_Run(self, todo, progress).go, name="presend-probe")
+            results.update(fresh)
+            if self.cache is not None:
+                self.cache.put_many(
+                    CACHE_KIND,
+                    ((keys[email], mailbox_to_dict(m), cache_lifetime(m)) for email, m in fresh.items()),
+                )
+        return results
+
+    def _cache_key(self, target: ProbeTarget) -> str:
+        """The cache key of one question: the address (lower-cased, like the duplicate key, so
+        straße and strasse stay apart) plus the route asked (port and mail hosts), so verdicts
+        learnt in a lab or an intranet never answer for a run that reaches other hosts."""
+        hosts = ",".join(mx.host.lower() for mx in target.mx_hosts)
+        return f"{target.email.lower()}|{self.options.port}|{hosts}"
+
+    def stats(self) -> dict[str, int]:
+        """Counters for summary.json: sessions, RCPTs, retries, cache hits, hosts seen ...
+
+        Every counter of :data:`STAT_KEYS` is there, 0 when nothing happened, so a script can
+        read ``summary["probe"]["sessions"]`` whatever the run did.
+        """
+        counts = dict.fromkeys(STAT_KEYS, 0)
+        counts.update(self.counters)
+        counts["hosts"] = len(self.hosts)
+        for ext in ("STARTTLS", "SMTPUTF8", "8BITMIME", "SIZE", "PIPELINING"):
+            counts[f"hosts_{ext.lower()}"] = sum(1 for h in self.hosts.values() if ext in h.extensions)
+        counts["hosts_tls"] = sum(1 for h in self.hosts.values() if h.tls)
+        counts["port25_blocked"] = int(self._blocked.blocked)
+        counts["cache_writes"] = self.cache.writes[CACHE_KIND] if self.cache is not None else 0
+        return counts
+
+    def notes(self) -> list[str]:
+        """Run-level observations (e.g. outbound port 25 looks blocked)."""
+        return list(self._notes)
+
+    def greylisting_domains(self) -> list[str]:
+        """Domains whose hosts answered 450/451 at least once in this run (sorted)."""
+        return sorted(self.greylisting)
+
+    def host_report(self) -> dict[str, dict[str, Any]]:
+        """Per mail host address: its EHLO extensions, whether TLS was used, sessions."""
+        return {label: info.as_dict() for label, info in sorted(self.hosts.items())}
+
+    # --- helpers the run uses ------------------------------------------------------------
+
+    def probe_local(self, domain: str) -> str:
+        """The made-up local part for ``domain``: one per domain for the whole run.
+
+        The same one is asked again on a retry, so greylisting treats it like the real ones.
+        """
+        if domain not in self._probe_locals:
+            self._probe_locals[domain] = random_local_part()
+        return self._probe_locals[domain]
+
+    def rcpt_limit(self, address: str) -> int:
+        """RCPTs per MAIL FROM at this host: the batch size plus the catch-all question,
+        lowered when the host said 452 4.5.3 (too many recipients)."""
+        return self._rcpt_limits.get(address, max(1, self.options.batch_size) + 1)
+
+    def lower_rcpt_limit(self, address: str, limit: int) -> None:
+        """Remember a smaller transaction size for this host address."""
+        self._rcpt_limits[address] = max(1, min(limit, self.rcpt_limit(address)))
+        self.counters["rcpt_limit_lowered"] += 1
+
+    def record_host(self, host: str, address: str, extensions: set[str], esmtp: bool, tls: bool) -> None:
+        """Keep a host's EHLO extensions (before and after STARTTLS) and count the session."""
+        info = self.hosts.setdefault(host_label(host, address), HostInfo(host, address))
+        info.extensions = sorted(set(info.extensions) | set(extension_names(list(extensions))))
+        info.esmtp = esmtp
+        info.tls = info.tls or tls
+        info.sessions += 1
+
+    def connection_failed(self, address: str) -> None:
+        """Count a refused/timed-out connection (towards the port-25-blocked question)."""
+        self.counters["connect_failures"] += 1
+        self._blocked.failed_to_connect(address)
+
+    @property
+    def block_suspected(self) -> bool:
+        """Several hosts failed to connect and none answered: wait before starting more."""
+        return self._blocked.suspect
+
+    def settle_block(self, in_flight: int) -> None:
+        """Give up on port 25 when the suspicion holds after every attempt under way ended."""
+        if self._blocked.settle(in_flight):
+            hosts = len(self._blocked.failed)
+            self._notes.append(
+                f"Probing stopped early: the SMTP port ({self.options.port}) answered on none of "
+                f"the first {hosts} mail hosts tried; outbound port 25 is probably blocked "
+                "here, so the remaining addresses are marked unknown (probe_unreachable)."
+            )
+
+    @property
+    def blocked(self) -> bool:
+        """True once probing gave up because port 25 seems blocked."""
+        return self._blocked.blocked
+
+    def answered(self, address: str) -> None:
+        """A host gave an SMTP reply."""
+        self._blocked.connected(address)
+
+
+class _Run:
+    """The state of one ``probe()`` call: semaphores, results, the retry timers."""
+
+    def __init__(self, prober: SmtpProber, targets: Sequence[ProbeTarget], progress: ProgressCallback) -> None:
+        self.prober = prober
+        self.options = prober.options
+        self.targets = targets
+        self.progress = progress
+        self.results: dict[str, MailboxVerdict] = {}
+        self.connect_only: set[str] = set()  # emails that failed with no host ever answering
+        self.host_sems: dict[str, asyncio.Semaphore] = {}
+        self.all_sem = asyncio.Semaphore(max(1, self.options.concurrency))
+        self.tasks: set[asyncio.Task[None]] = set()
+        self.in_flight = 0  # sessions handed to worker threads and not back yet
+        self.attempts_ended = asyncio.Condition()
+        # one worker thread per session slot: a session blocks its thread, never the loop
+        self.pool = ThreadPoolExecutor(max_workers=max(1, self.options.concurrency), thread_name_prefix="smtp")
+
+    async def go(self) -> dict[str, MailboxVerdict]:
+        try:
+            return await self._go()
+        finally:
+            self.pool.shutdown(wait=True, cancel_futures=True)
+
+    async def _go(self) -> dict[str, MailboxVerdict]:
+        self.progress("probe", 0, len(self.targets))
+        for batch in plan_batches(self.targets, self.options.batch_size):
+            self.spawn(self.run_batch(batch))
+        while self.tasks:
+            done, _ = await asyncio.wait(set(self.tasks), return_when=asyncio.FIRST_EXCEPTION)
+            for task in done:
+                self.tasks.discard(task)
+                if task.exception() is not None:
+                    for other in self.tasks:
+                        other.cancel()
+                    raise task.exception()  # type: ignore[misc]
+        self.prober.settle_block(self.in_flight)
+        if self.prober.blocked:
+            for email in self.connect_only:
+                verdict = self.results[email].verdict
+                self.results[email] = MailboxVerdict(email, unreachable_verdict(verdict.mx))
+        return self.results
+
+    def spawn(self, coro: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self.tasks.add(task)
+
+    def finish(self, email: str, mailbox: MailboxVerdict) -> None:
+        verdict = mailbox.verdict
+        if not verdict.checked_at:
+            mailbox = replace(mailbox, verdict=replace(verdict, checked_at=utc_now()))
+        self.results[email] = mailbox
+        self.progress("probe", len(self.results), len(self.targets))
+
+    async def run_batch(self, batch: Batch) -> None:
+        pending = list(batch.targets)
+        failures: list[str] = []
+        fallback: Verdict | None = None
+        answered = False
+        async for outcome in self.sessions_along(batch, pending):
+            answered = answered or outcome.answered
+            for email, mailbox in outcome.decided.items():
+                if batch.attempt:
+                    verdict = answered_on_retry(mailbox.verdict, batch.attempt, self.options.retry_after)
+                    mailbox = replace(mailbox, verdict=verdict)
+                self.finish(email, mailbox)
+            retry = [t for t in pending if t.email in outcome.retry]
+            if retry:
+                self.schedule_retry(batch, retry, outcome.retry)
+            settled = set(outcome.decided) | set(outcome.retry)
+            pending[:] = [t for t in pending if t.email not in settled]  # seen by sessions_along
+            if outcome.failure:
+                failures.append(outcome.failure)
+            if _outranks(outcome.failure_verdict, fallback):
+                fallback = outcome.failure_verdict
+        if not pending:
+            return
+        preferred = preferred_host(batch.route)
+        if self.prober.blocked and not answered:
+            verdict = unreachable_verdict(preferred)
+        elif fallback is not None:
+            verdict = fallback
+            if len(failures) > 1:
+                verdict = replace(verdict, detail=f"{verdict.detail} Tried: {'; '.join(failures)}.")
+        elif failures:
+            verdict = connection_failed_verdict(failures, preferred)
+        else:
+            verdict = connection_failed_verdict(["no MX host has an address"], preferred)
+        for target in pending:
+            if not answered:
+                self.connect_only.add(target.email)
+            self.finish(target.email, MailboxVerdict(target.email, verdict))
+
+    async def sessions_along(
+        self, batch: Batch, pending: list[ProbeTarget]
+    ) -> AsyncIterator[SessionResult]:
+        """Sessions over the MX hosts in order; the caller shrinks ``pending`` in between."""
+        for host, address in mx_attempts(batch.route):
+            while pending and not self.prober.blocked:
+                outcome = await self.session(host, address, pending, batch)
+                yield outcome
+                if not outcome.more:
+                    break
+            if not pending or self.prober.blocked:
+                return
+
+    def schedule_retry(self, batch: Batch, targets: list[ProbeTarget], verdicts: dict[str, Verdict]) -> None:
+        """Queue temporary answers for another try later; give up after ``max_retries``."""
+        self.prober.greylisting.update(
+            t.ascii_domain for t in targets if verdicts[t.email].code in GREYLIST_CODES
+        )
+        if batch.attempt >= self.options.max_retries:
+            for target in targets:
+                verdict = with_retries(verdicts[target.email], batch.attempt, self.options.retry_after)
+                self.finish(target.email, MailboxVerdict(target.email, verdict))
+            return
+        self.prober.counters["retries"] += len(targets)
+        self.spawn(self.retry_later(Batch(batch.route, tuple(targets), batch.attempt + 1)))
+
+    async def retry_later(self, batch: Batch) -> None:
+        # Waiting here holds no semaphore: other hosts' sessions go on meanwhile.
+        await asyncio.sleep(self.options.retry_after)
+        await self.run_batch(batch)
+
+    # --- one SMTP session ------------------------------------------------------------------
+
+    async def session(self, host: str, address: str, targets: list[ProbeTarget], batch: Batch) -> SessionResult:
+        """One session at ``address`` for ``targets``, within the per-host and overall bounds."""
+        prober = self.prober
+        sem = self.host_sems.setdefault(address, asyncio.Semaphore(max(1, self.options.per_host)))
+        async with sem, self.all_sem:
+            if prober.block_suspected:
+                # Several hosts failed and none answered: let the attempts under way finish
+                # before deciding that outbound port 25 is blocked.
+                async with self.attempts_ended:
+                    await self.attempts_ended.wait_for(lambda: not prober.block_suspected or self.in_flight == 0)
+                prober.settle_block(self.in_flight)
+            if prober.blocked:
+                return SessionResult(failure=f"{host_label(host, address)}: not tried")
+            prober.counters["sessions"] += 1
+            plan = SessionPlan(
+                host=host,
+                address=address,
+                port=self.options.port,
+                helo=prober.helo,
+                mail_from=self.options.mail_from,
+                timeout=self.options.timeout,
+                targets=tuple(targets),
+                probe_locals={t.ascii_domain: prober.probe_local(t.ascii_domain) for t in targets},
+                rcpt_limit=prober.rcpt_limit(address),
+                tls=prober.tls_context,
+            )
+            self.in_flight += 1
+            try:
+                result = await asyncio.get_running_loop().run_in_executor(self.pool, run_session, plan)
+            finally:
+                self.in_flight -= 1
+        # back on the event loop: shared state is only touched here
+        prober.counters.update(result.counters)
+        if result.connect_failed:
+            prober.connection_failed(address)
+        elif result.answered:
+            prober.answered(address)
+        if result.greeted:
+            prober.record_host(host, address, result.extensions, result.esmtp, result.tls)
+        if result.rcpt_limit is not None:
+            prober.lower_rcpt_limit(address, result.rcpt_limit)
+        async with self.attempts_ended:
+            self.attempts_ended.notify_all()
+        return result
+
+
+# --- small helpers ------------------------------------------------------------------------
+
+
+def _domain_of(address: str) -> str:
+    return address.rpartition("@")[2] if "@" in address else ""
+
+
+
+
+def _opportunistic_tls() -> ssl.SSLContext:
+    # Like MTAs between each other (RFC 7435): encrypt when offered, do not authenticate.
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _outranks(new: Verdict | None, old: Verdict | None) -> bool:
+    """A sender block says more than a busy host (421) when every MX failed."""
+    if new is None:
+        return False
+    if old is None:
+        return True
+    rank = {"sender_blocked": 2, "host_unavailable": 1}
+    return rank.get(new.reason, 0) > rank.get(old.reason, 0)
+
+
+__all__ = ["SmtpProber", "make_prober"]
