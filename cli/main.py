@@ -22,7 +22,17 @@ import typer
 from pipeline import __version__
 from pipeline.config import Config
 from pipeline.errors import InputError, LockedError, OutputError, PresendError, UsageError
-from pipeline.options import CacheOptions, DnsOptions, HygieneOptions, ProbeOptions, RunOptions
+from pipeline.io.safetext import printable
+from pipeline.options import (
+    CacheOptions,
+    DnsOptions,
+    HygieneOptions,
+    ProbeOptions,
+    RunOptions,
+    check_options,
+    check_value,
+    limit,
+)
 
 from .events import EventLog
 from .progress import make_progress
@@ -33,6 +43,9 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_THRESHOLD = 3
 
+#: The range of --fail-over (a CLI setting, not a run option).
+FAIL_OVER = limit("--fail-over", 0, 100, unit=" %")
+
 app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
@@ -42,8 +55,13 @@ app = typer.Typer(
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
-    typer.echo(f"presend: error: {message}", err=True)
+    typer.echo(f"presend: error: {printable(message)}", err=True)
     return typer.Exit(code)
+
+
+def _say(line: str) -> None:
+    """Print one line of a command's closing output on stdout (names made printable)."""
+    typer.echo(printable(line))
 
 
 @app.command()
@@ -55,32 +73,32 @@ def clean(
     encoding: Annotated[str | None, typer.Option("--encoding", help="The input's text encoding (cp1251, iso-8859-2, shift_jis ...) when presend's guess is wrong.")] = None,
     nameserver: Annotated[list[str] | None, typer.Option("--nameserver", help="Resolver IP[:PORT]; repeatable.")] = None,
     no_dns: Annotated[bool, typer.Option("--no-dns", help="Stop after syntax (offline).")] = False,
-    dns_concurrency: Annotated[int, typer.Option("--dns-concurrency", min=1, help="DNS queries in flight at once.")] = 64,
-    dns_timeout: Annotated[float, typer.Option("--dns-timeout", min=0.1, help="Seconds per DNS query.")] = 5.0,
+    dns_concurrency: Annotated[int, typer.Option("--dns-concurrency", help="DNS queries in flight at once.")] = 64,
+    dns_timeout: Annotated[float, typer.Option("--dns-timeout", help="Seconds per DNS query.")] = 5.0,
     allow_private_mx: Annotated[bool, typer.Option("--allow-private-mx", help="Treat loopback/private MX addresses as ordinary.")] = False,
     probe: Annotated[bool, typer.Option("--probe", help="Ask mail hosts with RCPT TO (never DATA).")] = False,
     mail_from: Annotated[str | None, typer.Option("--mail-from", help="MAIL FROM address (a domain you control).")] = None,
     helo: Annotated[str | None, typer.Option("--helo", help="EHLO/HELO name.")] = None,
-    smtp_port: Annotated[int, typer.Option("--smtp-port", min=1, max=65535, help="SMTP port (labs).")] = 25,
-    retry_after: Annotated[float, typer.Option("--retry-after", min=0, help="Seconds before retrying 450/451.")] = 300.0,
-    max_retries: Annotated[int, typer.Option("--max-retries", min=0, help="Retries of temporary answers.")] = 1,
-    probe_concurrency: Annotated[int, typer.Option("--probe-concurrency", min=1, help="SMTP sessions at once overall.")] = 20,
-    per_host: Annotated[int, typer.Option("--per-host", min=1, help="SMTP sessions at once per mail host.")] = 2,
-    smtp_timeout: Annotated[float, typer.Option("--smtp-timeout", min=0.1, help="Seconds for connect and each reply.")] = 20.0,
-    batch_size: Annotated[int, typer.Option("--batch-size", min=1, help="Addresses asked per SMTP session.")] = 25,
+    smtp_port: Annotated[int, typer.Option("--smtp-port", help="SMTP port (labs).")] = 25,
+    retry_after: Annotated[float, typer.Option("--retry-after", help="Seconds before retrying 450/451.")] = 300.0,
+    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries of temporary answers.")] = 1,
+    probe_concurrency: Annotated[int, typer.Option("--probe-concurrency", help="SMTP sessions at once overall.")] = 20,
+    per_host: Annotated[int, typer.Option("--per-host", help="SMTP sessions at once per mail host.")] = 2,
+    smtp_timeout: Annotated[float, typer.Option("--smtp-timeout", help="Seconds for connect and each reply.")] = 20.0,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Addresses asked per SMTP session.")] = 25,
     cache: Annotated[Path | None, typer.Option("--cache", help="Verdict cache (SQLite) path.")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Use no persistent cache.")] = False,
     max_age: Annotated[str | None, typer.Option("--max-age", help="Refresh cached verdicts older than this (7d, 12h, 30m, 3600).")] = None,
     keep_risky: Annotated[bool, typer.Option("--keep-risky", help="Put risky rows in the clean list too.")] = False,
     role_risky: Annotated[bool, typer.Option("--role-risky", help="Mark role accounts (info@ ...) risky.")] = False,
     canonical_duplicates: Annotated[bool, typer.Option("--canonical-duplicates", help="Provider-aware duplicates (Gmail dots, +tags).")] = False,
-    report_rows: Annotated[int, typer.Option("--report-rows", min=0, help="Problem rows shown in the report.")] = 5000,
+    report_rows: Annotated[int, typer.Option("--report-rows", help="Problem rows shown in the report.")] = 5000,
     config: Annotated[Path | None, typer.Option("--config", help="Options file (default: ./presend.toml if present).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last committed chunk.")] = False,
-    fail_over: Annotated[float | None, typer.Option("--fail-over", min=0, max=100, metavar="PCT", help="Exit 3 when more than PCT % of rows are undeliverable.")] = None,
+    fail_over: Annotated[float | None, typer.Option("--fail-over", metavar="PCT", help="Exit 3 when more than PCT % of rows are undeliverable.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="stderr format: text, or json (one event per line).")] = "text",
-    chunk_size: Annotated[int, typer.Option("--chunk-size", min=1, help="Rows judged and committed at a time.")] = 50_000,
-    workers: Annotated[int, typer.Option("--workers", min=0, help="Worker processes: with --no-dns they judge whole chunks of the list, otherwise they run the full syntax path (0 = one per CPU, 1 = this process only).")] = 0,
+    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Rows judged and committed at a time.")] = 50_000,
+    workers: Annotated[int, typer.Option("--workers", help="Worker processes: with --no-dns they judge whole chunks of the list, otherwise they run the full syntax path (0 = one per CPU, 1 = this process only).")] = 0,
     plain_syntax: Annotated[bool, typer.Option("--plain-syntax", hidden=True, help="Reference path: email-validator on every row.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars, no summary line.")] = False,
 ) -> None:
@@ -92,7 +110,8 @@ def clean(
     given = {name: value for name, value in ctx.params.items()}
     log = EventLog("json" if log_format == "json" else "text", quiet)
     try:
-        settings = _merge_config(ctx, given, load_config(find_config(config)))
+        loaded = load_config(find_config(config))
+        settings = _merge_config(ctx, given, loaded)
         if settings["log_format"] not in ("text", "json"):
             raise UsageError(f"--log-format: expected text or json, not {settings['log_format']!r}")
         log = EventLog(settings["log_format"], settings["quiet"])
@@ -105,6 +124,7 @@ def clean(
         if settings["encoding"] is not None:
             settings["encoding"] = canonical_encoding(settings["encoding"])
         options = _run_options(settings, max_age_seconds)
+        _check_ranges(options, settings, loaded)
     except UsageError as exc:
         log.error(str(exc), EXIT_USAGE)
         raise typer.Exit(EXIT_USAGE) from None
@@ -160,11 +180,11 @@ def clean(
     if not quiet and not log.json:
         counts = summary["by_status"]
         line = ", ".join(f"{counts[k]} {k}" for k in counts)
-        typer.echo(f"{rows} rows: {line}")
+        _say(f"{rows} rows: {line}")
         dns_stats = summary.get("dns") or {}
         if dns_stats:
-            typer.echo(_dns_line(dns_stats))
-        typer.echo(f"report: {result.paths['report']}")
+            _say(_dns_line(dns_stats))
+        _say(f"report: {result.paths['report']}")
     if code == EXIT_THRESHOLD:
         if not log.json:
             typer.echo(
@@ -183,6 +203,20 @@ def _merge_config(ctx: typer.Context, given: dict[str, Any], config: Config) -> 
             continue
         settings[name] = value
     return settings
+
+
+def _check_ranges(options: RunOptions, settings: dict[str, Any], config: Config) -> None:
+    """Hold every value to its range (pipeline.options), naming the config file when it came from there."""
+    try:
+        check_options(options)
+        if settings["fail_over"] is not None:
+            check_value(FAIL_OVER, settings["fail_over"])
+    except UsageError as exc:
+        flag = str(exc).split(":", 1)[0]
+        param = flag.lstrip("-").replace("-", "_")
+        if config.path is not None and param in config.values and config.values[param] == settings.get(param):
+            raise UsageError(f"{exc} (set in {config.path})") from None
+        raise
 
 
 def _run_options(s: dict[str, Any], max_age: float | None) -> RunOptions:
@@ -272,7 +306,7 @@ def report(
         raise _fail(str(exc), EXIT_FAILURE) from None
     except OSError as exc:
         raise _fail(f"{target}: cannot be written ({exc.strerror}); choose another with --out") from None
-    typer.echo(f"report: {target}")
+    _say(f"report: {target}")
 
 
 @app.command()
@@ -299,23 +333,62 @@ def demo(
         progress.close()
     counts = result.summary["by_status"]
     line = ", ".join(f"{counts[k]} {k}" for k in counts)
-    typer.echo(f"demo: {result.summary['rows']} rows in {time.perf_counter() - started:.1f} s: {line}")
+    _say(f"demo: {result.summary['rows']} rows in {time.perf_counter() - started:.1f} s: {line}")
     for kind in ("results", "clean", "summary"):
-        typer.echo(f"{kind}: {result.paths[kind]}")
-    typer.echo(f"report: {result.paths['report']}")
+        _say(f"{kind}: {result.paths[kind]}")
+    _say(f"report: {result.paths['report']}")
 
 
 @app.command()
 def version() -> None:
     """Print the presend version."""
-    typer.echo(__version__)
+    _say(__version__)
+
+
+#: click's base of every command-line error (typer ships its own copy of click).
+_CLICK_ERROR: type[Exception] = next(k for k in typer.BadParameter.__mro__ if k.__name__ == "ClickException")
+
+
+def _usage_error(exc: Exception, argv: list[str]) -> int:
+    """Print a command-line error as one line (or one JSON event); its exit status."""
+    code = int(getattr(exc, "exit_code", EXIT_USAGE))
+    if type(exc).__name__ == "NoArgsIsHelpError":
+        return code  # the help was shown
+    format_message = getattr(exc, "format_message", None)
+    message = " ".join(str(format_message() if format_message else exc).split())
+    command = next((arg for arg in argv if arg in app_commands()), "")
+    hint = f"see presend {command + ' ' if command else ''}--help"
+    text = f"{message[:1].lower()}{message[1:].rstrip('.')} ({hint})"
+    EventLog("json" if _wants_json(argv) else "text").error(text, code)
+    return code
+
+
+def app_commands() -> set[str]:
+    """The names of presend's commands."""
+    return {command.name or command.callback.__name__ for command in app.registered_commands if command.callback}
+
+
+def _wants_json(argv: list[str]) -> bool:
+    """Whether the command line asked for JSON logs (read before the options could be parsed)."""
+    pairs = zip(argv, [*argv[1:], ""], strict=True)
+    return "--log-format=json" in argv or any(a == "--log-format" and b == "json" for a, b in pairs)
 
 
 def main() -> None:
     """Console-script entry point."""
     stop_on_signals()
     try:
-        app()
+        code = app(standalone_mode=False)
+        _leave(code if isinstance(code, int) else EXIT_OK)
+    except _CLICK_ERROR as exc:
+        _leave(_usage_error(exc, sys.argv[1:]))
+    except typer.Abort as abort:
+        # click turns a Ctrl-C it sees into Abort; the signal is kept as its cause.
+        interrupt = abort.__cause__ or abort.__context__
+        if not isinstance(interrupt, KeyboardInterrupt):
+            _leave(EXIT_FAILURE)
+        typer.echo(f"presend: {stopped_by(interrupt)}; outputs were left as they were", err=True)
+        _leave(exit_status(interrupt))
     except KeyboardInterrupt as interrupt:
         typer.echo(f"presend: {stopped_by(interrupt)}; outputs were left as they were", err=True)
         _leave(exit_status(interrupt))

@@ -28,7 +28,9 @@ Unknown keys and values of the wrong type are refused with the key and the file 
 
 from __future__ import annotations
 
+import errno
 import re
+import stat
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -178,11 +180,25 @@ class Config:
 def find_config(explicit: Path | None, cwd: Path | None = None) -> Path | None:
     """The file to read: ``explicit`` (which must exist), else ``presend.toml`` here, else None."""
     if explicit is not None:
-        if not explicit.is_file():
-            raise UsageError(f"--config: {explicit}: no such file")
+        _check_file(explicit)
         return explicit
     candidate = (cwd or Path.cwd()) / DEFAULT_NAME
     return candidate if candidate.is_file() else None
+
+
+def _check_file(path: Path) -> None:
+    """Raise UsageError, with the true cause, unless ``path`` is a file that can be opened."""
+    try:
+        info = path.stat()
+    except FileNotFoundError:
+        raise UsageError(f"--config: {path}: no such file") from None
+    except OSError as exc:
+        cause = "a loop of symbolic links" if exc.errno == errno.ELOOP else (exc.strerror or str(exc))
+        raise UsageError(f"--config: {path}: cannot be opened ({cause}); give a presend.toml file") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise UsageError(f"--config: {path} is a folder; give the path of a presend.toml file")
+    if not stat.S_ISREG(info.st_mode):
+        raise UsageError(f"--config: {path} is not a regular file; give the path of a presend.toml file")
 
 
 def load_config(path: Path | None) -> Config:
@@ -194,6 +210,10 @@ def load_config(path: Path | None) -> Config:
             data = tomllib.load(handle)
     except tomllib.TOMLDecodeError as exc:
         raise UsageError(f"{path}: not valid TOML ({exc})") from None
+    except UnicodeDecodeError as exc:
+        raise UsageError(
+            f"{path}: byte {exc.start + 1} is not UTF-8 text; save the config file as UTF-8"
+        ) from None
     except OSError as exc:
         raise UsageError(f"{path}: cannot be read ({exc.strerror})") from None
     base = path.resolve().parent

@@ -1,12 +1,53 @@
 """Run options: one frozen record per level, gathered in :class:`RunOptions`.
 
-The CLI (and the config file) build these; the library only reads them.
+The CLI (and the config file) build these; the library only reads them. The numeric
+fields carry their allowed range (:func:`limit`), and :func:`check_options` holds every
+record to it, whatever the value came from (a flag, the config file, the environment, a
+Python caller), naming the command-line flag in its one-line error.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+import os
+from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
+from typing import Any
+
+from pipeline.errors import UsageError
+
+#: Worker processes at most, whatever --workers asks: more than this only adds load.
+MAX_WORKERS = max(4, 4 * (os.cpu_count() or 1))
+
+
+def limit(flag: str, low: float, high: float, *, unit: str = "") -> dict[str, Any]:
+    """Field metadata: the flag that sets the field and the closed range its value must lie in."""
+    return {"flag": flag, "low": low, "high": high, "unit": unit}
+
+
+def check_options(options: object) -> None:
+    """Raise :class:`UsageError` for the first numeric field of ``options`` out of its range.
+
+    Walks the nested records; a value that is not finite (``inf``, ``nan``) is out of range.
+    """
+    assert is_dataclass(options)
+    for spec in fields(options):
+        value = getattr(options, spec.name)
+        if is_dataclass(value):
+            check_options(value)
+        elif "flag" in spec.metadata and value is not None:
+            check_value(spec.metadata, value)
+
+
+def check_value(meta: Any, value: float) -> None:
+    """Raise :class:`UsageError` when ``value`` lies outside the range of ``meta`` (see :func:`limit`)."""
+    low, high, unit = meta["low"], meta["high"], meta["unit"]
+    if isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
+        raise UsageError(f"{meta['flag']}: expected {_number(low)} to {_number(high)}{unit}, not {value!r}")
+
+
+def _number(value: float) -> str:
+    return f"{value:,.0f}".replace(",", "_") if float(value).is_integer() else f"{value:g}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -15,8 +56,8 @@ class DnsOptions:
 
     enabled: bool = True
     nameservers: tuple[str, ...] = ()  # "IP" or "IP:PORT"; empty = system resolver
-    concurrency: int = 64
-    timeout: float = 5.0
+    concurrency: int = field(default=64, metadata=limit("--dns-concurrency", 1, 1024))
+    timeout: float = field(default=5.0, metadata=limit("--dns-timeout", 0.1, 300, unit=" seconds"))
     allow_private_mx: bool = False
 
 
@@ -27,13 +68,13 @@ class ProbeOptions:
     enabled: bool = False
     mail_from: str = ""
     helo: str = ""
-    port: int = 25
-    retry_after: float = 300.0
-    max_retries: int = 1
-    concurrency: int = 20
-    per_host: int = 2
-    timeout: float = 20.0
-    batch_size: int = 25
+    port: int = field(default=25, metadata=limit("--smtp-port", 1, 65535))
+    retry_after: float = field(default=300.0, metadata=limit("--retry-after", 0, 86_400, unit=" seconds"))
+    max_retries: int = field(default=1, metadata=limit("--max-retries", 0, 100))
+    concurrency: int = field(default=20, metadata=limit("--probe-concurrency", 1, 1000))
+    per_host: int = field(default=2, metadata=limit("--per-host", 1, 100))
+    timeout: float = field(default=20.0, metadata=limit("--smtp-timeout", 0.1, 600, unit=" seconds"))
+    batch_size: int = field(default=25, metadata=limit("--batch-size", 1, 1000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,7 +93,8 @@ class CacheOptions:
 
     enabled: bool = True
     path: Path | None = None  # None = the user's cache directory
-    max_age: float | None = None  # seconds; None = each record's own lifetime
+    #: seconds; None = each record's own lifetime
+    max_age: float | None = field(default=None, metadata=limit("--max-age", 0, 10 * 365 * 86_400, unit=" seconds"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +110,12 @@ class RunOptions:
     hygiene: HygieneOptions = field(default_factory=HygieneOptions)
     cache: CacheOptions = field(default_factory=CacheOptions)
     keep_risky: bool = False  # put risky rows in the clean list too
-    chunk_size: int = 50_000
+    chunk_size: int = field(default=50_000, metadata=limit("--chunk-size", 1, 10_000_000))
     resume: bool = False
-    report_row_cap: int = 5_000
+    report_row_cap: int = field(default=5_000, metadata=limit("--report-rows", 0, 1_000_000))
     fast_syntax: bool = True  # False: check_address on every row (the reference path)
-    workers: int = 0  # worker processes (see pipeline.engine.processes); 0 = one per CPU, 1 = none
+    #: worker processes (see pipeline.engine.processes); 0 = one per CPU, 1 = none
+    workers: int = field(default=0, metadata=limit("--workers", 0, MAX_WORKERS))
 
     @property
     def output_dir(self) -> Path:

@@ -43,6 +43,7 @@ from pipeline.io.outputs import (
     remove_stale_temps,
 )
 from pipeline.io.runfiles import RunFiles, guard_run_files
+from pipeline.io.safetext import json_safe
 from pipeline.io.state import (
     InputFingerprint,
     RunState,
@@ -56,7 +57,7 @@ from pipeline.io.textfile import reading_own_outputs
 from pipeline.models import (
     RESULT_COLUMNS,
 )
-from pipeline.options import RunOptions
+from pipeline.options import RunOptions, check_options
 from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from pipeline.report.html import render_report
 from pipeline.report.tally import Tally
@@ -113,6 +114,11 @@ def _parallel_workers(
 def _fingerprint_options(options: RunOptions) -> dict[str, Any]:
     """The options that shape the outputs (a resumed run must use the same)."""
     data = _options_dict(options)
+    # Paths as the files they name: a resumed run may spell them relative or absolute.
+    data["input"] = str(options.input.resolve())
+    data["out_dir"] = str(options.output_dir.resolve())
+    if options.cache.path is not None:
+        data["cache"]["path"] = str(options.cache.path.resolve())
     for key in ("resume", "chunk_size", "workers", "report_row_cap", "cache", "fast_syntax"):
         data.pop(key, None)
     data.get("dns", {}).pop("concurrency", None)
@@ -271,6 +277,7 @@ def run(
     only for whole-run failures (:class:`~pipeline.errors.LockedError` when another run
     holds ``<out>/<stem>.lock``).
     """
+    check_options(options)
     with open_table(options.input, options.email_column, options.encoding) as table:
         ensure_writable_dir(options.output_dir)
         files = RunFiles.of(options.output_dir, options.stem)
@@ -463,6 +470,7 @@ def _run_locked(
         "options": _options_dict(options),
     }
     paths = commit.writer.paths
+    summary = json_safe(summary)  # a file name's undecodable bytes as \xNN: valid UTF-8 JSON and HTML
     atomic_write_json(paths["summary"], summary)
     atomic_write_text(paths["report"], render_report(summary, tally))
     return RunResult(paths=paths, summary=summary, tally=tally, notes=notes)

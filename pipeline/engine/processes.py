@@ -40,6 +40,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from itertools import chain, compress, repeat
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -81,6 +82,17 @@ GC_EVERY_PIECES = 64
 #: Lines per piece at most (fewer with a smaller --chunk-size): small pieces start and end
 #: the work of both workers close together.
 PIECE_LINES = 10_000
+#: The fewest bytes a line of a list can take ("a@b.co" and a line end): a bound on its pieces.
+_SHORTEST_LINE = 8
+
+
+def pieces_at_most(path: Path, lines_per_piece: int) -> int:
+    """How many pieces a file of this size can make at most: no more workers than that start."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        return 1
+    return max(1, -(-size // (_SHORTEST_LINE * lines_per_piece)))
 #: Seconds between checks that every worker is still alive while waiting for one.
 _POLL_SECONDS = 0.5
 
@@ -413,7 +425,7 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
     try:
         outputs = keep.writer.open_for_others()
         context = _Context(options, table, keep.writer, outputs, keep.tally.domain_cap, source)
-        pool = ChunkWorkers(workers, context)
+        pool = ChunkWorkers(min(workers, pieces_at_most(table.path, size)), context)
         outcome = ParallelOutcome(read, {}, {})
         worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
         try:
