@@ -12,6 +12,8 @@ import sys
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from pipeline.io.safetext import json_safe, printable
+
 _QUIET_EVENTS = {"note", "error", "run_finished"}
 
 
@@ -32,11 +34,11 @@ class EventLog:
             return
         if self.json:
             record = {"event": name, "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
-            print(json.dumps(record, ensure_ascii=False, default=str), file=self._out(), flush=True)
+            print(json.dumps(json_safe(record), ensure_ascii=False, default=str), file=self._out(), flush=True)
         elif name == "note":
-            print(f"presend: note: {fields['message']}", file=self._out())
+            print(f"presend: note: {printable(str(fields['message']))}", file=self._out())
         elif name == "error":
-            print(f"presend: error: {fields['message']}", file=self._out())
+            print(f"presend: error: {printable(str(fields['message']))}", file=self._out())
 
     def note(self, message: str) -> None:
         """A run-level observation."""
