@@ -155,7 +155,7 @@ def test_entry_point_in_a_subprocess(listing: Path, tmp_path: Path) -> None:
     assert over.returncode == 3 and over.stdout.startswith("4 rows: "), over.stderr
     assert (tmp_path / "o2" / "contacts.summary.json").is_file()
     unknown = _presend("bogus", cwd=REPO)
-    assert unknown.returncode == 2 and "No such command" in unknown.stderr
+    assert unknown.returncode == 2 and "no such command" in _error_line(unknown.stderr)
     version = _presend("version", cwd=REPO)
     assert version.returncode == 0 and version.stdout.strip() == __version__
 

@@ -321,11 +321,18 @@ def decide_header(first: Sequence[str], below: Sequence[Sequence[str]], wanted: 
     return True, f"{cell!r} reads as the name of column {index + 1}, the addresses"
 
 
-def csv_problem(exc: csv.Error) -> str:
-    """The sentence for a CSV the csv module cannot parse."""
+def csv_problem(exc: csv.Error, lines_read: int = 2) -> str:
+    """The sentence for a CSV the csv module cannot parse.
+
+    ``lines_read``: the physical lines the failing record took. A field over the limit
+    within one line is a cell that long; across lines, a quote that is never closed.
+    """
     if "field limit" in str(exc):
+        limit = csv.field_size_limit()
+        if lines_read <= 1:
+            return f"a cell is longer than {limit:,} characters, more than presend reads in one cell; shorten it"
         return (
-            f"a field runs past {csv.field_size_limit()} characters, most likely because a quote (\") "
+            f"a field runs past {limit:,} characters over several lines, most likely because a quote (\") "
             "opened in a field is never closed; fix the quoting there"
         )
     return f"the CSV cannot be parsed ({exc}); fix that line"
@@ -464,6 +471,11 @@ class Table:
                     return index
             if wanted.strip().isdigit() and 1 <= int(wanted) <= len(header):
                 return int(wanted) - 1
+            if wanted.strip().isdigit():
+                raise InputError(
+                    f"{self.path}: --email-column {wanted.strip()}: the list has only {len(header)} column(s) "
+                    f"({_quote_list(header)}); give a number from 1 to {len(header)} or a column name"
+                )
             raise InputError(
                 f"{self.path}: no column named {wanted!r} (columns: {_quote_list(header)}); "
                 "give one of those names, or a column number, to --email-column"
@@ -504,7 +516,8 @@ class Table:
                     done = reader.line_num
                     yield start, cells
             except csv.Error as exc:
-                raise InputError(f"{self.path}: line {offset + done + 1}: {csv_problem(exc)}") from exc
+                problem = csv_problem(exc, reader.line_num - done)
+                raise InputError(f"{self.path}: line {offset + done + 1}: {problem}") from exc
             except UndecodableText as exc:
                 raise undecodable_input(self.path, exc) from exc
             except OSError as exc:
@@ -614,6 +627,8 @@ class Table:
         stats = self.stats
         name = self.path.name
         notes: list[str] = []
+        if self._workbook is not None and self._workbook.misnamed:
+            notes.append(f"{name}: an Excel workbook under another name; it was read as a workbook")
         text = self._text
         if text is not None and text.guessed:
             other = f" (perhaps --encoding {text.runner_up})" if text.runner_up else ""

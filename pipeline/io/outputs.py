@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import errno
 import glob
 import io
 import json
@@ -69,7 +70,7 @@ def _temp_in(directory: Path, name: str) -> tuple[int, Path]:
         os.fchmod(fd, _file_mode())
     except OSError as exc:
         raise OutputError(
-            f"{directory}: cannot write {name} ({exc.strerror or exc}); choose another folder with --out"
+            f"{directory}: cannot write {name} ({exc.strerror or exc}); {write_fix(exc)}"
         ) from exc
     return fd, Path(tmp)
 
@@ -89,8 +90,17 @@ def _sync_dir(directory: Path) -> None:
             os.close(fd)
 
 
+def write_fix(exc: OSError) -> str:
+    """What to do about a file presend could not write, from why it could not."""
+    if exc.errno == errno.ENAMETOOLONG:
+        return "the output names are built from the input's name: give the input a shorter name"
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+        return "free some space or choose another folder with --out"
+    return "choose another folder with --out"
+
+
 def _cannot_write(path: Path, exc: OSError) -> OutputError:
-    return OutputError(f"{path}: cannot be written ({exc.strerror or exc}); choose another folder with --out")
+    return OutputError(f"{path}: cannot be written ({exc.strerror or exc}); {write_fix(exc)}")
 
 
 def _replace(tmp: Path, path: Path) -> None:

@@ -329,7 +329,7 @@ def parse_piece(
                 emails.append(taken[0][email_index] if len(taken[0]) > email_index else "")
                 raw.append("")
     except csv.Error as exc:
-        raise PieceError(base + done, csv_problem(exc)) from exc
+        raise PieceError(base + done, csv_problem(exc, reader.line_num - done)) from exc
     stats.rows = len(parsed.cells)
     parsed.clean_end = piece.final or ended
     parsed.header_pending = shaper.header_pending

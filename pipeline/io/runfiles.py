@@ -26,7 +26,7 @@ from pathlib import Path
 
 from pipeline.errors import OutputError
 from pipeline.io.lock import lock_path
-from pipeline.io.outputs import output_paths, partial_path
+from pipeline.io.outputs import output_paths, partial_path, write_fix
 from pipeline.io.state import dedupe_path, state_path
 
 #: How much of an existing lock or state file is read to see whether presend made it.
@@ -70,7 +70,7 @@ def guard_run_files(files: RunFiles, input_path: Path) -> None:
             continue
         except OSError as exc:
             raise OutputError(
-                f"{path}: cannot be checked ({exc.strerror or exc}); choose another folder with --out"
+                f"{path}: cannot be checked ({exc.strerror or exc}); {write_fix(exc)}"
             ) from exc
         if source is not None and os.path.samestat(source, found):
             raise OutputError(

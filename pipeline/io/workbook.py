@@ -12,7 +12,7 @@ import datetime as dt
 import zipfile
 from collections.abc import Generator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from pipeline.errors import InputError
 
@@ -62,6 +62,9 @@ class Workbook:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        #: True when the workbook came under another name than .xlsx/.xlsm (a note says so).
+        self.misnamed = False
+        self._handle: IO[bytes] | None = None
         self._book = self._load()
         try:
             self.sheets = len(self._book.worksheets)
@@ -79,8 +82,12 @@ class Workbook:
     def _load(self) -> Any:
         import openpyxl  # imported here: only workbook inputs pay for it
 
+        source: Path | IO[bytes] = self.path
+        if self.path.suffix.lower() not in XLSX_SUFFIXES:
+            # openpyxl goes by the name; a workbook saved under another one is read from a handle.
+            source = self._misnamed_workbook()
         try:
-            return openpyxl.load_workbook(self.path, read_only=True, data_only=True)
+            return openpyxl.load_workbook(source, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
             raise InputError(
                 f"{self.path}: not a readable .xlsx workbook ({exc}); save it again from Excel as .xlsx or CSV"
@@ -92,6 +99,20 @@ class Workbook:
                 f"{self.path}: not a readable .xlsx workbook ({type(exc).__name__}: {exc}); "
                 "save it again from Excel as .xlsx or CSV"
             ) from exc
+
+    def _misnamed_workbook(self) -> IO[bytes]:
+        """The open file of a zip named other than .xlsx, when it holds a workbook; else InputError."""
+        try:
+            with zipfile.ZipFile(self.path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, OSError) as exc:
+            raise InputError(f"{self.path}: a damaged zip archive, not a list; check the file") from exc
+        if "xl/workbook.xml" not in names:
+            shown = ", ".join(names[:3]) + (" ..." if len(names) > 3 else "")
+            raise InputError(f"{self.path}: a zip archive ({shown}), not a list; unzip it and give the list inside")
+        self.misnamed = True
+        self._handle = self.path.open("rb")
+        return self._handle
 
     def records(self) -> Generator[tuple[int, list[str]], None, None]:
         """Yield ``(sheet row number, cells)``; trailing empty cells are left out."""
@@ -120,6 +141,8 @@ class Workbook:
     def close(self) -> None:
         """Close the workbook file."""
         self._book.close()
+        if self._handle is not None:
+            self._handle.close()
 
 
 __all__ = ["OLE_MAGIC", "XLSX_SUFFIXES", "ZIP_MAGIC", "Workbook", "cell_text"]
