@@ -124,10 +124,11 @@ def tally_key(outcome: RowOutcome) -> TallyKey:
 # -- templates: the encoding of many rows at once -------------------------------------------
 
 #: Stand-ins for the values a :class:`Template` leaves to each row: they need no CSV quoting
-#: and hold a character no address, detail or DNS name holds.
+#: and hold a character no address, detail, DNS name or time holds.
 ADDRESS_SLOT = "\x1faddress\x1f"
 DETAIL_SLOT = "\x1fdetail\x1f"
-_SLOTS = re.compile(f"{re.escape(ADDRESS_SLOT)}|{re.escape(DETAIL_SLOT)}")
+CHECKED_AT_SLOT = "\x1fchecked_at\x1f"
+_SLOTS = re.compile("|".join(re.escape(slot) for slot in (ADDRESS_SLOT, DETAIL_SLOT, CHECKED_AT_SLOT)))
 
 
 class LineFormat(Protocol):
@@ -144,42 +145,46 @@ class LineFormat(Protocol):
 @dataclass(frozen=True, slots=True)
 class Template:
     """:func:`encode` of every outcome that differs from one outcome only in its address
-    (and, for a duplicate, its detail, which names the row and the address).
+    (and, for a duplicate, its detail, which names the row and the address; and the time
+    of the check, when the outcome was decided with :data:`CHECKED_AT_SLOT` for it).
 
-    ``columns`` is that encoding with :data:`ADDRESS_SLOT` (and :data:`DETAIL_SLOT`) in
-    place of the values a row brings; ``key`` is its :data:`TallyKey` (slots are in no
-    column of the key).
+    ``columns`` is that encoding with :data:`ADDRESS_SLOT` (:data:`DETAIL_SLOT`,
+    :data:`CHECKED_AT_SLOT`) in place of the values a row brings; ``key`` is its
+    :data:`TallyKey` (no slot is in a column of the key).
     """
 
     columns: tuple[str, ...]
     key: TallyKey
     with_detail: bool
+    with_time: bool
 
     @classmethod
     def like(cls, outcome: RowOutcome, *, detail: bool = False) -> Template:
         """The template of the outcomes like ``outcome`` but for their address (and detail)."""
         verdict = replace(outcome.verdict, detail=DETAIL_SLOT) if detail else outcome.verdict
         columns = encode(replace(outcome, verdict=verdict, email=ADDRESS_SLOT))
-        return cls(tuple(columns), tally_key_of(columns), detail)
+        return cls(tuple(columns), tally_key_of(columns), detail, columns[CHECKED_AT] == CHECKED_AT_SLOT)
 
     @property
     def status(self) -> str:
         """The status of every row of this template."""
         return self.columns[STATUS]
 
-    def fill(self, email: str, detail: str = "") -> list[str]:
-        """:func:`encode` of the outcome with this address (and detail)."""
+    def fill(self, email: str, detail: str = "", checked_at: str = "") -> list[str]:
+        """:func:`encode` of the outcome with this address (detail, check time)."""
         values = list(self.columns)
         values[EMAIL] = email
         if self.with_detail:
             values[DETAIL] = detail
+        if self.with_time:
+            values[CHECKED_AT] = checked_at
         return values
 
     def around_address(self) -> tuple[list[str], list[str]]:
-        """The columns before the address and after it (for a template without detail):
-        a row's columns are ``[*before, email, *after]``."""
-        if self.with_detail:
-            raise ValueError("this template leaves the detail to each row as well")
+        """The columns before the address and after it (for a template of the address
+        alone): a row's columns are ``[*before, email, *after]``."""
+        if self.with_detail or self.with_time:
+            raise ValueError("this template leaves more than the address to each row")
         return list(self.columns[:EMAIL]), list(self.columns[EMAIL + 1 :])
 
     def tail_texts(self, lines: LineFormat) -> tuple[str, ...]:
@@ -188,8 +193,10 @@ class Template:
         The text is the delimiter that ends the input cells, then the columns formatted as
         ``lines`` formats them; it is cut at each stand-in, in column order (the detail
         comes before the address), so a row's text is the parts with its formatted values
-        between them (see :meth:`tail_text`).
+        between them (see :meth:`tail_text`). Only for a template of a known check time.
         """
+        if self.with_time:
+            raise ValueError("a template's text is made for one check time")
         delimiter = lines.delimiter
         text = delimiter + delimiter.join(map(lines.field, self.columns))
         parts = tuple(_SLOTS.split(text))

@@ -82,6 +82,21 @@ def decide(facts: RowFacts, options: VerdictOptions = VerdictOptions()) -> RowOu
     return RowOutcome(verdict, check.email, facts.flags, mailbox is not None and mailbox.catch_all)
 
 
+def shares_outcome(mailbox: MailboxVerdict | None, flags: HygieneFlags, options: VerdictOptions) -> bool:
+    """Whether a valid address's outcome says nothing of the row's own beyond its address.
+
+    It does when the probe gave the address a verdict, when it has a suggestion (the
+    corrected address) or when its flags lower it to risky (the detail names its domain or
+    local part). Otherwise :func:`decide` gives every valid row with the same domain verdict,
+    role and free flags and duplicate note (or none) one outcome, but for its address, a
+    duplicate's detail (:func:`duplicate_detail`) and the stamp of the check: a template's
+    (:class:`pipeline.columns.Template`).
+    """
+    return mailbox is None and not flags.suggestion and not flags.disposable and not (
+        flags.role and options.role_is_risky
+    )
+
+
 def syntax_verdict(check: AddressCheck) -> Verdict:
     """The 501 / 5.1.3 verdict for an address that failed the syntax layer."""
     return Verdict(Status.UNDELIVERABLE, "501", "5.1.3", check.reason, check.detail)

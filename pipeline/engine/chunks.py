@@ -17,7 +17,7 @@ from itertools import compress
 
 import numpy as np
 
-from pipeline.columns import Template, encode
+from pipeline.columns import CHECKED_AT_SLOT, Template, encode
 from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
 from pipeline.io.ingest import RowChunk
 from pipeline.io.outputs import CsvLines
@@ -27,7 +27,10 @@ from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressC
 from pipeline.rules.dedupe import DuplicateIndex, hash_keys
 from pipeline.rules.hygiene import Hygiene
 from pipeline.rules.syntax import check_address
-from pipeline.verdict import RowFacts, VerdictOptions, decide, duplicate_detail
+from pipeline.verdict import RowFacts, VerdictOptions, decide, duplicate_detail, shares_outcome
+
+#: Templates the general path keeps (then it forgets them all and starts again).
+TEMPLATE_MEMO_LIMIT = 100_000
 
 __all__ = ["AlikeRows", "ChunkJudge", "duplicates_found", "lap", "utc_now"]
 
@@ -113,6 +116,10 @@ class ChunkJudge:
         self.progress = progress
         self.hygiene = Hygiene(options.hygiene)
         self.verdict_options = VerdictOptions(role_is_risky=options.hygiene.role_is_risky)
+        # The general path's templates of shared outcomes (see _columns_general), keyed by the
+        # DomainVerdict's identity (self.domains keeps each alive for the whole run, so an id
+        # is never reused) and flags, or by the duplicate note (a text, never an id) and flags.
+        self._shared: dict[tuple[object, ...], Template] = {}
         self.syntax = SyntaxJudge(options.workers)
         self.index = DuplicateIndex()
         self.domains: dict[str, DomainVerdict] = {}
@@ -319,7 +326,7 @@ class ChunkJudge:
             if duplicate_of and (first := duplicate_of.get(i)) is not None:
                 template = repeated[kind]
                 if template is None:
-                    template = repeated[kind] = self._template(syntax, i, first, checked_at)
+                    template = repeated[kind] = self._template(syntax, i, first, None, checked_at)
                 detail = duplicate_detail(first, email)
                 if not duplicates_as_text:
                     rows[i] = template.fill(email, detail)
@@ -343,13 +350,13 @@ class ChunkJudge:
             if not as_text:
                 columns = around[kind]
                 if columns is None:
-                    template = fresh[kind] = self._template(syntax, i, None, checked_at)
+                    template = fresh[kind] = self._template(syntax, i, None, None, checked_at)
                     columns = around[kind] = template.around_address()
                 rows[i] = [*columns[0], email, *columns[1]]
                 continue
             texts = fresh_texts[kind]
             if texts is None:
-                template = fresh[kind] = self._template(syntax, i, None, checked_at)
+                template = fresh[kind] = self._template(syntax, i, None, None, checked_at)
                 texts = fresh_texts[kind] = template.tail_texts(lines)
             tails[i] = texts[0] + (field(email) if '"' in email or delimiter in email else email) + texts[1]
             fresh_counts[kind] += 1
@@ -360,14 +367,17 @@ class ChunkJudge:
             alike.record(repeated, repeated_counts)
         return rest
 
-    def _template(self, syntax: SyntaxChunk, i: int, first: int | None, checked_at: str) -> Template:
-        """The template of row ``i``'s outcome (a common row: see :meth:`_columns_offline`)."""
+    def _template(
+        self, syntax: SyntaxChunk, i: int, first: int | None, domain: DomainVerdict | None, checked_at: str
+    ) -> Template:
+        """The template of row ``i``'s outcome (a shared one: see :func:`shares_outcome`)."""
         check = syntax.check(i)
         facts = RowFacts(
             check,
             first_row=first,
             duplicate_note=self.hygiene.duplicate_note(check),
-            flags=self.hygiene.flags(check, None),
+            domain=domain,
+            flags=self.hygiene.flags(check, domain),
             checked_at=checked_at,
         )
         return Template.like(decide(facts, self.verdict_options), detail=first is not None)
@@ -382,10 +392,51 @@ class ChunkJudge:
         rows: list[list[str]],
         indexes: Sequence[int],
     ) -> None:
-        """Fill ``rows[i]`` for each of ``indexes``, row by row, any level, any option."""
+        """Fill ``rows[i]`` for each of ``indexes``, row by row, any level, any option.
+
+        A row's columns are :func:`decide`'s outcome of its facts, encoded. Where that outcome
+        is shared (:func:`shares_outcome`), they come from the template of the first row
+        with the same domain verdict and flags (or duplicate note), made the same way, with
+        the row's own values in place. With ``--plain-syntax`` (the reference) every row is
+        decided on its own.
+        """
+        problems = chunk.problems
+        emails = syntax.emails
+        slow = syntax.slow
+        domains = self.domains if self.resolver is not None else None
+        flags_for = self.hygiene.flags_for
+        options = self.verdict_options
+        shared = self._shared if self.options.fast_syntax else None
+        if shared is not None and len(shared) >= TEMPLATE_MEMO_LIMIT:
+            shared.clear()
         for i in indexes:
-            facts = self._facts(chunk, syntax, i, duplicate_of, mailboxes, checked_at)
-            rows[i] = encode(decide(facts, self.verdict_options))
+            email = emails[i]
+            if shared is None or not email or (problems and i in problems):
+                rows[i] = encode(decide(self._facts(chunk, syntax, i, duplicate_of, mailboxes, checked_at), options))
+                continue
+            check = slow.get(i)
+            if check is None:
+                # A pre-checked address: its parts are in the address itself (see fastsyntax).
+                local, _, ascii_domain = email.rpartition("@")
+            else:
+                local, ascii_domain = check.local, check.ascii_domain
+            domain = domains.get(ascii_domain) if domains is not None else None
+            flags = flags_for(local, ascii_domain, domain)
+            if not shares_outcome(mailboxes.get(email) if mailboxes else None, flags, options):
+                rows[i] = encode(decide(self._facts(chunk, syntax, i, duplicate_of, mailboxes, checked_at), options))
+                continue
+            first = duplicate_of.get(i) if duplicate_of else None
+            if first is None:
+                key: tuple[object, ...] = (id(domain), flags.role, flags.free)
+                detail = ""
+            else:
+                note = self.hygiene.duplicate_note(syntax.check(i))
+                key = (note, flags.role, flags.free)
+                detail = duplicate_detail(first, email, note)
+            template = shared.get(key)
+            if template is None:
+                template = shared[key] = self._template(syntax, i, first, domain, CHECKED_AT_SLOT)
+            rows[i] = template.fill(email, detail, checked_at)
 
     def _facts(
         self,
