@@ -1,8 +1,11 @@
 """Judging one chunk of rows: syntax, duplicates, verdict columns.
 
 :class:`ChunkJudge` holds what judging keeps across chunks (the duplicate index, the
-domain verdicts, the hygiene and verdict memos) and turns a chunk's rows into the values of
-RESULT_COLUMNS. The steps can also be taken one at a time (:meth:`ChunkJudge.duplicate_keys`,
+domain verdicts, the hygiene memos, the templates of shared outcomes) and turns a chunk's
+rows into the values of RESULT_COLUMNS: each row's outcome is :func:`pipeline.verdict.decide`'s,
+written by :func:`pipeline.columns.encode`, either on its own or through a
+:class:`~pipeline.columns.Template` made that way from the first row that shares it. The
+steps can also be taken one at a time (:meth:`ChunkJudge.duplicate_keys`,
 :meth:`ChunkJudge.columns`) by a process that judges chunks while another keeps the
 duplicate index (see :mod:`pipeline.engine.processes`).
 """
