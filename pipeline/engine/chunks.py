@@ -304,7 +304,7 @@ class ChunkJudge:
         repeated_texts: list[tuple[str, ...] | None] = [None] * 4
         as_text = alike is not None
         duplicates_as_text = alike is not None and alike.duplicates_as_text
-        lines = alike.lines if alike is not None else CsvLines(",")
+        lines = alike.lines if alike is not None else CsvLines(",")  # (text is made only with alike)
         field, delimiter = lines.field, lines.delimiter
         tails = alike.tails if alike is not None else []
         domains = alike.domains if alike is not None else []
@@ -323,14 +323,14 @@ class ChunkJudge:
             if role is None:
                 role = role_for(local)
             if facts[0] or facts[2]:
-                rest.append(i)
+                rest.append(i)  # disposable, or a suggestion: not a shared outcome (shares_outcome)
                 continue
             kind = (role << 1) | facts[1]
             if duplicate_of and (first := duplicate_of.get(i)) is not None:
                 template = repeated[kind]
                 if template is None:
                     template = repeated[kind] = self._template(syntax, i, first, None, checked_at)
-                detail = duplicate_detail(first, email)
+                detail = duplicate_detail(first, email)  # no note: no canonical duplicates here (_fill)
                 if not duplicates_as_text:
                     rows[i] = template.fill(email, detail)
                     continue
@@ -348,7 +348,7 @@ class ChunkJudge:
                 duplicates.append(i)
                 continue
             if role and role_is_risky:
-                rest.append(i)
+                rest.append(i)  # lowered to risky, its local part named: not shared
                 continue
             if not as_text:
                 columns = around[kind]
