@@ -19,24 +19,6 @@ class Status(StrEnum):
     DUPLICATE = "duplicate"
 
 
-#: Result columns appended to the input columns, in this order (PRODUCT.md).
-RESULT_COLUMNS: tuple[str, ...] = (
-    "presend_status",
-    "presend_code",
-    "presend_enhanced",
-    "presend_reason",
-    "presend_detail",
-    "presend_email",
-    "presend_suggestion",
-    "presend_disposable",
-    "presend_role",
-    "presend_free",
-    "presend_catch_all",
-    "presend_mx",
-    "presend_checked_at",
-)
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     """One forecast: the SMTP reply a send would get, and why.
@@ -139,33 +121,10 @@ class HygieneFlags:
 
 @dataclass(frozen=True, slots=True)
 class RowOutcome:
-    """Everything presend appends to one input row."""
+    """Everything presend appends to one input row (:func:`pipeline.verdict.decide` makes it,
+    :func:`pipeline.columns.encode` writes it)."""
 
     verdict: Verdict
     email: str = ""
     flags: HygieneFlags = field(default_factory=HygieneFlags)
     catch_all: bool = False
-
-    def columns(self) -> list[str]:
-        """The values of :data:`RESULT_COLUMNS`, in order, as text."""
-        v = self.verdict
-        f = self.flags
-        return [
-            v.status.value,
-            v.code,
-            v.enhanced,
-            v.reason,
-            v.detail,
-            self.email,
-            f.suggestion,
-            _bool(f.disposable),
-            _bool(f.role),
-            _bool(f.free),
-            _bool(self.catch_all),
-            v.mx,
-            v.checked_at,
-        ]
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from pipeline import __version__
+from pipeline.columns import WIDTH
 from pipeline.engine.chunks import ChunkJudge, lap, utc_now
 from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk
 from pipeline.engine.forkwrite import ForkedWrites, fork_available
@@ -54,9 +55,6 @@ from pipeline.io.state import (
     file_sha256,
 )
 from pipeline.io.textfile import reading_own_outputs
-from pipeline.models import (
-    RESULT_COLUMNS,
-)
 from pipeline.options import RunOptions, check_options
 from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from pipeline.report.html import render_report
@@ -131,7 +129,7 @@ def _rebuild_tally(tally: Tally, results: Path, delimiter: str, email_index: int
 
     Returns how many rows it read, which a resumed run checks against its state.
     """
-    width = len(RESULT_COLUMNS)
+    width = WIDTH
     number = 0
     with reading_own_outputs(), results.open("r", encoding="utf-8-sig", newline="") as handle:
         reader = csv.reader(handle, delimiter=delimiter)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pipeline.models import RESULT_COLUMNS
+from pipeline.columns import RESULT_COLUMNS
 from pipeline.report.tally import Tally
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.models import RESULT_COLUMNS
+from pipeline.columns import RESULT_COLUMNS
 from pipeline.options import DnsOptions, RunOptions
 from pipeline.run import run
 

@@ -35,7 +35,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.models import RESULT_COLUMNS
+from pipeline.columns import RESULT_COLUMNS
 from tests.conftest import REPO, postfix_binaries, require_binary
 from tests.lab.dnslab import DnsLab
 from tests.lab.postfixlab import (

@@ -23,8 +23,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from pipeline.columns import RESULT_COLUMNS
 from pipeline.io.ingest import open_table
-from pipeline.models import RESULT_COLUMNS
 from pipeline.options import DnsOptions, RunOptions
 from pipeline.report.tally import read_results
 from pipeline.run import run

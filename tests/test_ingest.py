@@ -16,10 +16,10 @@ from pathlib import Path
 import openpyxl
 import pytest
 
+from pipeline.columns import RESULT_COLUMNS
 from pipeline.errors import InputError
 from pipeline.io import textfile
 from pipeline.io.ingest import decide_header, find_email_column, open_table
-from pipeline.models import RESULT_COLUMNS
 from pipeline.options import DnsOptions, RunOptions
 from pipeline.run import RunResult, run
 
@@ -463,9 +463,10 @@ def test_broken_utf16_is_an_input_error_on_its_line(tmp_path: Path, head: str, l
 def test_chunks_cover_every_row_once(tmp_path: Path) -> None:
     rows = [[f"u{i}@example.com", str(i)] for i in range(1, 26)]
     source = write_csv(tmp_path / "c.csv", [["email", "n"], *rows])
-    chunks = list(open_table(source).chunks(7))
+    chunks = list(open_table(source).row_chunks(7))
     assert [len(c) for c in chunks] == [7, 7, 7, 4]
-    assert [list(r.cells) for c in chunks for r in c] == rows
+    assert [c.start for c in chunks] == [1, 8, 15, 22]
+    assert [list(r.cells) for c in chunks for r in c.rows()] == rows
 
 
 BELOW = [["Bob", "bob@example.com"], ["Cy", "cy@example.org"], ["Dee", "dee@example.net"]]

@@ -13,10 +13,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from pipeline.columns import RESULT_COLUMNS, encode
 from pipeline.errors import InputError, OutputError
 from pipeline.io.ingest import InputRow, TableInfo
 from pipeline.io.outputs import TableWriter, atomic_write_json, atomic_write_text, ensure_writable_dir
-from pipeline.models import RESULT_COLUMNS, RowOutcome, Status, Verdict
+from pipeline.models import RowOutcome, Status, Verdict
 from pipeline.options import DnsOptions, RunOptions
 from pipeline.run import run
 
@@ -32,6 +33,12 @@ def _info(tmp_path: Path, *, delimiter: str = ",", encoding: str = "utf-8", fmt:
 
 def _outcome(status: Status) -> RowOutcome:
     return RowOutcome(Verdict(status, "250", "2.0.0", "syntax_ok", "fine, \"quoted\"\nand two lines"), "a@b.com")
+
+
+def _write(writer: TableWriter, rows: list[InputRow], outcomes: list[RowOutcome]) -> None:
+    """Append rows with their outcomes, as the run does: encoded, ill-formed rows held back."""
+    writer.write_columns([row.cells for row in rows], [encode(outcome) for outcome in outcomes],
+                         {index for index, row in enumerate(rows) if row.problem})
 
 
 def _temps(directory: Path) -> list[str]:
@@ -50,7 +57,7 @@ def test_values_read_back_exactly(tmp_path: Path, delimiter: str) -> None:
     info = _info(tmp_path, delimiter=delimiter)
     writer = TableWriter(out, "in", info)
     rows = [InputRow(1, 2, tuple(NASTY)), InputRow(2, 3, tuple(reversed(NASTY)))]
-    writer.write(rows, [_outcome(Status.DELIVERABLE), _outcome(Status.UNDELIVERABLE)])
+    _write(writer, rows, [_outcome(Status.DELIVERABLE), _outcome(Status.UNDELIVERABLE)])
     writer.commit()
     results = _read(writer.paths["results"], delimiter)
     assert results[0] == [*info.header, *RESULT_COLUMNS]
@@ -64,7 +71,7 @@ def test_values_read_back_exactly(tmp_path: Path, delimiter: str) -> None:
 def test_pandas_reads_the_results_as_written(tmp_path: Path) -> None:
     info = _info(tmp_path)
     writer = TableWriter(tmp_path, "in", info)
-    writer.write([InputRow(1, 2, tuple(NASTY))], [_outcome(Status.DELIVERABLE)])
+    _write(writer, [InputRow(1, 2, tuple(NASTY))], [_outcome(Status.DELIVERABLE)])
     writer.commit()
     frame = pd.read_csv(writer.paths["results"], dtype=str, keep_default_na=False, encoding="utf-8")
     assert list(frame.iloc[0])[: len(NASTY)] == NASTY
@@ -89,7 +96,7 @@ def test_bom_follows_the_input(tmp_path: Path, encoding: str, fmt: str, bom: boo
 
 def test_clean_has_no_header_when_the_input_had_none(tmp_path: Path) -> None:
     writer = TableWriter(tmp_path, "in", _info(tmp_path, has_header=False))
-    writer.write([InputRow(1, 1, tuple(NASTY))], [_outcome(Status.DELIVERABLE)])
+    _write(writer, [InputRow(1, 1, tuple(NASTY))], [_outcome(Status.DELIVERABLE)])
     writer.commit()
     assert _read(writer.paths["clean"], ",") == [NASTY]
 
@@ -97,7 +104,8 @@ def test_clean_has_no_header_when_the_input_had_none(tmp_path: Path) -> None:
 def test_ragged_rows_are_fitted_to_the_header(tmp_path: Path) -> None:
     info = TableInfo(tmp_path / "in.csv", "csv", "utf-8", ",", ("a", "b", "c"), 0)
     writer = TableWriter(tmp_path, "in", info)
-    writer.write(
+    _write(
+        writer,
         [InputRow(1, 2, ("x",), "short"), InputRow(2, 3, ("1", "2", "3", "4"), "long")],
         [_outcome(Status.UNKNOWN), _outcome(Status.UNKNOWN)],
     )
@@ -112,7 +120,7 @@ def test_clean_takes_risky_only_when_asked(tmp_path: Path) -> None:
     outcomes = [_outcome(Status.DELIVERABLE), _outcome(Status.RISKY), _outcome(Status.DUPLICATE)]
     for keep_risky, expected in ((False, 1), (True, 2)):
         writer = TableWriter(tmp_path, f"k{keep_risky}", _info(tmp_path), keep_risky=keep_risky)
-        writer.write(rows, outcomes)
+        _write(writer, rows, outcomes)
         writer.commit()
         assert len(_read(writer.paths["clean"], ",")) == 1 + expected
 
@@ -121,7 +129,7 @@ def test_abort_leaves_previous_outputs_untouched(tmp_path: Path) -> None:
     previous = tmp_path / "in.results.csv"
     previous.write_text("old run\n", encoding="utf-8")
     writer = TableWriter(tmp_path, "in", _info(tmp_path))
-    writer.write([InputRow(1, 2, tuple(NASTY))], [_outcome(Status.DELIVERABLE)])
+    _write(writer, [InputRow(1, 2, tuple(NASTY))], [_outcome(Status.DELIVERABLE)])
     writer.abort()
     assert previous.read_text(encoding="utf-8") == "old run\n"
     assert not (tmp_path / "in.clean.csv").exists()
@@ -224,7 +232,7 @@ def test_blocks_written_by_other_processes_land_where_they_were_reserved(tmp_pat
     assert sizes["results"] == places[1]["results"] < os.fstat(fds["results"]).st_size
     os.pwrite(fds["results"], data[1], places[1]["results"])
     writer.close_for_others()
-    writer.write([InputRow(9, 10, ("last@example.com",))], [_outcome(Status.DELIVERABLE)])
+    _write(writer, [InputRow(9, 10, ("last@example.com",))], [_outcome(Status.DELIVERABLE)])
     writer.commit()
     lines = writer.paths["results"].read_bytes().decode("utf-8-sig").split("\r\n")
     assert writer.paths["results"].read_bytes().startswith(b"\xef\xbb\xbf") is (encoding == "cp1252")

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pipeline.models import RESULT_COLUMNS
+from pipeline.columns import RESULT_COLUMNS
 from pipeline.options import RunOptions
 from pipeline.report.html import STATUSES, problem_rows_html, render_report, report_context
 from pipeline.report.tally import ProblemRow, Tally, read_results, results_summary

@@ -1,8 +1,11 @@
 """Judging one chunk of rows: syntax, duplicates, verdict columns.
 
 :class:`ChunkJudge` holds what judging keeps across chunks (the duplicate index, the
-domain verdicts, the hygiene and verdict memos) and turns a chunk's rows into the values of
-RESULT_COLUMNS. The steps can also be taken one at a time (:meth:`ChunkJudge.duplicate_keys`,
+domain verdicts, the hygiene memos, the templates of shared outcomes) and turns a chunk's
+rows into the values of RESULT_COLUMNS: each row's outcome is :func:`pipeline.verdict.decide`'s,
+written by :func:`pipeline.columns.encode`, either on its own or through a
+:class:`~pipeline.columns.Template` made that way from the first row that shares it. The
+steps can also be taken one at a time (:meth:`ChunkJudge.duplicate_keys`,
 :meth:`ChunkJudge.columns`) by a process that judges chunks while another keeps the
 duplicate index (see :mod:`pipeline.engine.processes`).
 """
@@ -11,22 +14,26 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from itertools import compress
 
 import numpy as np
 
+from pipeline.columns import CHECKED_AT_SLOT, Template, encode
 from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
 from pipeline.io.ingest import RowChunk
 from pipeline.io.outputs import CsvLines
-from pipeline.models import AddressCheck, DomainVerdict, HygieneFlags, MailboxVerdict, RowOutcome, Verdict
+from pipeline.models import DomainVerdict, MailboxVerdict
 from pipeline.options import RunOptions
 from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressCallback
 from pipeline.rules.dedupe import DuplicateIndex, hash_keys
 from pipeline.rules.hygiene import Hygiene
 from pipeline.rules.syntax import check_address
-from pipeline.verdict import duplicate_detail, duplicate_verdict, forecast, malformed_verdict
+from pipeline.verdict import RowFacts, VerdictOptions, decide, duplicate_detail, shares_outcome
+
+#: Templates the general path keeps (then it forgets them all and starts again).
+TEMPLATE_MEMO_LIMIT = 100_000
 
 __all__ = ["AlikeRows", "ChunkJudge", "duplicates_found", "lap", "utc_now"]
 
@@ -34,10 +41,6 @@ __all__ = ["AlikeRows", "ChunkJudge", "duplicates_found", "lap", "utc_now"]
 def utc_now() -> str:
     """The current time as ISO-8601 UTC, to the second."""
     return datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-
-
-def _bool(value: bool) -> str:
-    return "true" if value else "false"
 
 
 def lap(timings: dict[str, float], name: str, since: float) -> float:
@@ -61,71 +64,35 @@ class AlikeRows:
     """The common rows of a chunk as CSV text (see :meth:`ChunkJudge.columns_as_text`).
 
     ``tails[i]`` is the text of row ``i``'s result columns, after the delimiter that ends its
-    input cells ("" for the rows left as column lists); ``domains`` are the domains of those
-    rows' addresses as the tally counts them (lower case), in order; ``combos`` counts them
-    per :class:`~pipeline.report.tally.Tally` combination, and ``status``, ``code``, ``enhanced``
-    and ``reason`` are their (shared) verdict.
+    input cells ("" for the rows left as column lists); ``domains`` are the domains of the
+    common rows that are not duplicates, as the tally counts them (lower case), in order;
+    ``counted`` lists each :class:`~pipeline.columns.Template` the text came from with the
+    number of rows it gave (see :meth:`~pipeline.report.tally.Tally.count_alike`); ``status``
+    is the status of the common rows that are not duplicates ("" when there are none).
 
-    With ``duplicates_as_text``, the plain duplicates of such rows come as text
-    too: ``duplicates`` lists their indexes (rows kept out of the clean list) and
-    ``duplicate_combos`` counts them per combination.
+    With ``duplicates_as_text``, the plain duplicates of such rows come as text too:
+    ``duplicates`` lists their indexes (rows kept out of the clean list).
     """
 
     tails: list[str]
     lines: CsvLines
     duplicates_as_text: bool = False
     domains: list[str] = field(default_factory=list)
-    combos: dict[tuple[str, str, str, str, str, str, str], int] = field(default_factory=dict)
+    counted: list[tuple[Template, int]] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
-    duplicate_combos: dict[tuple[str, str, str, str, str, str, str], int] = field(default_factory=dict)
     status: str = ""
-    code: str = ""
-    enhanced: str = ""
-    reason: str = ""
-    _flags: list[list[str]] = field(default_factory=list)
 
-    def start(
-        self, found: tuple[list[str], str, str], flags: list[list[str]], checked_at: str
-    ) -> list[tuple[str, str]]:
-        """Remember the shared verdict; the (prefix, suffix) texts around the address per flag set."""
-        head, mx, stamped = found
-        self.status, self.code, self.enhanced, self.reason = head[0], head[1], head[2], head[3]
-        self._flags = flags
-        lines = self.lines
-        delimiter = lines.delimiter
-        prefix = delimiter + delimiter.join([lines.field(value) for value in head]) + delimiter
-        return [
-            (prefix, delimiter + delimiter.join([lines.field(v) for v in [*parts, "false", mx, stamped or checked_at]]))
-            for parts in flags
-        ]
-
-    def finish(self, counts: list[int]) -> None:
-        """Record how many rows took each flag set."""
-        for parts, count in zip(self._flags, counts, strict=True):
-            if count:
-                key = (self.status, self.code, self.reason, parts[1], parts[2], parts[3], "false")
-                self.combos[key] = self.combos.get(key, 0) + count
-
-    def duplicate_texts(self, flags: list[list[str]]) -> tuple[str, list[str]]:
-        """The text before a duplicate's detail, and after its address per flag set.
-
-        A duplicate's columns are those of :meth:`ChunkJudge._columns_offline`'s column
-        lists: status and reason ``duplicate``, no code, its detail and address, its flags,
-        no catch-all, MX or check time.
-        """
-        lines = self.lines
-        delimiter = lines.delimiter
-        prefix = delimiter + delimiter.join(["duplicate", "", "", "duplicate"]) + delimiter
-        return prefix, [
-            delimiter + delimiter.join([lines.field(value) for value in [*parts, "false", "", ""]]) for parts in flags
-        ]
-
-    def finish_duplicates(self, flags: list[list[str]], counts: list[int]) -> None:
-        """Record how many duplicates given as text took each flag set."""
-        for parts, count in zip(flags, counts, strict=True):
-            if count:
-                key = ("duplicate", "", "duplicate", parts[1], parts[2], parts[3], "false")
-                self.duplicate_combos[key] = self.duplicate_combos.get(key, 0) + count
+    def record(self, templates: Sequence[Template | None], counts: Sequence[int]) -> None:
+        """Note how many rows each template gave (templates of new addresses share one status)."""
+        for template, count in zip(templates, counts, strict=True):
+            if template is None or not count:
+                continue
+            self.counted.append((template, count))
+            if template.with_detail:
+                continue
+            if self.status and template.status != self.status:
+                raise ValueError(f"common rows of two statuses in one chunk: {self.status}, {template.status}")
+            self.status = template.status
 
 
 class ChunkJudge:
@@ -151,12 +118,15 @@ class ChunkJudge:
         self.prober = prober
         self.progress = progress
         self.hygiene = Hygiene(options.hygiene)
+        self.verdict_options = VerdictOptions(role_is_risky=options.hygiene.role_is_risky)
+        # The general path's templates of shared outcomes (see _columns_general), keyed by the
+        # DomainVerdict's identity (self.domains keeps each alive for the whole run, so an id
+        # is never reused) and flags, or by the duplicate note (a text, never an id) and flags.
+        self._shared: dict[tuple[object, ...], Template] = {}
         self.syntax = SyntaxJudge(options.workers)
         self.index = DuplicateIndex()
         self.domains: dict[str, DomainVerdict] = {}
         self.timings: dict[str, float] = {"syntax": 0.0, "duplicates": 0.0, "dns": 0.0, "probe": 0.0, "verdicts": 0.0}
-        self._verdict_heads: dict[int, tuple[list[str], str, str]] = {}
-        self._flag_parts: dict[tuple[str, bool, bool, bool], list[str]] = {}
 
     def close(self) -> None:
         """Release the syntax process pool."""
@@ -179,10 +149,6 @@ class ChunkJudge:
             pending = _plain_syntax(cells, problems)
         self.timings["syntax"] += time.perf_counter() - started
         return pending
-
-    def judge(self, chunk: RowChunk, cells: list[str]) -> list[list[str]]:
-        """The RESULT_COLUMNS values of every row of ``chunk``."""
-        return self.finish(chunk, self.start(chunk, cells))
 
     def finish(self, chunk: RowChunk, pending: PendingSyntax | SyntaxChunk) -> list[list[str]]:
         """The RESULT_COLUMNS values of every row of a chunk begun with :meth:`start`."""
@@ -310,30 +276,38 @@ class ChunkJudge:
         """Fill ``rows`` for the common rows of a run without DNS; the indexes of the others.
 
         A valid address whose domain has no typo suggestion and is not disposable, and whose
-        role flag is harmless, gets the one verdict of a domain-less forecast (or the duplicate
-        verdict), with its flags from the hygiene memos: exactly what the general loop gives.
-        Their facts come from the hygiene memos (filled on first sight).
+        role flag is harmless, has the outcome of any other such address with the same
+        role and free flags, but for its address (or, repeated, the duplicate outcome of any
+        such address, but for its detail and address). So per combination of those flags
+        (``kind``) the first row that needs it makes a :class:`Template` of its outcome
+        (:meth:`_template`), and every row of that kind is the template around its own
+        values: as column lists, or with ``alike`` as text (see :meth:`columns_as_text`).
+        The flags come from the hygiene memos (filled on first sight).
         """
         problems = chunk.problems
         slow = syntax.slow
-        role_is_risky = self.options.hygiene.role_is_risky
+        role_is_risky = self.verdict_options.role_is_risky
         facts_get = self.hygiene.offline_domain_facts.get
         role_get = self.hygiene.role_memo.get
         facts_for = self.hygiene.facts_for
         role_for = self.hygiene.role_for
-        found = self._verdict_heads.get(id(None))
-        flag_texts = [["", "false", _bool(role), _bool(free)] for role in (False, True) for free in (False, True)]
         rest: list[int] = []
-        # The common rows as text (columns_as_text): a prefix and a suffix per flag combination.
-        texts: list[tuple[str, str]] | None = None
-        counts = [0, 0, 0, 0]
+        # Per kind: the templates of a new address and of a duplicate, and their rows' count.
+        fresh: list[Template | None] = [None] * 4
+        repeated: list[Template | None] = [None] * 4
+        fresh_counts = [0, 0, 0, 0]
+        repeated_counts = [0, 0, 0, 0]
+        # Per kind, what a row is made of: the columns around its address (as lists), or
+        # the texts between its values (as text).
+        around: list[tuple[list[str], list[str]] | None] = [None] * 4
+        fresh_texts: list[tuple[str, ...] | None] = [None] * 4
+        repeated_texts: list[tuple[str, ...] | None] = [None] * 4
+        as_text = alike is not None
+        duplicates_as_text = alike is not None and alike.duplicates_as_text
+        lines = alike.lines if alike is not None else CsvLines(",")  # (text is made only with alike)
+        field, delimiter = lines.field, lines.delimiter
         tails = alike.tails if alike is not None else []
         domains = alike.domains if alike is not None else []
-        field = alike.lines.field if alike is not None else str
-        delimiter = alike.lines.delimiter if alike is not None else ","
-        # Plain duplicates as text: the text before the detail and after the address per flag set.
-        duplicate_texts = alike.duplicate_texts(flag_texts) if alike is not None and alike.duplicates_as_text else None
-        duplicate_counts = [0, 0, 0, 0]
         duplicates = alike.duplicates if alike is not None else []
         for i, email in enumerate(syntax.emails):
             if not email or (problems and i in problems):
@@ -349,47 +323,67 @@ class ChunkJudge:
             if role is None:
                 role = role_for(local)
             if facts[0] or facts[2]:
-                rest.append(i)
+                rest.append(i)  # disposable, or a suggestion: not a shared outcome (shares_outcome)
                 continue
             kind = (role << 1) | facts[1]
             if duplicate_of and (first := duplicate_of.get(i)) is not None:
-                if duplicate_texts is None:
-                    rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email,
-                               *flag_texts[kind], "false", "", ""]
+                template = repeated[kind]
+                if template is None:
+                    template = repeated[kind] = self._template(syntax, i, first, None, checked_at)
+                detail = duplicate_detail(first, email)  # no note: no canonical duplicates here (_fill)
+                if not duplicates_as_text:
+                    rows[i] = template.fill(email, detail)
                     continue
-                detail = duplicate_detail(first, email)
+                texts = repeated_texts[kind]
+                if texts is None:
+                    texts = repeated_texts[kind] = template.tail_texts(lines)
+                # A valid address holds no line break; a quote or the delimiter makes it quoted.
                 if '"' in email or delimiter in email:
                     email = field(email)
                     detail = field(detail)
                 elif delimiter in detail:
                     detail = field(detail)
-                tails[i] = duplicate_texts[0] + detail + delimiter + email + duplicate_texts[1][kind]
-                duplicate_counts[kind] += 1
+                tails[i] = texts[0] + detail + texts[1] + email + texts[2]
+                repeated_counts[kind] += 1
                 duplicates.append(i)
                 continue
             if role and role_is_risky:
-                rest.append(i)
+                rest.append(i)  # lowered to risky, its local part named: not shared
                 continue
-            if found is None:
-                # The first common row: its verdict (the same for every common row) is made once.
-                flags = self.hygiene.flags_for(local, ascii_domain, None)
-                found = self._head(syntax.check(i), None, flags, role_is_risky)
-            if alike is None:
-                rows[i] = [*found[0], email, *flag_texts[kind], "false", found[1], found[2] or checked_at]
+            if not as_text:
+                columns = around[kind]
+                if columns is None:
+                    template = fresh[kind] = self._template(syntax, i, None, None, checked_at)
+                    columns = around[kind] = template.around_address()
+                rows[i] = [*columns[0], email, *columns[1]]
                 continue
+            texts = fresh_texts[kind]
             if texts is None:
-                texts = alike.start(found, flag_texts, checked_at)
-            prefix, suffix = texts[kind]
-            # A valid address holds no line break; a quote or the delimiter makes it quoted.
-            tails[i] = prefix + (field(email) if '"' in email or delimiter in email else email) + suffix
-            counts[kind] += 1
+                template = fresh[kind] = self._template(syntax, i, None, None, checked_at)
+                texts = fresh_texts[kind] = template.tail_texts(lines)
+            tails[i] = texts[0] + (field(email) if '"' in email or delimiter in email else email) + texts[1]
+            fresh_counts[kind] += 1
             # The tally's domain: a pre-checked address has its domain in lower case already.
             domains.append(ascii_domain if check is None else email.rpartition("@")[2].lower())
-        if alike is not None and texts is not None:
-            alike.finish(counts)
-        if alike is not None and duplicates:
-            alike.finish_duplicates(flag_texts, duplicate_counts)
+        if alike is not None:
+            alike.record(fresh, fresh_counts)
+            alike.record(repeated, repeated_counts)
         return rest
+
+    def _template(
+        self, syntax: SyntaxChunk, i: int, first: int | None, domain: DomainVerdict | None, checked_at: str
+    ) -> Template:
+        """The template of row ``i``'s outcome (a shared one: see :func:`shares_outcome`)."""
+        check = syntax.check(i)
+        facts = RowFacts(
+            check,
+            first_row=first,
+            duplicate_note=self.hygiene.duplicate_note(check),
+            domain=domain,
+            flags=self.hygiene.flags(check, domain),
+            checked_at=checked_at,
+        )
+        return Template.like(decide(facts, self.verdict_options), detail=first is not None)
 
     def _columns_general(
         self,
@@ -401,26 +395,27 @@ class ChunkJudge:
         rows: list[list[str]],
         indexes: Sequence[int],
     ) -> None:
-        """Fill ``rows[i]`` for each of ``indexes``, row by row, any level, any option."""
+        """Fill ``rows[i]`` for each of ``indexes``, row by row, any level, any option.
+
+        A row's columns are :func:`decide`'s outcome of its facts, encoded. Where that outcome
+        is shared (:func:`shares_outcome`), they come from the template of the first row
+        with the same domain verdict and flags (or duplicate note), made the same way, with
+        the row's own values in place. With ``--plain-syntax`` (the reference) every row is
+        decided on its own.
+        """
         problems = chunk.problems
         emails = syntax.emails
         slow = syntax.slow
-        role_is_risky = self.options.hygiene.role_is_risky
-        flags_for = self.hygiene.flags_for
         domains = self.domains if self.resolver is not None else None
-        plain = not self.options.fast_syntax
-        canonical = self.options.hygiene.canonical_duplicates
-        heads = self._verdict_heads
-        flag_parts = self._flag_parts
+        flags_for = self.hygiene.flags_for
+        options = self.verdict_options
+        shared = self._shared if self.options.fast_syntax else None
+        if shared is not None and len(shared) >= TEMPLATE_MEMO_LIMIT:
+            shared.clear()
         for i in indexes:
             email = emails[i]
-            if not email or (problems and i in problems):
-                if i in problems:
-                    rows[i] = RowOutcome(malformed_verdict(problems[i])).columns()
-                else:
-                    # The syntax check decided this row: it is stamped like any other check.
-                    verdict = replace(forecast(slow[i], None, None, HygieneFlags()), checked_at=checked_at)
-                    rows[i] = RowOutcome(verdict).columns()
+            if shared is None or not email or (problems and i in problems):
+                rows[i] = encode(decide(self._facts(chunk, syntax, i, duplicate_of, mailboxes, checked_at), options))
                 continue
             check = slow.get(i)
             if check is None:
@@ -429,59 +424,50 @@ class ChunkJudge:
             else:
                 local, ascii_domain = check.local, check.ascii_domain
             domain = domains.get(ascii_domain) if domains is not None else None
-            flags = self.hygiene.flags(syntax.check(i), domain) if plain else flags_for(local, ascii_domain, domain)
+            flags = flags_for(local, ascii_domain, domain)
+            if not shares_outcome(mailboxes.get(email) if mailboxes else None, flags, options):
+                rows[i] = encode(decide(self._facts(chunk, syntax, i, duplicate_of, mailboxes, checked_at), options))
+                continue
             first = duplicate_of.get(i) if duplicate_of else None
-            if first is not None:
-                if plain or canonical:
-                    note = self.hygiene.duplicate_note(syntax.check(i))
-                    rows[i] = RowOutcome(duplicate_verdict(first, email, note), email, flags).columns()
-                else:
-                    # What RowOutcome(duplicate_verdict(first, email), email, flags).columns() gives.
-                    parts = flag_parts.get((flags.suggestion, flags.role, flags.free, flags.disposable))
-                    if parts is None:
-                        parts = self._flag_texts(flags)
-                    rows[i] = ["duplicate", "", "", "duplicate", duplicate_detail(first, email), email, *parts, "false",
-                               "", ""]
-                continue
-            mailbox = mailboxes.get(email) if mailboxes else None
-            if plain or mailbox is not None or flags.disposable or (flags.role and role_is_risky):
-                check = syntax.check(i)
-                verdict = forecast(check, domain, mailbox, flags, role_is_risky=role_is_risky)
-                if not verdict.checked_at:
-                    verdict = replace(verdict, checked_at=checked_at)
-                catch_all = bool(mailbox and mailbox.catch_all)
-                rows[i] = RowOutcome(verdict, email, flags, catch_all).columns()
-                continue
-            # Neither mailbox nor hygiene changes the verdict: forecast() then depends on the
-            # domain's verdict alone, so its columns are computed once per domain.
-            found = heads.get(id(domain))
-            if found is None:
-                found = self._head(syntax.check(i), domain, flags, role_is_risky)
-            parts = flag_parts.get((flags.suggestion, flags.role, flags.free, False))
-            if parts is None:
-                parts = self._flag_texts(flags)
-            rows[i] = [*found[0], email, *parts, "false", found[1], found[2] or checked_at]
+            if first is None:
+                key: tuple[object, ...] = (id(domain), flags.role, flags.free)
+                detail = ""
+            else:
+                note = self.hygiene.duplicate_note(syntax.check(i))
+                key = (note, flags.role, flags.free)
+                detail = duplicate_detail(first, email, note)
+            template = shared.get(key)
+            if template is None:
+                template = shared[key] = self._template(syntax, i, first, domain, CHECKED_AT_SLOT)
+            rows[i] = template.fill(email, detail, checked_at)
 
-    def _flag_texts(self, flags: HygieneFlags) -> list[str]:
-        """The suggestion, disposable, role and free columns of ``flags`` (remembered)."""
-        key = (flags.suggestion, flags.role, flags.free, flags.disposable)
-        parts = self._flag_parts.get(key)
-        if parts is None:
-            if len(self._flag_parts) >= 100_000:
-                self._flag_parts.clear()
-            parts = [flags.suggestion, _bool(flags.disposable), _bool(flags.role), _bool(flags.free)]
-            self._flag_parts[key] = parts
-        return parts
-
-    def _head(
-        self, check: AddressCheck, domain: DomainVerdict | None, flags: HygieneFlags, role_is_risky: bool
-    ) -> tuple[list[str], str, str]:
-        # Keyed by the DomainVerdict's identity (id(None) when DNS did not run): self.domains
-        # keeps every verdict alive for the whole run, so an id is never reused.
-        verdict: Verdict = forecast(check, domain, None, flags, role_is_risky=role_is_risky)
-        head = [verdict.status.value, verdict.code, verdict.enhanced, verdict.reason, verdict.detail]
-        found = self._verdict_heads[id(domain)] = (head, verdict.mx, verdict.checked_at)
-        return found
+    def _facts(
+        self,
+        chunk: RowChunk,
+        syntax: SyntaxChunk,
+        i: int,
+        duplicate_of: dict[int, int],
+        mailboxes: dict[str, MailboxVerdict],
+        checked_at: str,
+    ) -> RowFacts:
+        """What is known about row ``i`` of a chunk once its levels ran."""
+        problem = chunk.problems.get(i) if chunk.problems else None
+        if problem:
+            return RowFacts(problem=problem)
+        check = syntax.check(i)
+        if not check.ok:
+            return RowFacts(check, checked_at=checked_at)
+        domain = self.domains.get(check.ascii_domain) if self.resolver is not None else None
+        first = duplicate_of.get(i) if duplicate_of else None
+        return RowFacts(
+            check,
+            first_row=first,
+            duplicate_note=self.hygiene.duplicate_note(check) if first is not None else "",
+            domain=domain,
+            mailbox=mailboxes.get(check.email) if mailboxes else None,
+            flags=self.hygiene.flags(check, domain),
+            checked_at=checked_at,
+        )
 
 
 def _plain_syntax(cells: Sequence[str], problems: dict[int, str]) -> SyntaxChunk:

@@ -38,11 +38,6 @@ class ForkedWrites:
         self.writer = writer
         self._pending: tuple[int, int] | None = None
 
-    @property
-    def busy(self) -> bool:
-        """True while a child is writing a chunk not yet waited for."""
-        return self._pending is not None
-
     def start(self, chunks: Sequence[tuple[Sequence[Sequence[str]], Sequence[Sequence[str]], Collection[int]]]) -> None:
         """Fork a child that appends these chunks, each given as (cells, columns, ill-formed
         rows) as :meth:`TableWriter.write_columns` takes them, in order."""

@@ -279,8 +279,8 @@ def _finish(state: _WorkerState, context: _Context, key: int, start: int, local:
     tally = Tally(row_cap=room, domain_cap=rows, suggestion_cap=rows)
     others = [index for index, values in enumerate(columns) if values]
     # Rows per domain are counted by the worker across its pieces; the run adds them at the end.
-    tally.count_alike(alike.combos, (alike.reason, alike.code, alike.enhanced))
-    tally.count_alike(alike.duplicate_combos, ("duplicate", "", ""), problems=True)
+    for template, count in alike.counted:
+        tally.count_alike(template.columns, count)
     state.domains.add(alike.domains)
     tally.add_many([start + index for index in others], [cells[index] for index in others],
                    [columns[index] for index in others])

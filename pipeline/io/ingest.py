@@ -576,17 +576,6 @@ class Table:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def chunks(self, size: int) -> Generator[list[InputRow], None, None]:
-        """Data rows in lists of at most ``size``."""
-        chunk: list[InputRow] = []
-        for row in self.rows():
-            chunk.append(row)
-            if len(chunk) >= size:
-                yield chunk
-                chunk = []
-        if chunk:
-            yield chunk
-
     # -- reporting -----------------------------------------------------------------------
 
     def report(self) -> dict[str, Any]:

@@ -24,9 +24,10 @@ from itertools import compress
 from pathlib import Path
 from typing import IO, Any
 
+from pipeline.columns import RESULT_COLUMNS, STATUS
 from pipeline.errors import OutputError
-from pipeline.io.ingest import InputRow, TableInfo
-from pipeline.models import RESULT_COLUMNS, RowOutcome, Status
+from pipeline.io.ingest import TableInfo
+from pipeline.models import Status
 
 #: Line end of the CSV outputs. csv quotes any value holding one of these characters, so a
 #: value with a lone CR or LF stays inside its field.
@@ -287,18 +288,6 @@ class TableWriter:
             return list(cells[:width])
         return [*cells, *([""] * (width - len(cells)))]
 
-    def write(self, rows: Sequence[InputRow], outcomes: Sequence[RowOutcome]) -> None:
-        """Append one chunk: every row to results; the sendable ones to clean.
-
-        Sendable means ``deliverable`` (and ``risky`` too with ``keep_risky``); a duplicate
-        or a malformed row never is.
-        """
-        self.write_columns(
-            [row.cells for row in rows],
-            [outcome.columns() for outcome in outcomes],
-            {index for index, row in enumerate(rows) if row.problem},
-        )
-
     def write_columns(
         self,
         cells: Sequence[Sequence[str]],
@@ -307,8 +296,9 @@ class TableWriter:
     ) -> None:
         """Append one chunk given as each row's cells and its RESULT_COLUMNS values.
 
-        The same output as :meth:`write`; rows whose index is in ``ill_formed`` never go to
-        the clean list.
+        Every row goes to results; the sendable ones to clean: ``deliverable`` (and ``risky``
+        too with ``keep_risky``). A duplicate never is sendable, and the rows whose index is in
+        ``ill_formed`` never go to the clean list.
         """
         results, clean = self.format_columns(cells, columns, ill_formed)
         self.emit_lines(results, clean)
@@ -358,9 +348,9 @@ class TableWriter:
             tails[index] = delimiter + text
         sendable = self._sendable
         if tails_sendable:
-            keep = [not values or values[0] in sendable for values in columns]
+            keep = [not values or values[STATUS] in sendable for values in columns]
         else:
-            keep = [bool(values) and values[0] in sendable for values in columns]
+            keep = [bool(values) and values[STATUS] in sendable for values in columns]
         for index in held_back:
             keep[index] = False
         return heads, tails, keep

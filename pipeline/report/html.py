@@ -26,17 +26,19 @@ from markupsafe import Markup
 from platformdirs import user_cache_dir
 
 from pipeline.codes import CodeInfo, lookup
+from pipeline.models import Status
 from pipeline.report.tally import ProblemRow, Tally
 from pipeline.rules.providers import identify_provider
+from pipeline.verdict import DUPLICATE_REASON, MALFORMED_REASON, SYNTAX_OK_REASON
 
 #: Statuses in the order the report shows them, with a glyph (colour is never the only
 #: signal) and a plain-words label.
 STATUSES: dict[str, tuple[str, str]] = {
-    "deliverable": ("✔", "Safe to send"),
-    "risky": ("▲", "Risky"),
-    "undeliverable": ("✖", "Will bounce"),
-    "unknown": ("?", "Uncertain"),
-    "duplicate": ("=", "Duplicate"),
+    Status.DELIVERABLE: ("✔", "Safe to send"),
+    Status.RISKY: ("▲", "Risky"),
+    Status.UNDELIVERABLE: ("✖", "Will bounce"),
+    Status.UNKNOWN: ("?", "Uncertain"),
+    Status.DUPLICATE: ("=", "Duplicate"),
 }
 
 #: Short labels for the reason slugs the levels emit; others are shown de-slugged.
@@ -48,9 +50,9 @@ REASONS: dict[str, str] = {
     "domain_without_dot": "Domain without a dot",
     "local_part_too_long": "Local part over 64 octets",
     "invalid_syntax": "Malformed address",
-    "duplicate": "Repeats an earlier row",
-    "malformed_row": "Row does not match the header",
-    "syntax_ok": "Well formed (domain not checked)",
+    DUPLICATE_REASON: "Repeats an earlier row",
+    MALFORMED_REASON: "Row does not match the header",
+    SYNTAX_OK_REASON: "Well formed (domain not checked)",
     "nxdomain": "Domain does not exist",
     "no_mail_host": "Domain has no mail host",
     "null_mx": "Domain refuses all mail (null MX)",
@@ -106,7 +108,7 @@ def _kind_label(info: CodeInfo) -> str:
 #: The status a code's advice is written for (a sender-side code's: ``unknown``). Rows of
 #: another status under that code get a note, so "Remove the address" is not read as
 #: applying to a row that is, say, a sender problem.
-_ADVICE_STATUS = {"success": "deliverable", "permanent": "undeliverable"}
+_ADVICE_STATUS: dict[str, str] = {"success": Status.DELIVERABLE, "permanent": Status.UNDELIVERABLE}
 
 
 def _rows(count: int) -> str:
@@ -118,12 +120,12 @@ def _card_notes(info: CodeInfo, rows: Counter[tuple[str, str]]) -> list[str]:
 
     ``rows`` counts the code's rows by (status, reason).
     """
-    meant = "unknown" if info.sender_side else _ADVICE_STATUS.get(info.kind)
+    meant = Status.UNKNOWN if info.sender_side else _ADVICE_STATUS.get(info.kind)
     if meant is None:
         return []
     others: dict[str, Counter[str]] = {}
     for (status, reason), count in rows.items():
-        if status not in (meant, "duplicate"):
+        if status not in (meant, Status.DUPLICATE):
             others.setdefault(status, Counter())[reason] += count
     notes = []
     for status in STATUSES:
@@ -132,12 +134,12 @@ def _card_notes(info: CodeInfo, rows: Counter[tuple[str, str]]) -> list[str]:
             continue
         count = sum(reasons.values())
         labels = ", ".join(reason_label(r).lower() for r, _ in reasons.most_common())
-        if status == "unknown" and set(reasons) == {"sender_blocked"}:
+        if status == Status.UNKNOWN and set(reasons) == {"sender_blocked"}:
             notes.append(
                 f"{_rows(count)} a sender problem ({labels}), not a verdict on the address: keep "
                 f"{'it' if count == 1 else 'them'}, fix how you send and check again."
             )
-        elif status == "risky":
+        elif status == Status.RISKY:
             notes.append(f"{_rows(count)} risky ({labels}), so not counted as safe to send.")
         else:
             notes.append(f"{_rows(count)} {status} ({labels}).")
@@ -199,10 +201,10 @@ def report_context(
     cards = []
     for status, (glyph, title) in STATUSES.items():
         count = tally.by_status.get(status, 0)
-        if status == "undeliverable":
+        if status == Status.UNDELIVERABLE:
             parts = [(code, n) for (s, code), n in tally.by_status_code.most_common() if s == status]
             why = [f"{code} {_code_title(code)} × {n}" for code, n in parts]
-        elif status == "deliverable":
+        elif status == Status.DELIVERABLE:
             why = []
         else:
             parts = [(r, n) for (s, r), n in tally.by_status_reason.most_common() if s == status]
@@ -299,8 +301,8 @@ def report_context(
         "results_href": quote(results_name),
         "rows": total,
         "cards": cards,
-        "safe": tally.by_status.get("deliverable", 0),
-        "safe_share": _share(tally.by_status.get("deliverable", 0), total),
+        "safe": tally.by_status.get(Status.DELIVERABLE, 0),
+        "safe_share": _share(tally.by_status.get(Status.DELIVERABLE, 0), total),
         "probed": probed,
         "probe_idle": probe_idle,
         "private_mx_rows": tally.by_reason.get("mx_private_address", 0),

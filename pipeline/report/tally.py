@@ -23,6 +23,26 @@ from typing import Any, BinaryIO
 
 import numpy as np
 
+from pipeline.columns import (
+    CATCH_ALL,
+    CODE,
+    DETAIL,
+    EMAIL,
+    ENHANCED,
+    KEY_CODE,
+    KEY_FLAGS,
+    KEY_REASON,
+    KEY_STATUS,
+    MX,
+    REASON,
+    RESULT_COLUMNS,
+    STATUS,
+    SUGGESTION,
+    TRUE,
+    WIDTH,
+    TallyKey,
+    tally_key_of,
+)
 from pipeline.errors import InputError
 from pipeline.io.textfile import (
     SAMPLE_BYTES,
@@ -33,11 +53,13 @@ from pipeline.io.textfile import (
     read_lines,
     reading_own_outputs,
 )
-from pipeline.models import RESULT_COLUMNS
+from pipeline.models import Status
+from pipeline.probe.reply import GREYLISTED
+from pipeline.verdict import SYNTAX_OK_REASON
 
-_COL = {name: index for index, name in enumerate(RESULT_COLUMNS)}
-_PROBLEM_STATUSES = {"risky", "undeliverable", "unknown"}
-_WIDTH = len(RESULT_COLUMNS)
+_PROBLEM_STATUSES = frozenset({Status.RISKY.value, Status.UNDELIVERABLE.value, Status.UNKNOWN.value})
+_DUPLICATE = Status.DUPLICATE.value
+_DELIVERABLE = Status.DELIVERABLE.value
 #: Reasons only the mailbox level gives: seeing one in a results file means it was probed.
 MAILBOX_REASONS = frozenset(
     {
@@ -82,27 +104,10 @@ class ProblemRow:
     mx: str
 
 
-_STATUS, _CODE, _ENHANCED, _REASON, _DETAIL, _EMAIL, _SUGGESTION = (
-    _COL[name]
-    for name in (
-        "presend_status",
-        "presend_code",
-        "presend_enhanced",
-        "presend_reason",
-        "presend_detail",
-        "presend_email",
-        "presend_suggestion",
-    )
-)
-_DISPOSABLE, _ROLE, _FREE, _CATCH_ALL, _MX = (
-    _COL[name] for name in ("presend_disposable", "presend_role", "presend_free", "presend_catch_all", "presend_mx")
-)
-_FLAGS = ("disposable", "role", "free", "catch_all")
-_COMBO = itemgetter(_STATUS, _CODE, _REASON, _DISPOSABLE, _ROLE, _FREE, _CATCH_ALL)
-_GET_STATUS = itemgetter(_STATUS)
-_GET_EMAIL = itemgetter(_EMAIL)
-_GET_SUGGESTION = itemgetter(_SUGGESTION)
-_GET_MX = itemgetter(_MX)
+_GET_STATUS = itemgetter(STATUS)
+_GET_EMAIL = itemgetter(EMAIL)
+_GET_SUGGESTION = itemgetter(SUGGESTION)
+_GET_MX = itemgetter(MX)
 
 
 def _largest_counts(counts: Mapping[str, int], cap: int) -> dict[str, int]:
@@ -151,7 +156,7 @@ class Tally:
     domain_cap: int = 20_000
     suggestion_cap: int = 5_000
     rows: int = 0
-    combos: Counter[tuple[str, str, str, str, str, str, str]] = field(default_factory=Counter)
+    combos: Counter[TallyKey] = field(default_factory=Counter)
     reason_codes: dict[str, tuple[str, str]] = field(default_factory=dict)
     suggestions: Counter[tuple[str, str]] = field(default_factory=Counter)
     domain_rows: dict[str, int] = field(default_factory=dict)
@@ -166,22 +171,21 @@ class Tally:
     def add(self, row_number: int, email_cell: str, columns: Sequence[str]) -> None:
         """Count one result row (``columns`` are the values of RESULT_COLUMNS)."""
         self.rows += 1
-        status = columns[_STATUS]
-        code = columns[_CODE]
-        reason = columns[_REASON]
-        catch_all = columns[_CATCH_ALL]
-        self.combos[(status, code, reason, columns[_DISPOSABLE], columns[_ROLE], columns[_FREE], catch_all)] += 1
+        status = columns[STATUS]
+        code = columns[CODE]
+        reason = columns[REASON]
+        self.combos[tally_key_of(columns)] += 1
         if reason not in self.reason_codes:
-            self.reason_codes[reason] = (code, columns[_ENHANCED])
-        email = columns[_EMAIL]
+            self.reason_codes[reason] = (code, columns[ENHANCED])
+        email = columns[EMAIL]
         if not email:
             domain = ""
         else:
             domain = email.rpartition("@")[2].lower()
-            suggestion = columns[_SUGGESTION]
+            suggestion = columns[SUGGESTION]
             if suggestion:
                 self._add_suggestion(domain, suggestion)
-            if status != "duplicate":
+            if status != _DUPLICATE:
                 rows = self.domain_rows
                 if domain in rows:
                     rows[domain] += 1
@@ -189,16 +193,16 @@ class Tally:
                     if len(rows) >= 2 * self.domain_cap:
                         self._prune_domains()
                     rows[domain] = 1
-                    self.domain_mx[domain] = columns[_MX]
+                    self.domain_mx[domain] = columns[MX]
                 if status in _PROBLEM_STATUSES:
                     problems = self.domain_problems
                     problems[domain] = problems.get(domain, 0) + 1
-                    marks = (catch_all == "true") | (reason == "greylisted") << 1
+                    marks = (columns[CATCH_ALL] == TRUE) | (reason == GREYLISTED) << 1
                     if marks:
                         self.domain_marks[domain] = self.domain_marks.get(domain, 0) | marks
                 elif not self.domain_mx.get(domain):
-                    self.domain_mx[domain] = columns[_MX]
-        if status != "deliverable" and (status in _PROBLEM_STATUSES or status == "duplicate"):
+                    self.domain_mx[domain] = columns[MX]
+        if status in _PROBLEM_STATUSES or status == _DUPLICATE:
             self.problem_rows_total += 1
             if len(self.problem_rows) < self.row_cap:
                 self.problem_rows.append(
@@ -207,12 +211,12 @@ class Tally:
                         email_cell,
                         status,
                         code,
-                        columns[_ENHANCED],
+                        columns[ENHANCED],
                         reason,
-                        columns[_DETAIL],
+                        columns[DETAIL],
                         email,
-                        columns[_SUGGESTION],
-                        columns[_MX],
+                        columns[SUGGESTION],
+                        columns[MX],
                     )
                 )
 
@@ -228,21 +232,21 @@ class Tally:
         statuses = list(map(_GET_STATUS, rows))
         emails = list(map(_GET_EMAIL, rows))
         domains = [email.rpartition("@")[2].lower() if email else "" for email in emails]
-        counted = Counter([d for d, status in zip(domains, statuses, strict=True) if d and status != "duplicate"])
+        counted = Counter([d for d, status in zip(domains, statuses, strict=True) if d and status != _DUPLICATE])
         held = self.domain_rows
         fresh = [d for d in counted if d not in held]
         if fresh and len(held) + len(fresh) > 2 * self.domain_cap:
             self._add_around_prune(row_numbers, email_cells, rows, domains, statuses)
             return
         self.rows += len(rows)
-        combos = Counter(map(_COMBO, rows))
+        combos = Counter(map(tally_key_of, rows))
         self.combos.update(combos)
         codes = self.reason_codes
         for combo in combos:  # first-appearance order, so reasons are met as add() meets them
-            reason = combo[2]
+            reason = combo[KEY_REASON]
             if reason not in codes:
-                first = next(columns for columns in rows if columns[_REASON] == reason)
-                codes[reason] = (first[_CODE], first[_ENHANCED])
+                first = next(columns for columns in rows if columns[REASON] == reason)
+                codes[reason] = (first[CODE], first[ENHANCED])
         for index, suggestion in enumerate(map(_GET_SUGGESTION, rows)):
             if suggestion and emails[index]:
                 self._add_suggestion(domains[index], suggestion)
@@ -251,17 +255,17 @@ class Tally:
         first_index: dict[str, int] = {}
         if any_mx and fresh:
             for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
-                if domain and status != "duplicate" and domain not in first_index and domain not in held:
+                if domain and status != _DUPLICATE and domain not in first_index and domain not in held:
                     first_index[domain] = index
         for domain in self._add_domain_rows(counted):
             self.domain_mx[domain] = mxs[first_index[domain]] if any_mx else ""
         problems = self.domain_problems
         marks_of = self.domain_marks
         # Rows that touch more than the counters above: any row with an MX, any problem row.
-        busy = range(len(rows)) if any_mx else [i for i, status in enumerate(statuses) if status != "deliverable"]
+        busy = range(len(rows)) if any_mx else [i for i, status in enumerate(statuses) if status != _DELIVERABLE]
         for index in busy:
             status = statuses[index]
-            if status == "deliverable":
+            if status == _DELIVERABLE:
                 mx = mxs[index]
                 if mx and domains[index] and not self.domain_mx.get(domains[index]):
                     self.domain_mx[domains[index]] = mx
@@ -270,10 +274,10 @@ class Tally:
             columns = rows[index]
             if domain and status in _PROBLEM_STATUSES:
                 problems[domain] = problems.get(domain, 0) + 1
-                marks = (columns[_CATCH_ALL] == "true") | (columns[_REASON] == "greylisted") << 1
+                marks = (columns[CATCH_ALL] == TRUE) | (columns[REASON] == GREYLISTED) << 1
                 if marks:
                     marks_of[domain] = marks_of.get(domain, 0) | marks
-            if status in _PROBLEM_STATUSES or status == "duplicate":
+            if status in _PROBLEM_STATUSES or status == _DUPLICATE:
                 self.problem_rows_total += 1
                 if len(self.problem_rows) < self.row_cap:
                     self.problem_rows.append(
@@ -281,36 +285,40 @@ class Tally:
                             row_numbers[index],
                             email_cells[index],
                             status,
-                            columns[_CODE],
-                            columns[_ENHANCED],
-                            columns[_REASON],
-                            columns[_DETAIL],
+                            columns[CODE],
+                            columns[ENHANCED],
+                            columns[REASON],
+                            columns[DETAIL],
                             emails[index],
-                            columns[_SUGGESTION],
-                            columns[_MX],
+                            columns[SUGGESTION],
+                            columns[MX],
                         )
                     )
 
-    def count_alike(
-        self,
-        combos: dict[tuple[str, str, str, str, str, str, str], int],
-        code: tuple[str, str, str],
-        *,
-        problems: bool = False,
-    ) -> None:
-        """Count rows of one reason that carry no MX, given as their counts per combination
-        and their (reason, code, enhanced code): the same as :meth:`add` on each, but for the
-        rows per domain, which a :class:`DomainCounter` keeps (:meth:`add_domain_rows` adds
-        them). Either rows that are not problems, or (``problems``) plain duplicates once
-        the tally keeps no more problem rows: those are counted, not kept."""
-        count = sum(combos.values())
-        self.rows += count
-        if problems:
+    def count_alike(self, columns: Sequence[str], count: int) -> None:
+        """Count ``count`` rows whose result columns are ``columns`` but for their address
+        (and detail): the same as :meth:`add` on each, but for the rows per domain, which a
+        :class:`DomainCounter` keeps (:meth:`add_domain_rows` adds them).
+
+        The rows are either deliverable ones without an MX or a suggestion, or duplicates
+        once the tally keeps no more problem rows (those are counted, not kept); rows that
+        :meth:`add` would keep or count per domain beyond their number raise ValueError.
+        """
+        if not count:
+            return
+        key = tally_key_of(columns)
+        status = key[KEY_STATUS]
+        if columns[MX] or columns[SUGGESTION] or status not in (_DELIVERABLE, _DUPLICATE):
+            raise ValueError(f"rows of status {status!r}, or with an MX or a suggestion, are counted one by one")
+        if status == _DUPLICATE:
+            if len(self.problem_rows) < self.row_cap:
+                raise ValueError("duplicates are counted alike only once the tally keeps no more problem rows")
             self.problem_rows_total += count
-        self.combos.update(combos)
-        reason = code[0]
-        if combos and reason not in self.reason_codes:
-            self.reason_codes[reason] = (code[1], code[2])
+        self.rows += count
+        self.combos[key] += count
+        reason = key[KEY_REASON]
+        if reason not in self.reason_codes:
+            self.reason_codes[reason] = (columns[CODE], columns[ENHANCED])
 
     def take_domain_rows(self) -> dict[str, int]:
         """Hand the per-domain row counts over (to a :class:`DomainCounter`); none are left here."""
@@ -380,7 +388,7 @@ class Tally:
         seen: set[str] = set()
         cut = -1
         for index, (domain, status) in enumerate(zip(domains, statuses, strict=True)):
-            if domain and status != "duplicate" and domain not in held and domain not in seen:
+            if domain and status != _DUPLICATE and domain not in held and domain not in seen:
                 if len(seen) >= room:
                     cut = index
                     break
@@ -424,47 +432,47 @@ class Tally:
     @property
     def by_status(self) -> Counter[str]:
         """Rows per status."""
-        return self._view(0)
+        return self._view(KEY_STATUS)
 
     @property
     def by_code(self) -> Counter[str]:
         """Rows per forecast code (rows without a code are not counted)."""
-        view = self._view(1)
+        view = self._view(KEY_CODE)
         view.pop("", None)
         return view
 
     @property
     def by_reason(self) -> Counter[str]:
         """Rows per reason slug."""
-        return self._view(2)
+        return self._view(KEY_REASON)
 
     @property
     def by_status_code(self) -> Counter[tuple[str, str]]:
         """Rows per (status, code), rows without a code left out."""
-        return Counter({k: v for k, v in self._view(0, 1).items() if k[1]})
+        return Counter({k: v for k, v in self._view(KEY_STATUS, KEY_CODE).items() if k[1]})
 
     @property
     def by_status_reason(self) -> Counter[tuple[str, str]]:
         """Rows per (status, reason)."""
-        return self._view(0, 2)
+        return self._view(KEY_STATUS, KEY_REASON)
 
     @property
     def by_code_reason(self) -> Counter[tuple[str, str]]:
         """Rows per (code, reason), rows without a code left out."""
-        return Counter({k: v for k, v in self._view(1, 2).items() if k[0]})
+        return Counter({k: v for k, v in self._view(KEY_CODE, KEY_REASON).items() if k[0]})
 
     @property
     def by_code_status_reason(self) -> Counter[tuple[str, str, str]]:
         """Rows per (code, status, reason), rows without a code left out."""
-        return Counter({k: v for k, v in self._view(1, 0, 2).items() if k[0]})
+        return Counter({k: v for k, v in self._view(KEY_CODE, KEY_STATUS, KEY_REASON).items() if k[0]})
 
     @property
     def flags(self) -> Counter[str]:
         """Rows carrying each hygiene flag (disposable, role, free, catch_all)."""
         view: Counter[str] = Counter()
         for combo, count in self.combos.items():
-            for name, value in zip(_FLAGS, combo[3:], strict=True):
-                if value == "true":
+            for name, position in KEY_FLAGS.items():
+                if combo[position] == TRUE:
                     view[name] += count
         return view
 
@@ -494,7 +502,7 @@ class Tally:
     @property
     def problem_count(self) -> int:
         """Rows that are not plainly deliverable."""
-        return self.rows - self.by_status.get("deliverable", 0)
+        return self.rows - self.by_status.get(_DELIVERABLE, 0)
 
     def top_domains(self, limit: int) -> list[tuple[str, DomainTally]]:
         """The ``limit`` domains with the most rows (ties broken by name)."""
@@ -510,7 +518,7 @@ class Tally:
             "by_status": dict(self.by_status.most_common()),
             "by_code": dict(self.by_code.most_common()),
             "by_reason": dict(self.by_reason.most_common()),
-            "flags": {k: flags.get(k, 0) for k in _FLAGS},
+            "flags": {k: flags.get(k, 0) for k in KEY_FLAGS},
             "suggestions": sum(self.suggestions.values()),
         }
 
@@ -546,9 +554,11 @@ def _open_results(path: Path) -> tuple[Iterator[str], BinaryIO, str]:
         handle.seek(0)
         lines = read_lines(handle, encoding, DecodeStats())
         first = next(lines, "")
-        marker = first.find("presend_status")
+        marker = first.find(RESULT_COLUMNS[STATUS])
         if marker < 0:
-            raise InputError(f"{path}: no presend_status column; give a <stem>.results.csv written by presend clean")
+            raise InputError(
+                f"{path}: no {RESULT_COLUMNS[STATUS]} column; give a <stem>.results.csv written by presend clean"
+            )
     except UndecodableText as exc:
         handle.close()
         raise InputError(f"{path}: line {exc.line}: bytes that are not valid {exc.encoding}") from exc
@@ -583,12 +593,12 @@ def read_results(
             header = tuple(next(reader))
         except StopIteration:
             raise InputError(f"{path}: the file is empty") from None
-        if tuple(header[-_WIDTH:]) != RESULT_COLUMNS:
+        if tuple(header[-WIDTH:]) != RESULT_COLUMNS:
             raise InputError(
                 f"{path}: the last columns are not presend's result columns; "
                 "give a <stem>.results.csv written by presend clean"
             )
-        input_header = header[:-_WIDTH]
+        input_header = header[:-WIDTH]
         email_index = _email_index(input_header, email_column)
         number = 0
         try:
@@ -596,12 +606,12 @@ def read_results(
                 if not cells:
                     continue
                 number += 1
-                if len(cells) < _WIDTH:
+                if len(cells) < WIDTH:
                     raise InputError(
                         f"{path}: line {reader.line_num} has {len(cells)} fields; the results file looks cut short"
                     )
-                cell = cells[email_index] if email_index is not None and email_index < len(cells) - _WIDTH else ""
-                tally.add(number, cell, cells[-_WIDTH:])
+                cell = cells[email_index] if email_index is not None and email_index < len(cells) - WIDTH else ""
+                tally.add(number, cell, cells[-WIDTH:])
         except csv.Error as exc:
             raise InputError(f"{path}: line {reader.line_num}: {exc}") from exc
         except UndecodableText as exc:
@@ -709,7 +719,7 @@ def results_summary(results: ResultsFile, tally: Tally, sibling: dict[str, Any] 
         return data
     reasons = set(tally.by_reason)
     levels = ["syntax"]
-    if "syntax_ok" not in reasons:
+    if SYNTAX_OK_REASON not in reasons:
         levels.append("dns")
     probed = bool(reasons & MAILBOX_REASONS)
     if probed:
