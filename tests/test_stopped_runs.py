@@ -182,13 +182,20 @@ def test_kill_9_while_the_syntax_pool_runs_leaves_no_process_and_no_lock(dns_mod
 
 @pytest.mark.lab
 def test_sigterm_ends_a_dns_run_like_ctrl_c(dns_mode: Mode, tmp_path: Path) -> None:
-    out = tmp_path / "out"
-    with killed_on_failure(start_cli(dns_mode.command(out))) as process:
-        wait_for_rows(out / f"{dns_mode.stem}.resume.json", DNS_CHUNK, process)
-        children = descendants(process.pid)
-        assert len(children) == 2  # the syntax pool
-        process.send_signal(signal.SIGTERM)
-        _, stderr = process.communicate(timeout=60)
+    for attempt in range(3):
+        out = tmp_path / f"out{attempt}"
+        with killed_on_failure(start_cli(dns_mode.command(out))) as process:
+            wait_for_rows(out / f"{dns_mode.stem}.resume.json", DNS_CHUNK, process)
+            children = descendants(process.pid)
+            assert len(children) == 2  # the syntax pool
+            process.send_signal(signal.SIGTERM)
+            _, stderr = process.communicate(timeout=60)
+        # On a fast minute the last chunks can be done before the signal lands: then the
+        # run had finished (its summary is written) and the signal tested nothing; again.
+        if not (out / f"{dns_mode.stem}.summary.json").exists():
+            break
+    else:
+        pytest.fail("three runs finished before SIGTERM reached them; the list is too short for this machine")
     assert process.returncode == 143, stderr
     assert stderr.count("\n") == 1 and "stopped by SIGTERM" in stderr and "--resume" in stderr
     assert_lock_free(out / f"{dns_mode.stem}.lock")
