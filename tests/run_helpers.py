@@ -205,3 +205,12 @@ def assert_lock_free(lock: Path) -> None:
         fcntl.flock(fd, fcntl.LOCK_UN)
     finally:
         os.close(fd)
+
+
+def one_error_line(stderr: str) -> str:
+    """The one line a failed command printed: ``presend: error: ...``, with no traceback."""
+    lines = stderr.strip().splitlines()
+    assert len(lines) == 1, stderr
+    assert lines[0].startswith("presend: error: "), stderr
+    assert "Traceback" not in stderr
+    return lines[0]

@@ -20,6 +20,7 @@ from cli.main import app
 from pipeline.errors import UsageError
 from pipeline.options import MAX_WORKERS, CacheOptions, DnsOptions, ProbeOptions, RunOptions, check_options
 from pipeline.run import run
+from tests.run_helpers import one_error_line
 
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -30,14 +31,6 @@ def listing(tmp_path: Path) -> Path:
     path = tmp_path / "contacts.csv"
     path.write_text("Name,Email\r\nAnn,ann@example.com\r\nBob,bob@example.org\r\n", encoding="utf-8")
     return path
-
-
-def _one_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("presend: error: "), stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 def _presend(*args: str | bytes, cwd: Path = REPO) -> subprocess.CompletedProcess[bytes]:
@@ -57,11 +50,11 @@ FLAG_CASES = [
 
 
 @pytest.mark.parametrize(("flag", "value"), FLAG_CASES)
-def test_an_out_of_range_flag_is_one_line(listing: Path, tmp_path: Path, flag: str, value: str) -> None:
+def test_an_out_of_range_flag_isone_error_line(listing: Path, tmp_path: Path, flag: str, value: str) -> None:
     result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--no-cache", "--out", str(tmp_path / "o"),
                                  flag, value])
     assert result.exit_code == 2, result.output
-    line = _one_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert flag in line and "expected" in line
     assert not (tmp_path / "o").exists()
 
@@ -81,7 +74,7 @@ def test_an_out_of_range_config_value_names_the_file(listing: Path, tmp_path: Pa
     config.write_text(text + "\n", encoding="utf-8")
     result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--no-cache", "--config", str(config)])
     assert result.exit_code == 2, result.output
-    line = _one_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert flag in line and str(config) in line
 
 
@@ -93,12 +86,12 @@ def test_a_flag_wins_over_a_bad_config_value(listing: Path, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
 
 
-def test_a_config_file_that_is_not_utf8_is_one_line(listing: Path, tmp_path: Path) -> None:
+def test_a_config_file_that_is_not_utf8_isone_error_line(listing: Path, tmp_path: Path) -> None:
     config = tmp_path / "presend.toml"
     config.write_bytes("# réglages\nchunk_size = 10\n".encode("cp1252"))
     result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--config", str(config)])
     assert result.exit_code == 2
-    line = _one_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert str(config) in line and "UTF-8" in line
 
 
@@ -141,10 +134,10 @@ def test_many_workers_on_a_tiny_file_start_few_processes(listing: Path, tmp_path
     (["clean", "x.csv", "--chunk-size", "many"], "--chunk-size"),
     (["nosuch"], "no such command"),
 ])
-def test_command_line_errors_are_one_line(args: list[str], expected: str) -> None:
+def test_command_line_errors_areone_error_line(args: list[str], expected: str) -> None:
     done = _presend(*args)
     assert done.returncode == 2
-    line = _one_line(done.stderr.decode())
+    line = one_error_line(done.stderr.decode())
     assert expected in line and "--help" in line
 
 
@@ -163,7 +156,7 @@ def test_a_cell_longer_than_the_limit_is_not_blamed_on_a_quote(tmp_path: Path) -
     for workers in ("1", "2"):
         result = runner.invoke(app, ["clean", str(source), "--no-dns", "--no-cache", "--workers", workers])
         assert result.exit_code == 2
-        line = _one_line(result.stderr)
+        line = one_error_line(result.stderr)
         assert "line 2" in line and "longer than" in line and "quote" not in line
 
 
@@ -173,7 +166,7 @@ def test_an_unclosed_quote_is_still_named(tmp_path: Path) -> None:
     source.write_text('Name,Email\na,"oops@b.example\n' + rows, encoding="utf-8")
     result = runner.invoke(app, ["clean", str(source), "--no-dns", "--no-cache", "--workers", "1"])
     assert result.exit_code == 2
-    assert "quote" in _one_line(result.stderr)
+    assert "quote" in one_error_line(result.stderr)
 
 
 def test_a_workbook_named_csv_is_read_as_a_workbook(tmp_path: Path) -> None:
@@ -197,14 +190,14 @@ def test_a_zip_named_csv_says_so(tmp_path: Path) -> None:
         archive.writestr("contacts.csv", "Name,Email\nAnn,ann@example.com\n")
     result = runner.invoke(app, ["clean", str(source), "--no-dns", "--no-cache"])
     assert result.exit_code == 2
-    line = _one_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "zip archive" in line and "contacts.csv" in line and "openpyxl" not in line
 
 
 def test_an_email_column_number_past_the_last_says_how_many_there_are(listing: Path) -> None:
     result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--no-cache", "--email-column", "999"])
     assert result.exit_code == 2
-    line = _one_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "only 2 column" in line and "1 to 2" in line
 
 
@@ -213,7 +206,7 @@ def test_a_name_too_long_for_the_outputs_says_to_shorten_it(tmp_path: Path) -> N
     source.write_text("Name,Email\nAnn,ann@example.com\n", encoding="utf-8")
     result = runner.invoke(app, ["clean", str(source), "--no-dns", "--no-cache"])
     assert result.exit_code == 2
-    line = _one_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "shorter name" in line and "--out" not in line
 
 
@@ -227,7 +220,7 @@ def test_a_config_path_that_is_no_file_says_what_it_is(listing: Path, tmp_path: 
         (tmp_path / "conf2").symlink_to(target)
     result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--config", str(target)])
     assert result.exit_code == 2
-    line = _one_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert ("is a folder" in line) if kind == "folder" else ("loop of symbolic links" in line)
 
 
@@ -273,8 +266,8 @@ def test_a_file_name_that_is_not_utf8_runs_to_the_end(tmp_path: Path) -> None:
     assert b"caf\\xe9\\x1b[31m" in done.stdout
 
 
-def test_an_error_naming_a_file_with_a_line_break_stays_one_line(tmp_path: Path) -> None:
+def test_an_error_naming_a_file_with_a_line_break_staysone_error_line(tmp_path: Path) -> None:
     done = _presend("clean", str(tmp_path / "no\nsuch\x1b]0;title\x07.csv"), "--no-dns")
     assert done.returncode == 2
-    line = _one_line(done.stderr.decode())
+    line = one_error_line(done.stderr.decode())
     assert "\\n" in line and "\\x1b" in line and "\\x07" in line

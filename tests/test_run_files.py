@@ -23,6 +23,7 @@ from pipeline.errors import InputError
 from pipeline.io.state import InputFingerprint, RunState, StateStore, _seal
 from pipeline.options import CacheOptions, DnsOptions, RunOptions
 from pipeline.run import run
+from tests.run_helpers import one_error_line
 
 runner = CliRunner()
 ROWS = 3_000
@@ -41,14 +42,6 @@ def _clean(listing: Path, out: Path, *extra: str) -> Any:
     return runner.invoke(
         app, ["clean", str(listing), "--no-dns", "--no-cache", "-q", "--chunk-size", "500", "--out", str(out), *extra]
     )
-
-
-def _one_error_line(stderr: str) -> str:
-    lines = stderr.strip().splitlines()
-    assert len(lines) == 1, stderr
-    assert lines[0].startswith("presend: error: "), stderr
-    assert "Traceback" not in stderr
-    return lines[0]
 
 
 def _results(out: Path, stem: str) -> list[list[str]]:
@@ -82,7 +75,7 @@ def test_an_input_named_like_the_lock_is_refused_and_kept(tmp_path: Path) -> Non
     before = source.read_bytes()
     result = _clean(source, tmp_path)
     assert result.exit_code == 2
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "data.lock" in line and "input file itself" in line
     assert source.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data.lock"]
@@ -98,7 +91,7 @@ def test_an_output_name_linked_to_the_input_is_refused(tmp_path: Path, name: str
     os.link(source, out / name)
     result = _clean(source, out)
     assert result.exit_code == 2
-    assert "input file itself" in _one_error_line(result.stderr)
+    assert "input file itself" in one_error_line(result.stderr)
     assert source.read_bytes() == before
     assert (out / name).read_bytes() == before
 
@@ -111,7 +104,7 @@ def test_a_symlinked_output_pointing_at_the_input_is_refused(tmp_path: Path) -> 
     (out / "contacts.summary.json").symlink_to(source)
     result = _clean(source, out)
     assert result.exit_code == 2
-    assert "input file itself" in _one_error_line(result.stderr)
+    assert "input file itself" in one_error_line(result.stderr)
     assert source.read_bytes() == before
 
 
@@ -122,7 +115,7 @@ def test_a_file_presend_did_not_make_is_not_overwritten(tmp_path: Path, name: st
     (tmp_path / name).write_bytes(content)
     result = _clean(source, tmp_path)
     assert result.exit_code == 2
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert name in line and "not written by presend" in line
     assert (tmp_path / name).read_bytes() == content
 
@@ -142,7 +135,7 @@ def test_a_folder_where_a_run_file_goes_is_one_line(tmp_path: Path, name: str) -
     (tmp_path / name).mkdir()
     result = _clean(source, tmp_path)
     assert result.exit_code == 2
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert name in line and "folder" in line
 
 
@@ -201,7 +194,7 @@ def test_an_edited_rows_done_is_refused(
     (out / "contacts.resume.json").write_text(text)
     result = _clean(listing, out, "--resume")
     assert result.exit_code == 2
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "run without --resume" in line
     assert ("checksum" in line) if not resealed else ("partial results hold 1000" in line)
     # Starting over as told gives the uninterrupted run's outputs.
@@ -224,7 +217,7 @@ def test_a_damaged_state_is_one_line(listing: Path, tmp_path: Path, damage: byte
     (out / "contacts.resume.json").write_bytes(damage)
     result = _clean(listing, out, "--resume")
     assert result.exit_code == 2
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "run without --resume" in line or "not written by presend" in line
 
 
@@ -236,7 +229,7 @@ def test_a_state_with_wrong_types_is_one_line(listing: Path, tmp_path: Path) -> 
     (out / "contacts.resume.json").write_text(json.dumps(_unsealed_any(data)))
     result = _clean(listing, out, "--resume")
     assert result.exit_code == 2
-    assert "damaged" in _one_error_line(result.stderr)
+    assert "damaged" in one_error_line(result.stderr)
 
 
 def _unsealed_any(data: dict[str, Any]) -> dict[str, Any]:
@@ -254,7 +247,7 @@ def test_the_state_store_rejects_a_truncated_dedupe_record(listing: Path, tmp_pa
     assert StateStore(out, "contacts").load() is not None  # well formed, yet not what is on disk
     result = _clean(listing, out, "--resume")
     assert result.exit_code == 2
-    assert "run without --resume" in _one_error_line(result.stderr)
+    assert "run without --resume" in one_error_line(result.stderr)
 
 
 # -- item 5: a full disk (a real tmpfs) ends in one line and keeps the last state ---------------
@@ -304,7 +297,7 @@ def test_a_full_disk_is_one_line_and_resumable(
     if result.exit_code == 0:
         pytest.fail(f"{limit}: the run fitted on the small disk; the test needs a smaller one")
     assert result.exit_code == 2, result.output
-    line = _one_error_line(result.stderr)
+    line = one_error_line(result.stderr)
     assert "free some space" in line or "choose another" in line, line
     assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
     # The last committed state (if any) is intact: with room, --resume completes the run.
