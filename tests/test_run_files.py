@@ -6,7 +6,6 @@ Reproductions of issue 19, items 1, 3, 5 and 9.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
 import shutil
@@ -23,7 +22,7 @@ from pipeline.errors import InputError
 from pipeline.io.state import InputFingerprint, RunState, StateStore, _seal
 from pipeline.options import CacheOptions, DnsOptions, RunOptions
 from pipeline.run import run
-from tests.run_helpers import one_error_line
+from tests.run_helpers import assert_same_outputs, one_error_line
 
 runner = CliRunner()
 ROWS = 3_000
@@ -42,16 +41,6 @@ def _clean(listing: Path, out: Path, *extra: str) -> Any:
     return runner.invoke(
         app, ["clean", str(listing), "--no-dns", "--no-cache", "-q", "--chunk-size", "500", "--out", str(out), *extra]
     )
-
-
-def _results(out: Path, stem: str) -> list[list[str]]:
-    with (out / f"{stem}.results.csv").open(newline="", encoding="utf-8") as handle:
-        return [row[:-1] for row in csv.reader(handle)]  # all but presend_checked_at
-
-
-def _same_outputs(out: Path, reference: Path, stem: str) -> None:
-    assert _results(out, stem) == _results(reference, stem)
-    assert (out / f"{stem}.clean.csv").read_bytes() == (reference / f"{stem}.clean.csv").read_bytes()
 
 
 @pytest.fixture(scope="module")
@@ -173,12 +162,12 @@ def _unsealed(body: dict[str, Any]) -> RunState:
                     body["started_at"], body["version"], body["extra"])
 
 
-def test_an_interrupted_run_resumes_to_the_same_outputs(listing: Path, reference: Path, tmp_path: Path) -> None:
+def test_an_interrupted_run_resumes_to_theassert_same_outputs(listing: Path, reference: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     _interrupted_run(listing, out)
     result = _clean(listing, out, "--resume")
     assert result.exit_code == 0, result.output
-    _same_outputs(out, reference, "contacts")
+    assert_same_outputs(out, reference, "contacts")
 
 
 @pytest.mark.parametrize("rows_done", [100, 10**9])
@@ -200,7 +189,7 @@ def test_an_edited_rows_done_is_refused(
     # Starting over as told gives the uninterrupted run's outputs.
     result = _clean(listing, out)
     assert result.exit_code == 0, result.output
-    _same_outputs(out, reference, "contacts")
+    assert_same_outputs(out, reference, "contacts")
 
 
 @pytest.mark.parametrize("damage", [
@@ -304,7 +293,7 @@ def test_a_full_disk_is_one_line_and_resumable(
     small_disk.mount("size=64m,nr_inodes=1000")
     result = _clean(listing, out, "--resume", "--workers", workers)
     assert result.exit_code == 0, result.output
-    _same_outputs(out, reference, "contacts")
+    assert_same_outputs(out, reference, "contacts")
 
 
 # -- item 9: an input that changes while it is read ---------------------------------------------
