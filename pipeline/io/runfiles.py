@@ -27,7 +27,7 @@ from pathlib import Path
 from pipeline.errors import OutputError
 from pipeline.io.lock import lock_path
 from pipeline.io.outputs import output_paths, partial_path, write_fix
-from pipeline.io.state import dedupe_path, state_path
+from pipeline.io.state import dedupe_path, state_path, state_temp_path
 
 #: How much of an existing lock or state file is read to see whether presend made it.
 _SNIFF_BYTES = 1 << 16
@@ -49,7 +49,7 @@ class RunFiles:
         partials = {kind: partial_path(outputs[kind]) for kind in ("results", "clean")}
         partials["dedupe"] = dedupe_path(out_dir, stem)
         state = state_path(out_dir, stem)
-        partials["state"] = state.with_name(f".{state.name}.tmp")
+        partials["state"] = state_temp_path(state)
         return cls(outputs, partials, lock_path(out_dir, stem), state)
 
     def all(self) -> list[Path]:

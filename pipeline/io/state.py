@@ -40,6 +40,11 @@ def state_path(out_dir: Path, stem: str) -> Path:
     return out_dir / f"{stem}.resume.json"
 
 
+def state_temp_path(state: Path) -> Path:
+    """The temporary file a new resume state is written to before it replaces ``state``."""
+    return state.with_name(f".{state.name}.tmp")
+
+
 def dedupe_path(out_dir: Path, stem: str) -> Path:
     """The partial file holding the duplicate index entries of the committed rows."""
     return partial_path(out_dir / f"{stem}.dedupe")
@@ -203,7 +208,7 @@ class StateStore:
 
         A failed write leaves the previous state as it was and no temporary file behind.
         """
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
+        tmp = state_temp_path(self.path)
         try:
             tmp.write_text(json.dumps(state.to_dict(), indent=1) + "\n", encoding="utf-8")
             os.replace(tmp, self.path)
