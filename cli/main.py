@@ -27,6 +27,7 @@ from pipeline.options import (
     CacheOptions,
     DnsOptions,
     HygieneOptions,
+    OutOfRange,
     ProbeOptions,
     RunOptions,
     check_options,
@@ -211,9 +212,8 @@ def _check_ranges(options: RunOptions, settings: dict[str, Any], config: Config)
         check_options(options)
         if settings["fail_over"] is not None:
             check_value(FAIL_OVER, settings["fail_over"])
-    except UsageError as exc:
-        flag = str(exc).split(":", 1)[0]
-        param = flag.lstrip("-").replace("-", "_")
+    except OutOfRange as exc:
+        param = exc.flag.lstrip("-").replace("-", "_")
         if config.path is not None and param in config.values and config.values[param] == settings.get(param):
             raise UsageError(f"{exc} (set in {config.path})") from None
         raise

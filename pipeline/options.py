@@ -39,11 +39,20 @@ def check_options(options: object) -> None:
             check_value(spec.metadata, value)
 
 
+class OutOfRange(UsageError):
+    """An option value outside its range; ``flag`` names the option."""
+
+    def __init__(self, flag: str, message: str) -> None:
+        super().__init__(message)
+        self.flag = flag
+
+
 def check_value(meta: Any, value: float) -> None:
-    """Raise :class:`UsageError` when ``value`` lies outside the range of ``meta`` (see :func:`limit`)."""
+    """Raise :class:`OutOfRange` when ``value`` lies outside the range of ``meta`` (see :func:`limit`)."""
     low, high, unit = meta["low"], meta["high"], meta["unit"]
     if isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
-        raise UsageError(f"{meta['flag']}: expected {_number(low)} to {_number(high)}{unit}, not {value!r}")
+        flag = meta["flag"]
+        raise OutOfRange(flag, f"{flag}: expected {_number(low)} to {_number(high)}{unit}, not {value!r}")
 
 
 def _number(value: float) -> str:
