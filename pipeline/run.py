@@ -39,8 +39,6 @@ from pipeline.io.outputs import (
     atomic_write_json,
     atomic_write_text,
     ensure_writable_dir,
-    output_paths,
-    partial_path,
     remove_stale_temps,
 )
 from pipeline.io.runfiles import RunFiles, guard_run_files
@@ -192,13 +190,9 @@ class _Commit:
         """Continue from ``state`` once it agrees with the input, the options and the partial files."""
         info = table.info
         check_resumable(state, self.fingerprint, self.option_print, self.store.path)
-        outputs = output_paths(self.out_dir, self.options.stem)
-        partials = {
-            "dedupe": self.dedupe,
-            "results": partial_path(outputs["results"]),
-            "clean": partial_path(outputs["clean"]),
-        }
-        for kind, path in partials.items():
+        partials = RunFiles.of(self.out_dir, self.options.stem).partials
+        for kind in ("dedupe", "results", "clean"):
+            path = partials[kind]
             if not path.exists() or path.stat().st_size < state.sizes[kind]:
                 raise InputError(
                     f"{path}: a partial output of the interrupted run is missing or cut short; "
