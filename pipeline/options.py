@@ -123,8 +123,14 @@ class RunOptions:
     resume: bool = False
     report_row_cap: int = field(default=5_000, metadata=limit("--report-rows", 0, 1_000_000))
     fast_syntax: bool = True  # False: check_address on every row (the reference path)
-    #: worker processes (see pipeline.engine.processes); 0 = one per CPU, 1 = none
+    #: how many workers the engine uses (0 = one per CPU; the local engine uses this process only)
     workers: int = field(default=0, metadata=limit("--workers", 0, MAX_WORKERS))
+    #: which engine judges the list: "auto", "local", "processes" or "dask" (see pipeline.engine)
+    engine: str = "auto"
+    #: the dask scheduler to connect to ("tcp://HOST:8786"); None = start a local cluster
+    scheduler: str | None = None
+    #: where the dask workers read the input (any fsspec URL); None = the input's absolute path
+    input_url: str | None = None
 
     @property
     def output_dir(self) -> Path:
