@@ -37,7 +37,7 @@ import queue
 import time
 import traceback
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from itertools import chain, compress, repeat
 from pathlib import Path
@@ -45,6 +45,7 @@ from typing import Any
 
 import numpy as np
 
+from pipeline.engine.base import InOrder
 from pipeline.engine.children import holding_stop_signals, start_child
 from pipeline.engine.chunks import ChunkJudge, lap
 from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk
@@ -64,7 +65,7 @@ from pipeline.io.pieces import (
 from pipeline.options import RunOptions
 from pipeline.ports import no_progress
 from pipeline.report.tally import DomainCounter, Tally
-from pipeline.rules.dedupe import DuplicateIndex, hash_keys
+from pipeline.rules.dedupe import hash_keys
 
 _LINE_END_BYTES = LINE_END.encode("utf-8")
 
@@ -104,21 +105,6 @@ class ParallelOutcome:
     read: ReadStats
     syntax: dict[str, int]
     timings: dict[str, float]
-
-
-@dataclass
-class InOrder:
-    """What the run's process keeps in file order while workers judge the pieces.
-
-    ``commit(last_row, new_index_entries)`` records the rows written so far as done (the
-    resume point); ``committed(last_row, rows)`` is called after it (progress, events).
-    """
-
-    writer: TableWriter
-    index: DuplicateIndex
-    tally: Tally
-    commit: Callable[[int, bytes], None]
-    committed: Callable[[int, int], None]
 
 
 @dataclass

@@ -1,0 +1,199 @@
+"""The engine seam: what a run hands an engine (:class:`Job`), what it gets back
+(:class:`EngineOutcome`), the :class:`Engine` protocol, and :func:`pick_engine`.
+
+An engine decides only *where* the steps of a run execute: prepare (parse, syntax,
+duplicate keys), the ordered coordinator (duplicates, DNS, probe), finish (verdicts and
+encoded lines) and the commit in file order. The ordered parts it must feed in file order are
+in ``Job.keep`` (:class:`InOrder`); every engine gives the same outputs as ``local``.
+
+- ``local`` (:mod:`pipeline.engine.local`): everything in this process, the reference;
+- ``processes`` (:mod:`pipeline.engine.pieces_engine`): worker processes judge whole pieces
+  of the file when the run allows it, else the chunk loop with a syntax process pool and a
+  forked writer;
+- ``dask`` (``pipeline.engine.dask``): a dask.distributed cluster.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import importlib
+import os
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from types import ModuleType
+from typing import Protocol
+
+from pipeline.engine.forkwrite import fork_available
+from pipeline.errors import UsageError
+from pipeline.io.ingest import ReadStats, Table
+from pipeline.io.outputs import TableWriter
+from pipeline.options import RunOptions
+from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
+from pipeline.report.tally import Tally
+from pipeline.rules.dedupe import DuplicateIndex
+
+#: The engines ``options.engine`` may name.
+ENGINES = ("auto", "local", "processes", "dask")
+#: The stages every engine's timings hold (zero when an engine spends nothing there).
+STAGES = ("syntax", "duplicates", "dns", "probe", "verdicts")
+
+
+@dataclass
+class InOrder:
+    """What the run's process keeps in file order while an engine judges the list.
+
+    ``commit(last_row, new_index_entries)`` records the rows written so far as done (the
+    resume point); ``committed(last_row, rows)`` is called after it (progress, events).
+    """
+
+    writer: TableWriter
+    index: DuplicateIndex
+    tally: Tally
+    commit: Callable[[int, bytes], None]
+    committed: Callable[[int, int], None]
+
+
+@dataclass
+class Job:
+    """One run as an engine sees it: the list, the ordered parts, the network levels.
+
+    ``resolver`` and ``prober`` are None when their level is off; ``done`` is how many rows an
+    interrupted run already committed (the engine starts after them).
+    """
+
+    options: RunOptions
+    table: Table
+    keep: InOrder
+    resolver: DomainResolver | None = None
+    prober: MailboxProber | None = None
+    progress: ProgressCallback = no_progress
+    done: int = 0
+
+
+def stage_timings() -> dict[str, float]:
+    """Seconds per stage, all zero: where an engine's timings start."""
+    return dict.fromkeys(STAGES, 0.0)
+
+
+@dataclass
+class EngineOutcome:
+    """What an engine reports once the whole list is committed.
+
+    ``read`` holds the read counters when the engine read the file itself (None: the table's
+    own counters are current); ``syntax`` the syntax path's counters; ``timings`` seconds per
+    stage; ``workers`` how many workers judged the list; ``name`` the engine's name.
+    """
+
+    name: str
+    workers: int
+    syntax: dict[str, int]
+    timings: dict[str, float] = field(default_factory=stage_timings)
+    read: ReadStats | None = None
+
+
+class Engine(Protocol):
+    """Judges a whole list and feeds ``job.keep`` in file order."""
+
+    name: str
+
+    def run(self, job: Job) -> EngineOutcome:
+        """Judge, write and commit every row after ``job.done``; raise errors.py exceptions."""
+        ...
+
+
+@contextlib.contextmanager
+def paused_gc() -> Iterator[None]:
+    """No automatic garbage collection inside the block.
+
+    Judging a list makes millions of short-lived objects and no cycles worth chasing:
+    collecting now and then by hand is enough, and much cheaper than the default.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def check_engine(options: RunOptions) -> None:
+    """Raise :class:`UsageError` unless ``options.engine`` names an engine this build has.
+
+    Called before a run touches its outputs, so a bad choice costs nothing.
+    """
+    if options.engine not in ENGINES:
+        raise UsageError(f"--engine: expected one of {', '.join(ENGINES)}, not {options.engine!r}")
+    if options.engine == "dask":
+        _dask_module()
+
+
+def _dask_module() -> ModuleType:
+    """``pipeline.engine.dask``, imported on first need (dask is a heavy import)."""
+    try:
+        return importlib.import_module("pipeline.engine.dask")
+    except ModuleNotFoundError as exc:
+        if exc.name == "pipeline.engine.dask":
+            raise UsageError("--engine dask: not available in this build; use --engine processes") from exc
+        raise UsageError(
+            f"--engine dask: the {exc.name} package is missing; install it (pip install 'dask[distributed]')"
+        ) from exc
+
+
+def piece_workers(
+    options: RunOptions, table: Table, resolver: DomainResolver | None, prober: MailboxProber | None, done: int
+) -> int:
+    """How many worker processes may judge whole pieces of the list; 0 when the run does not allow them.
+
+    Workers take a fresh run of a delimited text file without the network levels, with
+    ``options.workers`` (0: one per CPU) of at least 2. A resumed run, a workbook, the
+    network levels and ``--plain-syntax`` keep to the chunk loop.
+    """
+    workers = options.workers or os.cpu_count() or 1
+    if workers < 2 or done or resolver is not None or prober is not None:
+        return 0
+    if table.text_format is None or not options.fast_syntax or not fork_available():
+        return 0
+    return workers
+
+
+def pick_engine(
+    options: RunOptions, table: Table, resolver: DomainResolver | None, prober: MailboxProber | None, done: int
+) -> Engine:
+    """The engine ``options.engine`` asks for, fitted to this run.
+
+    "processes" judges whole pieces in worker processes when :func:`piece_workers` allows it,
+    else runs the chunk loop with a syntax process pool and a forked writer (with ``--workers 1``
+    that is this process and the writer alone). "auto" is "processes": exactly the path runs
+    took before engines could be chosen, so a summary of ``--workers 1`` and one of
+    ``--workers 2`` name the same engine. "local" starts no process at all.
+    """
+    check_engine(options)
+    if options.engine == "dask":
+        engine: Engine = _dask_module().DaskEngine()
+        return engine
+    from pipeline.engine.local import LocalEngine
+
+    if options.engine == "local":
+        return LocalEngine()
+    workers = piece_workers(options, table, resolver, prober, done)
+    if workers:
+        from pipeline.engine.pieces_engine import ProcessesEngine
+
+        return ProcessesEngine(workers)
+    return LocalEngine(name="processes", syntax_workers=options.workers, fork_writes=True)
+
+
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineOutcome",
+    "InOrder",
+    "Job",
+    "check_engine",
+    "paused_gc",
+    "pick_engine",
+    "piece_workers",
+    "stage_timings",
+]
