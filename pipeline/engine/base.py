@@ -20,7 +20,7 @@ import gc
 import importlib
 import os
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Protocol
 
@@ -85,11 +85,11 @@ class EngineOutcome:
     stage; ``workers`` how many workers judged the list; ``name`` the engine's name.
     """
 
-    name: str
-    workers: int
+    read: ReadStats | None
     syntax: dict[str, int]
-    timings: dict[str, float] = field(default_factory=stage_timings)
-    read: ReadStats | None = None
+    timings: dict[str, float]
+    workers: int
+    name: str
 
 
 class Engine(Protocol):

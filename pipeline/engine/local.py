@@ -72,7 +72,7 @@ class LocalEngine:
             raise
         finally:
             judge.close()
-        return EngineOutcome(self.name, 1, judge.syntax.stats(), judge.timings)
+        return EngineOutcome(read=None, syntax=judge.syntax.stats(), timings=judge.timings, workers=1, name=self.name)
 
 
 class ChunkLoop:

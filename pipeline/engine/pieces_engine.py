@@ -26,7 +26,7 @@ class ProcessesEngine:
         timings = stage_timings()
         for stage, seconds in done.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds
-        return EngineOutcome(self.name, self.workers, done.syntax, timings, read=done.read)
+        return EngineOutcome(read=done.read, syntax=done.syntax, timings=timings, workers=self.workers, name=self.name)
 
 
 __all__ = ["ProcessesEngine"]

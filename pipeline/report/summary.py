@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline import __version__
-from pipeline.engine.base import EngineOutcome
+from pipeline.engine.base import EngineOutcome, stage_timings
 from pipeline.engine.chunks import utc_now
 from pipeline.io.commit import RunCommit, options_as_data
 from pipeline.io.safetext import json_safe
@@ -73,7 +73,7 @@ def build_summary(
         "finished_at": utc_now(),
         "resumed": commit.resumed,
         "resumed_from_row": commit.resumed_from,
-        "timings_seconds": {**{k: round(v, 3) for k, v in outcome.timings.items()}, "total": round(seconds, 3)},
+        "timings_seconds": _timings(outcome, seconds),
         "syntax": outcome.syntax,
         "engine": outcome.name,
         "workers": outcome.workers,
@@ -88,6 +88,12 @@ def build_summary(
     # A file name's undecodable bytes as \xNN: valid UTF-8 JSON and HTML.
     safe: dict[str, Any] = json_safe(summary)
     return safe
+
+
+def _timings(outcome: EngineOutcome, seconds: float) -> dict[str, float]:
+    """Seconds per stage (every stage named, even one an engine does not time), then the total."""
+    timings = {**stage_timings(), **outcome.timings}
+    return {**{stage: round(spent, 3) for stage, spent in timings.items()}, "total": round(seconds, 3)}
 
 
 def _from_cache(network: NetworkReport, options: RunOptions) -> dict[str, Any]:
