@@ -115,7 +115,8 @@ def _fingerprint_options(options: RunOptions) -> dict[str, Any]:
     data["out_dir"] = str(options.output_dir.resolve())
     if options.cache.path is not None:
         data["cache"]["path"] = str(options.cache.path.resolve())
-    for key in ("resume", "chunk_size", "workers", "report_row_cap", "cache", "fast_syntax"):
+    for key in ("resume", "chunk_size", "workers", "engine", "scheduler", "input_url", "report_row_cap", "cache",
+                "fast_syntax"):
         data.pop(key, None)
     data.get("dns", {}).pop("concurrency", None)
     data.get("probe", {}).pop("concurrency", None)
@@ -319,7 +320,17 @@ def _run_locked(
             events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
 
         parallel = _parallel_workers(options, table, resolver, prober, done)
-        if parallel:
+        if options.engine == "dask":
+            from pipeline.engine.cluster import judge_on_cluster
+
+            keep = InOrder(commit.writer, judge.index, tally, commit.commit, committed)
+            clustered = judge_on_cluster(options, table, keep, resolver, prober, progress, done)
+            table.stats = clustered.read
+            worker_syntax = clustered.syntax
+            parallel = clustered.workers
+            for name, seconds in clustered.timings.items():
+                timings[name] = timings.get(name, 0.0) + seconds
+        elif parallel:
             keep = InOrder(commit.writer, judge.index, tally, commit.commit, committed)
             outcome = judge_in_parallel(options, table, keep, parallel)
             table.stats = outcome.read

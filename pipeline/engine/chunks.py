@@ -134,6 +134,12 @@ class ChunkJudge:
         self.domains: dict[str, DomainVerdict] = {}
         self.timings: dict[str, float] = {"syntax": 0.0, "duplicates": 0.0, "dns": 0.0, "probe": 0.0, "verdicts": 0.0}
 
+    def forget_domains(self) -> None:
+        """Drop the domain verdicts and the templates made from them (a worker that is sent
+        each piece's verdicts anew: a template is keyed by its verdict's identity)."""
+        self.domains = {}
+        self._shared.clear()
+
     def close(self) -> None:
         """Release the syntax process pool."""
         self.syntax.close()

@@ -22,6 +22,7 @@ into the run's :class:`~pipeline.errors.InputError` with the line it names.
 from __future__ import annotations
 
 import time
+import uuid
 from dataclasses import dataclass, field
 from itertools import chain, compress, repeat
 from typing import BinaryIO
@@ -67,6 +68,8 @@ class StepContext:
     rows: RowFormat
     #: The run's Tally.domain_cap (a piece's own tally never prunes below it).
     domain_cap: int
+    #: Names the run, so a worker that serves many runs keeps their judges apart.
+    token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
 
 @dataclass(frozen=True, slots=True)
