@@ -25,6 +25,7 @@ recomputed from the pieces). A cluster that cannot finish raises
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import os
 import threading
@@ -96,6 +97,21 @@ def _judge(context: StepContext) -> ChunkJudge:
 
 
 @contextlib.contextmanager
+def _without_gc() -> Iterator[None]:
+    """No automatic garbage collection during a step: judging makes millions of objects and
+    no cycles worth chasing (as the worker processes: see processes.py), which is paid for
+    by a young-generation collection after the step instead."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+            gc.collect(0)
+
+
+@contextlib.contextmanager
 def _opened(url: str) -> Iterator[BinaryIO]:
     """The input as a binary file: a plain path, or any fsspec URL (``zip://...::file://...``)."""
     if "://" in url or "::" in url:
@@ -113,9 +129,10 @@ def prepare_task(context: StepContext, url: str, piece: TextPiece | FilePiece, h
     """Step 1 on a worker: the piece read from ``url`` (a FilePiece) or as sent (a TextPiece)."""
     judge = _judge(context)
     if isinstance(piece, TextPiece):
-        return prepare(judge, context, piece, -1, header_pending=header_pending, first=first)
+        with _without_gc():
+            return prepare(judge, context, piece, -1, header_pending=header_pending, first=first)
     try:
-        with _opened(url) as handle:
+        with _without_gc(), _opened(url) as handle:
             return prepare(judge, context, piece, handle, header_pending=header_pending, first=first)
     except OSError as exc:
         problem = f"a worker cannot read {url} ({exc.strerror or exc}); every worker must reach the input"
@@ -131,7 +148,8 @@ def finish_task(context: StepContext, prepared: Prepared, verdicts: Verdicts) ->
     """Step 2 on a worker."""
     judge = _judge(context)
     judge.forget_domains()
-    return finish(judge, context, prepared, verdicts)
+    with _without_gc():
+        return finish(judge, context, prepared, verdicts)
 
 
 def mx_task(
@@ -281,7 +299,8 @@ class ClusterPool:
     def __post_init__(self) -> None:
         from distributed import as_completed
 
-        self._waiting = as_completed(loop=self.client.loop)
+        # Results are fetched as their tasks end, while the coordinator works.
+        self._waiting = as_completed(loop=self.client.loop, with_results=True)
 
     def prepare(self, slot: Slot) -> None:
         """Submit step 1; only the piece's small :class:`Parsed` record comes back."""
@@ -315,14 +334,17 @@ class ClusterPool:
         """Record the next result of the cluster on its slot."""
         while True:
             try:
-                future = next(self._waiting)
+                future, result = next(self._waiting)
             except StopIteration:
                 raise EngineError("the dask cluster has no task left to wait for") from None
+            except PresendError:
+                raise
+            except Exception as exc:
+                raise _cluster_error(exc) from exc
             owner = self._owner.pop(future, None)
             if owner is None:
                 continue  # a piece dropped since
             slot, kind = owner
-            result = _result(future)
             if kind == "parsed":
                 slot.parsed = result
             else:
@@ -335,15 +357,6 @@ class ClusterPool:
     def _track(self, future: Any, slot: Slot, kind: str) -> None:
         self._owner[future] = (slot, kind)
         self._waiting.add(future)
-
-
-def _result(future: Any) -> Any:
-    try:
-        return future.result()
-    except PresendError:
-        raise
-    except Exception as exc:
-        raise _cluster_error(exc) from exc
 
 
 def _write_at(descriptor: int, data: bytes, offset: int) -> None:
@@ -437,7 +450,7 @@ def judge_on_cluster(
         levels = _levels(client, workers, resolver, prober, progress)
         outputs = keep.writer.open_for_others()
         context = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap)
-        pool = ClusterPool(client, context, url, outputs, 2 * workers + 2, DomainCounter(keep.tally.domain_cap))
+        pool = ClusterPool(client, context, url, outputs, 4 * workers + 2, DomainCounter(keep.tally.domain_cap))
         try:
             coordinator = Coordinator(options, table, keep, pool, pieces, levels=levels, done=done, read=read)
             coordinator.run()
