@@ -332,7 +332,10 @@ def _run_locked(
                 timings[name] = timings.get(name, 0.0) + seconds
         elif parallel:
             keep = InOrder(commit.writer, judge.index, tally, commit.commit, committed)
-            outcome = judge_in_parallel(options, table, keep, parallel)
+            from pipeline.engine.coordinator import NetworkLevels
+
+            levels = NetworkLevels(resolver, prober, progress) if resolver is not None else None
+            outcome = judge_in_parallel(options, table, keep, parallel, levels=levels, done=done)
             table.stats = outcome.read
             worker_syntax = outcome.syntax
             for name, seconds in outcome.timings.items():

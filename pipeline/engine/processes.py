@@ -43,7 +43,7 @@ from typing import Any
 
 from pipeline.engine.children import holding_stop_signals, start_child
 from pipeline.engine.chunks import ChunkJudge
-from pipeline.engine.coordinator import Coordinator, Slot
+from pipeline.engine.coordinator import Coordinator, NetworkLevels, Slot
 from pipeline.engine.steps import (
     Finished,
     Parsed,
@@ -449,8 +449,20 @@ def cut_pieces(table: Table, size: int, read: ReadStats) -> Iterator[TextPiece |
     return text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
 
 
-def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers: int) -> ParallelOutcome:
-    """Judge the whole list with ``workers`` processes; write and commit it piece by piece."""
+def judge_in_parallel(
+    options: RunOptions,
+    table: Table,
+    keep: InOrder,
+    workers: int,
+    *,
+    levels: NetworkLevels | None = None,
+    done: int = 0,
+) -> ParallelOutcome:
+    """Judge the whole list with ``workers`` processes; write and commit it piece by piece.
+
+    ``levels`` runs the network levels in this process for each piece's new addresses;
+    ``done`` rows were committed by an interrupted run (see :class:`Coordinator`).
+    """
     text = table.text_format
     if text is None:
         raise ValueError("judge_in_parallel reads delimited text files only")
@@ -470,7 +482,7 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
         context = _Context(steps, keep.writer, outputs, source)
         pool = ChunkWorkers(min(workers, pieces_at_most(table.path, size)), context)
         try:
-            coordinator = Coordinator(options, table, keep, pool, pieces, read=read)
+            coordinator = Coordinator(options, table, keep, pool, pieces, levels=levels, done=done, read=read)
             coordinator.run()
             keep.tally.add_domain_rows(pool.close())
         except BaseException:
@@ -480,7 +492,10 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
     finally:
         if source >= 0:
             os.close(source)
-    return ParallelOutcome(read, coordinator.syntax, coordinator.timings)
+    timings = dict(coordinator.timings)
+    if levels is not None:
+        timings.update(levels.timings)
+    return ParallelOutcome(read, coordinator.syntax, timings)
 
 
 __all__ = ["ChunkWorkers", "InOrder", "ParallelOutcome", "judge_in_parallel"]

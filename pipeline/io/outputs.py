@@ -335,7 +335,10 @@ class TableWriter:
                 if resume is not None:
                     with tmp.open("r+b") as raw:
                         raw.truncate(resume[kind])
-                    handle = tmp.open("a", encoding=encoding, newline="")
+                    # Not "a": O_APPEND makes every pwrite of a worker (open_for_others) land
+                    # at the end of the file, whatever place was reserved for it.
+                    handle = tmp.open("r+", encoding=encoding, newline="")
+                    handle.seek(0, os.SEEK_END)
                 else:
                     handle = tmp.open("w", encoding=encoding, newline="")
                 self._files[kind] = (tmp, handle)
