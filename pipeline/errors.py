@@ -5,6 +5,7 @@
     ├── UsageError          an option or option combination is wrong
     ├── OutputError         an output cannot be written
     ├── ResolverUnreachable no DNS resolver answered at all
+    ├── EngineError         a worker of the engine (a process, a cluster) failed
     └── LockedError         another run holds the output lock
 
 The CLI maps ``InputError``, ``UsageError``, ``OutputError`` and ``LockedError`` to exit 2
@@ -36,3 +37,7 @@ class ResolverUnreachable(PresendError):
 
 class LockedError(PresendError):
     """Another presend run is writing the same outputs."""
+
+
+class EngineError(PresendError):
+    """A worker of the engine failed, or the cluster behind it went away."""

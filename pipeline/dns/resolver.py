@@ -23,7 +23,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import dns.asyncquery
 import dns.exception
@@ -159,6 +159,20 @@ class _Reply:
     failure: str = ""
 
 
+class FreshResolution(Protocol):
+    """Resolves the domains the cache did not know, elsewhere than in this process (an
+    engine spreading the questions over a cluster: see :mod:`pipeline.engine.cluster`).
+
+    It asks the same questions :meth:`DnsResolver.resolve_fresh_here` would, through
+    :meth:`DnsResolver.look_up_mx` and :meth:`DnsResolver.look_up_hosts` of resolvers made
+    with the same options, and adds their counters with :meth:`DnsResolver.count`.
+    """
+
+    def __call__(self, resolver: DnsResolver, names: list[str], progress: ProgressCallback) -> dict[str, Decision]:
+        """A decision for each of ``names``."""
+        ...
+
+
 class DnsResolver:
     """Resolves domains into :class:`DomainVerdict` records (see the module docstring).
 
@@ -200,6 +214,8 @@ class DnsResolver:
         self._done = 0
         self._total = 0
         self._reported_at = 0.0
+        #: Where the domains the cache did not know are resolved (None: here).
+        self.fresh_resolution: FreshResolution | None = None
 
     # --- the DomainResolver protocol -----------------------------------------------------
 
@@ -260,7 +276,10 @@ class DnsResolver:
                 await self._check_reachable()
                 self._reachable_checked = True
             answers_before = self._counters["answers"]
-            decisions = await self._resolve_fresh(missing, progress)
+            if self.fresh_resolution is None:
+                decisions = await self._resolve_fresh(missing, progress)
+            else:
+                decisions = await asyncio.to_thread(self.fresh_resolution, self, missing, progress)
             if self._counters["answers"] == answers_before:
                 # Not one answer for any domain: tell "the resolver went away" from data.
                 await self._check_reachable()
@@ -308,6 +327,65 @@ class DnsResolver:
         finally:
             await self._sockets.close()
         return decisions
+
+    # --- the questions in bulk, for a resolution spread over many processes -------------------
+
+    def look_up_mx(self, names: list[str]) -> dict[str, MxLookup]:
+        """The MX answer of each name (asked as :meth:`resolve` asks it)."""
+        return run_sync(lambda: self._each(names, self._mx), name="presend-dns")
+
+    def look_up_hosts(self, hosts: list[str]) -> dict[str, AddressLookup]:
+        """The A and AAAA answers of each mail host (asked as :meth:`resolve` asks them)."""
+        return run_sync(lambda: self._each(hosts, self._look_up_host), name="presend-dns")
+
+    async def _each(self, names: list[str], ask: Any) -> dict[str, Any]:
+        self._gate = asyncio.Semaphore(self.options.concurrency)
+        self._inflight = {}
+        pending: Iterator[str] = iter(names)
+        answers: dict[str, Any] = {}
+
+        async def worker() -> None:
+            for name in pending:
+                answers[name] = await ask(name)
+
+        self._sockets = SocketPool()
+        try:
+            await asyncio.gather(*(worker() for _ in range(min(len(names), max(1, self.options.concurrency)))))
+        finally:
+            await self._sockets.close()
+        return answers
+
+    def known_hosts(self, hosts: Collection[str]) -> dict[str, AddressLookup]:
+        """The address answers this resolver holds (still within their TTL) for ``hosts``."""
+        found: dict[str, AddressLookup] = {}
+        for host in hosts:
+            known = self._targets.get(host)
+            if known is None:
+                continue
+            lookup, learnt = known
+            age = int(time.monotonic() - learnt)
+            if age < lookup.ttl:
+                found[host] = replace(lookup, ttl=lookup.ttl - age) if age else lookup
+        return found
+
+    def remember_hosts(self, lookups: dict[str, AddressLookup]) -> None:
+        """Keep address answers learnt elsewhere for the rest of the run, as :meth:`resolve` does."""
+        now = time.monotonic()
+        for host, lookup in lookups.items():
+            if lookup.complete:
+                self._targets[host] = (lookup, now)
+        while len(self._targets) > _TARGET_MEMO:
+            self._targets.popitem(last=False)
+
+    def count(self, counters: Counter[str], done: int, progress: ProgressCallback) -> None:
+        """Add the counters of questions asked elsewhere; ``done`` domains were resolved."""
+        self._counters.update(counters)
+        self._advance(done, progress)
+
+    @property
+    def counters(self) -> Counter[str]:
+        """The questions asked so far, by kind (queries, answers, retries, timeouts ...)."""
+        return self._counters
 
     async def _one(self, domain: str) -> Decision:
         mx = await self._mx(domain)

@@ -111,22 +111,34 @@ class ChunkJudge:
         resolver: DomainResolver | None,
         prober: MailboxProber | None,
         progress: ProgressCallback,
+        *,
+        dns_level: bool | None = None,
+        syntax_workers: int | None = None,
     ) -> None:
         self.options = options
         self.email_index = email_index
         self.resolver = resolver
         self.prober = prober
         self.progress = progress
+        #: The DNS level ran (here, through ``resolver``, or elsewhere: the domain verdicts
+        #: are then put in :attr:`domains` by whoever resolved them).
+        self.dns_level = resolver is not None if dns_level is None else dns_level
         self.hygiene = Hygiene(options.hygiene)
         self.verdict_options = VerdictOptions(role_is_risky=options.hygiene.role_is_risky)
         # The general path's templates of shared outcomes (see _columns_general), keyed by the
         # DomainVerdict's identity (self.domains keeps each alive for the whole run, so an id
         # is never reused) and flags, or by the duplicate note (a text, never an id) and flags.
         self._shared: dict[tuple[object, ...], Template] = {}
-        self.syntax = SyntaxJudge(options.workers)
+        self.syntax = SyntaxJudge(options.workers if syntax_workers is None else syntax_workers)
         self.index = DuplicateIndex()
         self.domains: dict[str, DomainVerdict] = {}
         self.timings: dict[str, float] = {"syntax": 0.0, "duplicates": 0.0, "dns": 0.0, "probe": 0.0, "verdicts": 0.0}
+
+    def forget_domains(self) -> None:
+        """Drop the domain verdicts and the templates made from them (a worker that is sent
+        each piece's verdicts anew: a template is keyed by its verdict's identity)."""
+        self.domains = {}
+        self._shared.clear()
 
     def close(self) -> None:
         """Release the syntax process pool."""
@@ -232,6 +244,7 @@ class ChunkJudge:
         lines: CsvLines,
         *,
         duplicates_as_text: bool = False,
+        mailboxes: dict[str, MailboxVerdict] | None = None,
     ) -> tuple[list[list[str]], AlikeRows]:
         """:meth:`columns`, with the common rows of a run without DNS given as CSV text instead.
 
@@ -244,7 +257,7 @@ class ChunkJudge:
         duplicates of those rows come as text as well (see :class:`AlikeRows`).
         """
         alike = AlikeRows([""] * len(syntax.emails), lines, duplicates_as_text)
-        return self._fill(chunk, syntax, duplicate_of, {}, alike), alike
+        return self._fill(chunk, syntax, duplicate_of, mailboxes or {}, alike), alike
 
     def _fill(
         self,
@@ -258,7 +271,7 @@ class ChunkJudge:
         n = len(syntax.emails)
         rows: list[list[str]] = [[]] * n
         rest: Sequence[int] = range(n)
-        if self.resolver is None and self.options.fast_syntax and not self.options.hygiene.canonical_duplicates:
+        if not self.dns_level and self.options.fast_syntax and not self.options.hygiene.canonical_duplicates:
             rest = self._columns_offline(chunk, syntax, duplicate_of, checked_at, rows, alike)
         if rest:
             self._columns_general(chunk, syntax, duplicate_of, mailboxes, checked_at, rows, rest)
@@ -406,7 +419,7 @@ class ChunkJudge:
         problems = chunk.problems
         emails = syntax.emails
         slow = syntax.slow
-        domains = self.domains if self.resolver is not None else None
+        domains = self.domains if self.dns_level else None
         flags_for = self.hygiene.flags_for
         options = self.verdict_options
         shared = self._shared if self.options.fast_syntax else None
@@ -457,7 +470,7 @@ class ChunkJudge:
         check = syntax.check(i)
         if not check.ok:
             return RowFacts(check, checked_at=checked_at)
-        domain = self.domains.get(check.ascii_domain) if self.resolver is not None else None
+        domain = self.domains.get(check.ascii_domain) if self.dns_level else None
         first = duplicate_of.get(i) if duplicate_of else None
         return RowFacts(
             check,

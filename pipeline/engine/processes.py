@@ -34,40 +34,33 @@ import gc
 import multiprocessing
 import os
 import queue
-import time
 import traceback
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
-from itertools import chain, compress, repeat
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from pipeline.engine.base import InOrder
 from pipeline.engine.children import holding_stop_signals, start_child
-from pipeline.engine.chunks import ChunkJudge, lap
-from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk
-from pipeline.errors import InputError, OutputError
-from pipeline.io.ingest import ReadStats, RowChunk, Table, unreadable_input
-from pipeline.io.outputs import LINE_END, TableWriter
-from pipeline.io.pieces import (
-    FilePiece,
-    PieceError,
-    TextPiece,
-    cut_as_bytes,
-    file_pieces,
-    join_pieces,
-    parse_piece,
-    text_pieces,
+from pipeline.engine.chunks import ChunkJudge
+from pipeline.engine.coordinator import Coordinator, NetworkLevels, Slot
+from pipeline.engine.steps import (
+    Finished,
+    Parsed,
+    Prepared,
+    StepContext,
+    Verdicts,
+    finish,
+    new_judge,
+    prepare,
 )
+from pipeline.errors import EngineError, PresendError
+from pipeline.io.ingest import ReadStats, Table, unreadable_input
+from pipeline.io.outputs import TableWriter
+from pipeline.io.pieces import FilePiece, TextPiece, cut_as_bytes, file_pieces, text_pieces
 from pipeline.options import RunOptions
-from pipeline.ports import no_progress
-from pipeline.report.tally import DomainCounter, Tally
-from pipeline.rules.dedupe import hash_keys
-
-_LINE_END_BYTES = LINE_END.encode("utf-8")
+from pipeline.report.tally import DomainCounter
 
 #: Hygiene memo entries per worker: every worker keeps its own memos. On the 1M-row bench list
 #: a worker meets ~72k distinct domains and ~110k distinct local parts; 100k entries (some
@@ -108,41 +101,103 @@ class ParallelOutcome:
 
 
 @dataclass
-class _Slot:
-    """One piece on its way: where it was sent and what came back."""
-
-    key: int
-    worker: int
-    piece: TextPiece | FilePiece
-    first: bool
-    header_pending: bool
-    parsed: tuple[Any, ...] | None = None
-    finished: tuple[Any, ...] | None = None
-    written: bool = False
-    ends: dict[str, int] = field(default_factory=dict)  # where its lines end in the outputs
-    last_row: int = 0
-    entries: bytes = b""
-    rows: int = 0
-
-
-@dataclass
 class _Context:
     """What a worker needs; handed over by the fork, never pickled."""
 
-    options: RunOptions
-    table: Table
+    steps: StepContext
     writer: TableWriter
     outputs: dict[str, int]  # the partial output files, written at the places reserved
-    domain_cap: int  # the run's Tally.domain_cap
     source: int = -1  # the input file, open for reading FilePieces (-1: pieces come as text)
+
+
+# --- the messages between the run's process and its workers (typed records, never tuples) ---
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareTask:
+    """Prepare a piece (step 1)."""
+
+    key: int
+    piece: TextPiece | FilePiece
+    header_pending: bool
+    first: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FinishTask:
+    """Finish a prepared piece (step 2) with what the run's process decided for it."""
+
+    key: int
+    verdicts: Verdicts
+
+
+@dataclass(frozen=True, slots=True)
+class WriteTask:
+    """Write a finished piece's lines at the places reserved for them."""
+
+    key: int
+    offsets: dict[str, int]
+
+
+@dataclass(frozen=True, slots=True)
+class DropTask:
+    """Forget a prepared piece."""
+
+    key: int
+
+
+Task = PrepareTask | FinishTask | WriteTask | DropTask
+
+
+@dataclass(frozen=True, slots=True)
+class PreparedReply:
+    """A piece's step 1 is done."""
+
+    key: int
+    parsed: Parsed
+
+
+@dataclass(frozen=True, slots=True)
+class FinishedReply:
+    """A piece's step 2 is done (its lines wait in the worker for their place)."""
+
+    key: int
+    finished: Finished
+
+
+@dataclass(frozen=True, slots=True)
+class WrittenReply:
+    """A piece's lines are written."""
+
+    key: int
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerFailed:
+    """A task failed: ``error`` is what the run raises (an errors.py exception)."""
+
+    key: int
+    error: PresendError
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerDone:
+    """A worker's last word: the rows per domain of every piece it finished."""
+
+    worker: int
+    domains: DomainCounter
+
+
+Reply = PreparedReply | FinishedReply | WrittenReply | WorkerFailed | WorkerDone
 
 
 @dataclass
 class _WorkerState:
     judge: ChunkJudge
     domains: DomainCounter
-    held: dict[int, tuple[RowChunk, list[str], SyntaxChunk, list[str]]] = field(default_factory=dict)
+    held: dict[int, Prepared] = field(default_factory=dict)
     formatted: dict[int, dict[str, bytes]] = field(default_factory=dict)  # pieces waiting for their place
+    finished: int = 0
 
 
 def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
@@ -151,39 +206,26 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
     try:
         start_child(parent)
         gc.disable()
-        options = replace(context.options, workers=1)
         state = _WorkerState(
-            ChunkJudge(options, context.table.info.email_index, None, None, no_progress),
-            DomainCounter(max(context.domain_cap, WORKER_DOMAIN_CAP)),
+            new_judge(context.steps, WORKER_MEMO_LIMIT),
+            DomainCounter(max(context.steps.domain_cap, WORKER_DOMAIN_CAP)),
         )
-        state.judge.hygiene.memo_limit = WORKER_MEMO_LIMIT
-        backlog: deque[tuple[Any, ...] | None] = deque()
-        finished = 0
+        backlog: deque[Task | None] = deque()
         while True:
             task = _next_task(tasks, backlog)
             if task is None:
-                # The rows per domain of every piece this worker finished, counted here.
-                results.put(("domains", worker, state.domains))
+                results.put(WorkerDone(worker, state.domains))
                 break
-            kind = task[0]
             try:
-                if kind == "parse":
-                    results.put(_parse(state, context, *task[1:]))
-                elif kind == "finish":
-                    results.put(_finish(state, context, *task[1:]))
-                    finished += 1
-                    if finished % GC_EVERY_PIECES == 0:
-                        gc.collect(1)
-                elif kind == "write":
-                    results.put(_write(state, context, *task[1:]))
-                else:
-                    state.held.pop(task[1], None)
-            except Exception:
-                results.put(("failed", task[1], traceback.format_exc()))
-    except BaseException:
+                reply = _do(state, context, task)
+            except Exception as exc:
+                reply = WorkerFailed(task.key, _worker_error(exc))
+            if reply is not None:
+                results.put(reply)
+    except BaseException as exc:
         status = 1
         with contextlib.suppress(BaseException):
-            results.put(("failed", -1, traceback.format_exc()))
+            results.put(WorkerFailed(-1, _worker_error(exc)))
     finally:
         with contextlib.suppress(BaseException):
             results.close()
@@ -191,11 +233,46 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
         os._exit(status)
 
 
-def _next_task(tasks: Any, backlog: deque[tuple[Any, ...] | None]) -> tuple[Any, ...] | None:
-    """The next task to do: a finish, write or drop before any parse, so pieces leave soon.
+def _worker_error(exc: BaseException) -> PresendError:
+    """What a worker's failure becomes for the run: its own error, or an EngineError naming it."""
+    if isinstance(exc, PresendError):
+        return exc
+    where = traceback.extract_tb(exc.__traceback__)[-1:] if exc.__traceback__ else []
+    place = f" at {where[0].filename}:{where[0].lineno}" if where else ""
+    return EngineError(f"a worker process failed: {type(exc).__name__}: {exc}{place}")
+
+
+def _do(state: _WorkerState, context: _Context, task: Task) -> Reply | None:
+    """Do one task; the reply to send (None for a drop)."""
+    if isinstance(task, PrepareTask):
+        prepared = prepare(state.judge, context.steps, task.piece, context.source,
+                           header_pending=task.header_pending, first=task.first)
+        if prepared.parsed.judged:
+            state.held[task.key] = prepared
+        return PreparedReply(task.key, prepared.parsed)
+    if isinstance(task, FinishTask):
+        finished = finish(state.judge, context.steps, state.held.pop(task.key), task.verdicts)
+        # Rows per domain are counted by the worker across its pieces; the run adds them at the end.
+        state.domains.add(finished.alike_domains)
+        state.domains.add(finished.domain_rows)
+        state.formatted[task.key] = finished.lines
+        finished.lines, finished.alike_domains, finished.domain_rows = {}, [], {}
+        state.finished += 1
+        if state.finished % GC_EVERY_PIECES == 0:
+            gc.collect(1)
+        return FinishedReply(task.key, finished)
+    if isinstance(task, WriteTask):
+        _write(state.formatted.pop(task.key), context, task.offsets)
+        return WrittenReply(task.key)
+    state.held.pop(task.key, None)
+    return None
+
+
+def _next_task(tasks: Any, backlog: deque[Task | None]) -> Task | None:
+    """The next task to do: a finish, write or drop before any prepare, so pieces leave soon.
 
     Finishing and writing first keep few pieces waiting in the worker's memory (and let the
-    run commit sooner); the parses still run in the order they came.
+    run commit sooner); the prepares still run in the order they came.
     """
     if not backlog:
         backlog.append(tasks.get())
@@ -205,96 +282,14 @@ def _next_task(tasks: Any, backlog: deque[tuple[Any, ...] | None]) -> tuple[Any,
         except queue.Empty:
             break
     for position, task in enumerate(backlog):
-        if task is not None and task[0] != "parse":
+        if task is not None and not isinstance(task, PrepareTask):
             del backlog[position]
             return task
     return backlog.popleft()
 
 
-def _parse(state: _WorkerState, context: _Context, key: int, piece: TextPiece | FilePiece, header_pending: bool,
-           first: bool) -> tuple[Any, ...]:
-    table = context.table
-    assert table.text_format is not None
-    decoded = None
-    try:
-        if isinstance(piece, FilePiece):
-            piece, decoded = piece.read(context.source, table.text_format.encoding)
-        info = table.info
-        parsed = parse_piece(piece, table.text_format, info.width, info.email_index, header_pending=header_pending,
-                             first=first, start_line=info.start_line)
-    except PieceError as exc:
-        return ("parsed", key, 0, True, False, None, b"", b"", (exc.line, exc.problem))
-    except OSError as exc:
-        problem = f"reading stopped ({exc.strerror or exc})"
-        return ("parsed", key, 0, True, False, None, b"", b"", (piece.first_line, problem))
-    if decoded is not None:
-        parsed.stats.decode = decoded
-    if not parsed.clean_end or not parsed.cells:
-        # A piece parsed again with the next one, or one without rows: nothing to judge.
-        return ("parsed", key, len(parsed.cells), parsed.clean_end, parsed.header_pending, parsed.stats, b"", b"",
-                None)
-    judge = state.judge
-    chunk = RowChunk(0, parsed.cells, parsed.lines, parsed.problems)
-    cells = parsed.emails
-    pending = judge.start(chunk, cells)
-    started = time.perf_counter()
-    syntax = pending.result() if isinstance(pending, PendingSyntax) else pending
-    now = lap(judge.timings, "syntax", started)
-    valid, keys = judge.duplicate_keys(chunk, syntax)
-    hashes = hash_keys(keys)
-    lap(judge.timings, "duplicates", now)
-    state.held[key] = (chunk, cells, syntax, parsed.raw)
-    return ("parsed", key, len(chunk), True, parsed.header_pending, parsed.stats, hashes.tobytes(),
-            np.asarray(valid, dtype=np.int64).tobytes(), None)
-
-
-def _finish(state: _WorkerState, context: _Context, key: int, start: int, local: bytes,
-            firsts: bytes, room: int) -> tuple[Any, ...]:
-    judge = state.judge
-    chunk, cells, syntax, raw = state.held.pop(key)
-    chunk.start = start
-    started = time.perf_counter()
-    duplicate_of = dict(zip(np.frombuffer(local, dtype=np.int64).tolist(),
-                            np.frombuffer(firsts, dtype=np.int64).tolist(), strict=True))
-    writer = context.writer
-    # Once the report holds all the problem rows it shows, duplicates are only counted.
-    columns, alike = judge.columns_as_text(chunk, syntax, duplicate_of, writer.lines, duplicates_as_text=room == 0)
-    now = lap(judge.timings, "verdicts", started)
-    rows = len(chunk)
-    # Big enough caps that a piece's own tally never prunes: the run's tally does, on merging.
-    tally = Tally(row_cap=room, domain_cap=rows, suggestion_cap=rows)
-    others = [index for index, values in enumerate(columns) if values]
-    # Rows per domain are counted by the worker across its pieces; the run adds them at the end.
-    for template, count in alike.counted:
-        tally.count_alike(template.columns, count)
-    state.domains.add(alike.domains)
-    tally.add_many([start + index for index in others], [cells[index] for index in others],
-                   [columns[index] for index in others])
-    state.domains.add(tally.take_domain_rows())
-    now = lap(judge.timings, "tally", now)
-    held_back = chain(chunk.problems, alike.duplicates)
-    heads, tails, keep = writer.line_parts(chunk.cells, columns, alike.tails, writer.sendable(alike.status),
-                                           held_back, raw)
-    # Encoded part by part: most parts are ASCII, whose encoding is a copy (a whole piece as
-    # one text is as wide as its widest character, and slower to encode); a results line is
-    # its two parts and a line end, all joined in one go.
-    head_bytes = list(map(str.encode, heads))
-    results = b"".join(chain.from_iterable(zip(head_bytes, map(str.encode, tails), repeat(_LINE_END_BYTES))))
-    clean_heads = list(compress(head_bytes, keep))
-    if writer.width == 1:
-        clean_heads = [head or b'""' for head in clean_heads]
-    clean_heads.append(b"")  # the last line's end
-    formatted = {"results": results, "clean": _LINE_END_BYTES.join(clean_heads)}
-    lines = {"results": len(heads), "clean": len(clean_heads) - 1}
-    sizes = {kind: (len(data), lines[kind]) for kind, data in formatted.items() if lines[kind]}
-    state.formatted[key] = {kind: formatted[kind] for kind in sizes}
-    lap(judge.timings, "format", now)
-    return ("finished", key, sizes, tally, dict(judge.timings), judge.syntax.stats())
-
-
-def _write(state: _WorkerState, context: _Context, key: int, offsets: dict[str, int]) -> tuple[Any, ...]:
+def _write(formatted: dict[str, bytes], context: _Context, offsets: dict[str, int]) -> None:
     """Write a formatted piece's lines at the places the run's process gave them."""
-    formatted = state.formatted.pop(key)
     try:
         for kind, offset in offsets.items():
             data = memoryview(formatted[kind])
@@ -303,12 +298,11 @@ def _write(state: _WorkerState, context: _Context, key: int, offsets: dict[str, 
                 data = data[done:]
                 offset += done
     except OSError as exc:
-        return ("failed", key, "", str(context.writer.write_error(exc)))
-    return ("written", key)
+        raise context.writer.write_error(exc) from exc
 
 
 class ChunkWorkers:
-    """The worker processes and the in-order bookkeeping of the pieces sent to them."""
+    """The worker processes: a :class:`~pipeline.engine.coordinator.PiecePool` on this machine."""
 
     def __init__(self, count: int, context: _Context) -> None:
         ctx = multiprocessing.get_context("fork")
@@ -317,6 +311,8 @@ class ChunkWorkers:
         self.load = [0] * count
         self.processes: list[Any] = []
         self.ended: set[int] = set()  # workers that said their last word and may exit
+        self.slots: dict[int, Slot] = {}
+        self.in_flight = 2 * count + 2
         parent = os.getpid()
         # Stop signals are held back over the forks (see pipeline.engine.forkwrite).
         with holding_stop_signals():
@@ -327,37 +323,70 @@ class ChunkWorkers:
                 process.start()
                 self.processes.append(process)
 
-    def send(self, worker: int, task: tuple[Any, ...]) -> None:
-        """Queue a task for one worker."""
-        if task[0] != "drop":
+    # --- the PiecePool protocol --------------------------------------------------------------
+
+    def prepare(self, slot: Slot) -> None:
+        """Send the piece to the least busy worker."""
+        slot.handle = min(range(len(self.load)), key=self.load.__getitem__)
+        self.slots[slot.key] = slot
+        self._send(slot.handle, PrepareTask(slot.key, slot.piece, slot.header_pending, slot.first))
+
+    def finish(self, slot: Slot, verdicts: Verdicts) -> None:
+        """Finish the piece where it was prepared."""
+        self._send(slot.handle, FinishTask(slot.key, verdicts))
+
+    def place(self, slot: Slot, offsets: dict[str, int]) -> None:
+        """Have the worker holding the piece's lines write them."""
+        self._send(slot.handle, WriteTask(slot.key, offsets))
+
+    def drop(self, slot: Slot) -> None:
+        """Forget the piece (its prepare answer, if still to come, is ignored)."""
+        self.slots.pop(slot.key, None)
+        if slot.parsed is None:
+            self.load[slot.handle] -= 1
+        self._send(slot.handle, DropTask(slot.key))
+
+    def wait(self) -> None:
+        """Record the next reply of any worker on its slot."""
+        while True:
+            reply = self._receive()
+            if isinstance(reply, WorkerDone):
+                continue
+            slot = self.slots.get(reply.key)
+            if slot is None:
+                continue  # a piece prepared again since (its worker already dropped it)
+            self.load[slot.handle] -= 1
+            if isinstance(reply, PreparedReply):
+                slot.parsed = reply.parsed
+            elif isinstance(reply, FinishedReply):
+                slot.finished = reply.finished
+            else:
+                slot.written = True
+                self.slots.pop(slot.key, None)
+            return
+
+    # --- the processes -------------------------------------------------------------------------
+
+    def _send(self, worker: int, task: Task) -> None:
+        if not isinstance(task, DropTask):
             self.load[worker] += 1
         self.tasks[worker].put(task)
 
-    def least_busy(self) -> int:
-        """The worker with the fewest tasks in hand."""
-        return min(range(len(self.load)), key=self.load.__getitem__)
-
-    def receive(self) -> tuple[Any, ...]:
-        """The next reply of any worker; raises RuntimeError when a worker died."""
+    def _receive(self) -> Reply:
+        """The next reply of any worker; raises the worker's error, or EngineError when one died."""
         while True:
             try:
-                reply: tuple[Any, ...] = self.results.get(timeout=_POLL_SECONDS)
+                reply: Reply = self.results.get(timeout=_POLL_SECONDS)
             except queue.Empty:
                 for index, process in enumerate(self.processes):
                     if process.exitcode is not None and index not in self.ended:
-                        raise RuntimeError(
+                        raise EngineError(
                             f"a worker process stopped unexpectedly (exit code {process.exitcode})"
                         ) from None
                 continue
-            if reply[0] == "failed":
-                if len(reply) > 3:
-                    raise OutputError(reply[3])
-                raise RuntimeError(f"a worker process failed:\n{reply[2]}")
+            if isinstance(reply, WorkerFailed):
+                raise reply.error
             return reply
-
-    def done(self, worker: int) -> None:
-        """One task of ``worker`` has been answered."""
-        self.load[worker] -= 1
 
     def close(self) -> list[DomainCounter]:
         """Let the workers finish and wait for them; the rows per domain each one counted."""
@@ -365,10 +394,10 @@ class ChunkWorkers:
             tasks.put(None)
         counters: list[DomainCounter] = []
         while len(self.ended) < len(self.processes):
-            reply = self.receive()
-            if reply[0] == "domains":
-                self.ended.add(reply[1])
-                counters.append(reply[2])
+            reply = self._receive()
+            if isinstance(reply, WorkerDone):
+                self.ended.add(reply.worker)
+                counters.append(reply.domains)
         for process in self.processes:
             process.join(timeout=10)
         self.kill()
@@ -387,35 +416,59 @@ class ChunkWorkers:
             channel.close()
 
 
-def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers: int) -> ParallelOutcome:
-    """Judge the whole list with ``workers`` processes; write and commit it piece by piece."""
+def piece_lines(options: RunOptions) -> int:
+    """Lines per piece: at most PIECE_LINES, and a whole fraction of ``--chunk-size`` (pieces
+    keep every worker busy from the first second to the last; they are committed together
+    every --chunk-size rows)."""
+    return -(-options.chunk_size // -(-options.chunk_size // PIECE_LINES))  # chunk / ceil(chunk / PIECE_LINES)
+
+
+def cut_pieces(table: Table, size: int, read: ReadStats) -> Iterator[TextPiece | FilePiece]:
+    """The pieces of a delimited text file: byte ranges when its encoding allows, else text."""
+    text = table.text_format
+    if text is None:
+        raise ValueError("only delimited text files are cut into pieces")
+    head_lines = int(table.info.has_header) + int(text.sep_line)
+    if cut_as_bytes(text.encoding):
+        return file_pieces(table.path, text, size, head_lines=head_lines, read=read.decode)
+    return text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
+
+
+def judge_in_parallel(
+    options: RunOptions,
+    table: Table,
+    keep: InOrder,
+    workers: int,
+    *,
+    levels: NetworkLevels | None = None,
+    done: int = 0,
+) -> ParallelOutcome:
+    """Judge the whole list with ``workers`` processes; write and commit it piece by piece.
+
+    ``levels`` runs the network levels in this process for each piece's new addresses;
+    ``done`` rows were committed by an interrupted run (see :class:`Coordinator`).
+    """
     text = table.text_format
     if text is None:
         raise ValueError("judge_in_parallel reads delimited text files only")
     read = ReadStats()
-    head_lines = int(table.info.has_header) + int(text.sep_line)
-    # Pieces of at most PIECE_LINES lines keep both workers busy from the first second to
-    # the last; they are committed together every --chunk-size rows.
-    size = -(-options.chunk_size // -(-options.chunk_size // PIECE_LINES))  # chunk / ceil(chunk / PIECE_LINES)
+    size = piece_lines(options)
     source = -1
-    pieces: Iterator[TextPiece | FilePiece]
     if cut_as_bytes(text.encoding):
         # Cut as bytes: each worker reads and decodes its pieces from this descriptor.
         try:
             source = os.open(table.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             raise unreadable_input(table.path, exc) from exc
-        pieces = file_pieces(table.path, text, size, head_lines=head_lines, read=read.decode)
-    else:
-        pieces = text_pieces(table.path, text, size, read.decode, head_lines=head_lines)
+    pieces = cut_pieces(table, size, read)
     try:
         outputs = keep.writer.open_for_others()
-        context = _Context(options, table, keep.writer, outputs, keep.tally.domain_cap, source)
+        steps = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap)
+        context = _Context(steps, keep.writer, outputs, source)
         pool = ChunkWorkers(min(workers, pieces_at_most(table.path, size)), context)
-        outcome = ParallelOutcome(read, {}, {})
-        worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]] = {}
         try:
-            _schedule(options, table, pool, pieces, keep, read, worker_stats)
+            coordinator = Coordinator(options, table, keep, pool, pieces, levels=levels, done=done, read=read)
+            coordinator.run()
             keep.tally.add_domain_rows(pool.close())
         except BaseException:
             pool.kill()
@@ -424,166 +477,10 @@ def judge_in_parallel(options: RunOptions, table: Table, keep: InOrder, workers:
     finally:
         if source >= 0:
             os.close(source)
-    for timings, syntax in worker_stats.values():
-        for name, seconds in timings.items():
-            outcome.timings[name] = outcome.timings.get(name, 0.0) + seconds
-        for name, count in syntax.items():
-            outcome.syntax[name] = outcome.syntax.get(name, 0) + count
-    return outcome
-
-
-def _schedule(
-    options: RunOptions,
-    table: Table,
-    pool: ChunkWorkers,
-    pieces: Iterator[TextPiece | FilePiece],
-    keep: InOrder,
-    read: ReadStats,
-    worker_stats: dict[int, tuple[dict[str, float], dict[str, int]]],
-) -> None:
-    index, tally, writer = keep.index, keep.tally, keep.writer
-    commit, committed = keep.commit, keep.committed
-    limit = 2 * len(pool.processes) + 2
-    waiting: deque[_Slot] = deque()  # sent to parse, in file order, not yet accepted
-    accepted: deque[_Slot] = deque()  # looked up in the index, sent to finish, in order
-    writing: deque[_Slot] = deque()  # given their place in the outputs, in order, being written
-    slots: dict[int, _Slot] = {}
-    keys = iter(range(1 << 62))
-    expected_header = table.info.has_header
-    rows_before = 0
-    exhausted = False
-    first = True
-
-    uncommitted: list[_Slot] = []  # pieces written since the last commit
-    next_commit = options.chunk_size
-
-    def flush_commits() -> None:
-        rows = sum(slot.rows for slot in uncommitted)
-        if rows:
-            # The resume point: the outputs up to the end of the last piece written.
-            writer.complete_up_to(uncommitted[-1].ends)
-            last = uncommitted[-1].last_row
-            commit(last, b"".join(slot.entries for slot in uncommitted))
-            committed(last, rows)
-        uncommitted.clear()
-
-    def dispatch(piece: TextPiece | FilePiece, is_first: bool, header_pending: bool) -> _Slot:
-        slot = _Slot(next(keys), pool.least_busy(), piece, is_first, header_pending)
-        slots[slot.key] = slot
-        pool.send(slot.worker, ("parse", slot.key, piece, header_pending, is_first))
-        return slot
-
-    def forget(slot: _Slot) -> None:
-        slots.pop(slot.key, None)
-        if slot.parsed is None:
-            pool.done(slot.worker)  # its reply will be ignored
-        pool.send(slot.worker, ("drop", slot.key))
-
-    while True:
-        while not exhausted and len(waiting) + len(accepted) + len(writing) < limit:
-            piece = next(pieces, None)
-            if piece is None:
-                exhausted = True
-                break
-            waiting.append(dispatch(piece, first, expected_header if first else False))
-            first = False
-        if not waiting and not accepted and not writing:
-            break
-        reply = pool.receive()
-        slot = slots.get(reply[1])
-        if slot is None:
-            continue  # a piece parsed again since (its worker already dropped it)
-        pool.done(slot.worker)
-        if reply[0] == "parsed":
-            slot.parsed = reply
-        elif reply[0] == "finished":
-            slot.finished = reply
-        else:
-            slot.written = True
-
-        # Accept the parsed pieces at the head, in file order.
-        while waiting and (parsed := waiting[0].parsed) is not None:
-            head = waiting[0]
-            _, _, rows, clean_end, header_after, stats, hashes, valid, error = parsed
-            if head.header_pending != expected_header:
-                # Parsed as if the header were read, but it was not yet (or the reverse).
-                forget(head)
-                waiting[0] = dispatch(head.piece, head.first, expected_header)
-                continue
-            if error is not None:
-                raise InputError(f"{table.path}: line {error[0]}: {error[1]}")
-            if not clean_end:
-                # A quoted field runs past the piece: parse it again with the next one.
-                forget(head)
-                waiting.popleft()
-                if waiting:
-                    after = waiting.popleft()
-                    forget(after)
-                    nxt = after.piece
-                else:
-                    nxt = next(pieces)  # a piece that is not the last has a successor
-                waiting.appendleft(dispatch(join_pieces(head.piece, nxt), head.first, head.header_pending))
-                continue
-            waiting.popleft()
-            expected_header = header_after
-            _add_read(read, stats)
-            start = rows_before + 1
-            rows_before += rows
-            head.rows = rows
-            head.last_row = rows_before
-            if rows:
-                valid_rows = np.frombuffer(valid, dtype=np.int64)
-                firsts = index.first_rows(np.frombuffer(hashes, dtype=np.uint64), valid_rows + start)
-                repeated = firsts >= 0
-                head.entries = index.export_new()
-                # The problem rows the report can still take (the pieces before may fill them).
-                room = max(tally.row_cap - len(tally.problem_rows), 0)
-                pool.send(head.worker, ("finish", head.key, start, valid_rows[repeated].tobytes(),
-                                        firsts[repeated].tobytes(), room))
-            else:
-                forget(head)
-                head.finished = ("finished", head.key, {}, None, None, None)
-            accepted.append(head)
-
-        # Place the finished pieces at the head in the outputs, in file order: each right after
-        # the one before, written there by its worker.
-        while accepted and (finished := accepted[0].finished) is not None:
-            done = accepted.popleft()
-            _, _, sizes, piece_tally, timings, syntax = finished
-            if sizes:
-                pool.send(done.worker, ("write", done.key, writer.reserve(sizes)))
-            else:
-                done.written = True
-            done.ends = writer.reserved_up_to()
-            if piece_tally is not None:
-                tally.merge(piece_tally)
-                worker_stats[done.worker] = (timings, syntax)
-            writing.append(done)
-
-        # Commit the written pieces at the head, in file order.
-        while writing and writing[0].written:
-            done = writing.popleft()
-            slots.pop(done.key, None)
-            uncommitted.append(done)
-            if done.last_row >= next_commit:
-                flush_commits()
-                next_commit = (done.last_row // options.chunk_size + 1) * options.chunk_size
-    flush_commits()
-    read.rows = rows_before
-
-
-def _add_read(total: ReadStats, piece: ReadStats | None) -> None:
-    if piece is None:
-        return
-    total.blank_rows += piece.blank_rows
-    total.trimmed_rows += piece.trimmed_rows
-    if piece.malformed_rows and not total.first_malformed_line:
-        total.first_malformed_line = piece.first_malformed_line
-    total.malformed_rows += piece.malformed_rows
-    # Pieces cut as bytes were decoded by the workers (text pieces were decoded here).
-    if piece.decode.fallback_first_line and not total.decode.fallback_first_line:
-        total.decode.fallback_first_line = piece.decode.fallback_first_line
-    total.decode.fallback_bytes += piece.decode.fallback_bytes
+    timings = dict(coordinator.timings)
+    if levels is not None:
+        timings.update(levels.timings)
+    return ParallelOutcome(read, coordinator.syntax, timings)
 
 
 __all__ = ["ChunkWorkers", "InOrder", "ParallelOutcome", "judge_in_parallel"]

@@ -215,70 +215,15 @@ class CsvLines:
         return texts
 
 
-class TableWriter:
-    """Streams the results and clean CSVs into partial files; :meth:`commit` renames them.
+class RowFormat:
+    """How rows become the lines of the results and clean lists: the header's width, the
+    delimiter and quoting, and which statuses are sendable. Holds no file, so it can be
+    sent to another process (see :mod:`pipeline.engine.steps`)."""
 
-    ``results``: every row, its cells padded or cut to the header's width (a row's extra
-    fields are listed in its ``presend_detail``), then the presend columns. ``clean``: the
-    sendable rows, original columns only; it has a header row when the input had one.
-
-    ``resume`` (sizes from an earlier :meth:`checkpoint`) reopens the partial files an
-    interrupted run left, cut back to those sizes, and appends to them.
-    """
-
-    def __init__(
-        self,
-        out_dir: Path,
-        stem: str,
-        info: TableInfo,
-        *,
-        keep_risky: bool = False,
-        resume: Mapping[str, int] | None = None,
-    ) -> None:
-        self.paths = output_paths(out_dir, stem)
-        self.partials = {kind: partial_path(self.paths[kind]) for kind in ("results", "clean")}
-        encoding = "utf-8-sig" if info.output_bom else "utf-8"
-        self._files: dict[str, tuple[Path, IO[str]]] = {}
-        self._syncing: threading.Thread | None = None
-        # While other processes write (open_for_others): where the reserved blocks end, and
-        # where the blocks known to be written end.
-        self._ends: dict[str, int] = {}
-        self._complete: dict[str, int] | None = None
-        try:
-            for kind, tmp in self.partials.items():
-                if resume is not None:
-                    with tmp.open("r+b") as raw:
-                        raw.truncate(resume[kind])
-                    handle = tmp.open("a", encoding=encoding, newline="")
-                else:
-                    handle = tmp.open("w", encoding=encoding, newline="")
-                self._files[kind] = (tmp, handle)
-        except OSError as exc:
-            self.detach()
-            raise _cannot_write(self.paths["results"], exc) from exc
-        self._width = info.width
+    def __init__(self, width: int, delimiter: str, *, keep_risky: bool = False) -> None:
+        self._width = width
         self._sendable = {Status.DELIVERABLE.value, Status.RISKY.value} if keep_risky else {Status.DELIVERABLE.value}
-        self._lines = CsvLines(info.output_delimiter)
-        self.rows_written = {"results": 0, "clean": 0}
-        if resume is None:
-            self._emit("results", [self._lines.line([*info.header, *RESULT_COLUMNS])])
-            if info.has_header:
-                self._emit("clean", [self._lines.line(list(info.header))])
-
-    def _emit(self, kind: str, lines: list[str]) -> None:
-        if not lines:
-            return
-        try:
-            self._files[kind][1].write(LINE_END.join(lines) + LINE_END)
-        except OSError as exc:
-            raise self.write_error(exc) from exc
-
-    def write_error(self, exc: OSError) -> OutputError:
-        """The error to report when writing the outputs failed (from any process)."""
-        return OutputError(
-            f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
-            "free some space or choose another folder with --out"
-        )
+        self._lines = CsvLines(delimiter)
 
     def _fit(self, cells: Sequence[str]) -> Sequence[str]:
         width = self._width
@@ -287,21 +232,6 @@ class TableWriter:
         if len(cells) > width:
             return list(cells[:width])
         return [*cells, *([""] * (width - len(cells)))]
-
-    def write_columns(
-        self,
-        cells: Sequence[Sequence[str]],
-        columns: Sequence[Sequence[str]],
-        ill_formed: Collection[int] = (),
-    ) -> None:
-        """Append one chunk given as each row's cells and its RESULT_COLUMNS values.
-
-        Every row goes to results; the sendable ones to clean: ``deliverable`` (and ``risky``
-        too with ``keep_risky``). A duplicate never is sendable, and the rows whose index is in
-        ``ill_formed`` never go to the clean list.
-        """
-        results, clean = self.format_columns(cells, columns, ill_formed)
-        self.emit_lines(results, clean)
 
     def format_columns(
         self,
@@ -368,6 +298,129 @@ class TableWriter:
     def sendable(self, status: str) -> bool:
         """True when rows of this status go to the clean list."""
         return status in self._sendable
+
+
+
+class TableWriter:
+    """Streams the results and clean CSVs into partial files; :meth:`commit` renames them.
+
+    ``results``: every row, its cells padded or cut to the header's width (a row's extra
+    fields are listed in its ``presend_detail``), then the presend columns. ``clean``: the
+    sendable rows, original columns only; it has a header row when the input had one.
+
+    ``resume`` (sizes from an earlier :meth:`checkpoint`) reopens the partial files an
+    interrupted run left, cut back to those sizes, and appends to them.
+    """
+
+    def __init__(
+        self,
+        out_dir: Path,
+        stem: str,
+        info: TableInfo,
+        *,
+        keep_risky: bool = False,
+        resume: Mapping[str, int] | None = None,
+    ) -> None:
+        self.paths = output_paths(out_dir, stem)
+        self.partials = {kind: partial_path(self.paths[kind]) for kind in ("results", "clean")}
+        encoding = "utf-8-sig" if info.output_bom else "utf-8"
+        self._files: dict[str, tuple[Path, IO[str]]] = {}
+        self._syncing: threading.Thread | None = None
+        # While other processes write (open_for_others): where the reserved blocks end, and
+        # where the blocks known to be written end.
+        self._ends: dict[str, int] = {}
+        self._complete: dict[str, int] | None = None
+        try:
+            for kind, tmp in self.partials.items():
+                if resume is not None:
+                    with tmp.open("r+b") as raw:
+                        raw.truncate(resume[kind])
+                    # Not "a": O_APPEND makes every pwrite of a worker (open_for_others) land
+                    # at the end of the file, whatever place was reserved for it.
+                    handle = tmp.open("r+", encoding=encoding, newline="")
+                    handle.seek(0, os.SEEK_END)
+                else:
+                    handle = tmp.open("w", encoding=encoding, newline="")
+                self._files[kind] = (tmp, handle)
+        except OSError as exc:
+            self.detach()
+            raise _cannot_write(self.paths["results"], exc) from exc
+        self._format = RowFormat(info.width, info.output_delimiter, keep_risky=keep_risky)
+        self.rows_written = {"results": 0, "clean": 0}
+        if resume is None:
+            self._emit("results", [self.lines.line([*info.header, *RESULT_COLUMNS])])
+            if info.has_header:
+                self._emit("clean", [self.lines.line(list(info.header))])
+
+    def _emit(self, kind: str, lines: list[str]) -> None:
+        if not lines:
+            return
+        try:
+            self._files[kind][1].write(LINE_END.join(lines) + LINE_END)
+        except OSError as exc:
+            raise self.write_error(exc) from exc
+
+    def write_error(self, exc: OSError) -> OutputError:
+        """The error to report when writing the outputs failed (from any process)."""
+        return OutputError(
+            f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
+            "free some space or choose another folder with --out"
+        )
+
+    @property
+    def format(self) -> RowFormat:
+        """How this writer turns rows into lines (picklable: what another process needs)."""
+        return self._format
+
+    def format_columns(
+        self,
+        cells: Sequence[Sequence[str]],
+        columns: Sequence[Sequence[str]],
+        ill_formed: Collection[int] = (),
+    ) -> tuple[list[str], list[str]]:
+        """The results lines and the clean lines :meth:`write_columns` appends (no line ends)."""
+        return self._format.format_columns(cells, columns, ill_formed)
+
+    def write_columns(
+        self,
+        cells: Sequence[Sequence[str]],
+        columns: Sequence[Sequence[str]],
+        ill_formed: Collection[int] = (),
+    ) -> None:
+        """Append one chunk given as each row's cells and its RESULT_COLUMNS values.
+
+        Every row goes to results; the sendable ones to clean: ``deliverable`` (and ``risky``
+        too with ``keep_risky``). A duplicate never is sendable, and the rows whose index is in
+        ``ill_formed`` never go to the clean list.
+        """
+        results, clean = self.format_columns(cells, columns, ill_formed)
+        self.emit_lines(results, clean)
+
+    def line_parts(
+        self,
+        cells: Sequence[Sequence[str]],
+        columns: Sequence[Sequence[str]],
+        tails: list[str],
+        tails_sendable: bool,
+        held_back: Iterable[int] = (),
+        heads: list[str] | None = None,
+    ) -> tuple[list[str], list[str], list[bool]]:
+        """See :meth:`RowFormat.line_parts`."""
+        return self._format.line_parts(cells, columns, tails, tails_sendable, held_back, heads)
+
+    @property
+    def width(self) -> int:
+        """The number of input columns the outputs hold."""
+        return self._format.width
+
+    @property
+    def lines(self) -> CsvLines:
+        """The formatter of this writer's CSV lines (its delimiter and quoting)."""
+        return self._format.lines
+
+    def sendable(self, status: str) -> bool:
+        """True when rows of this status go to the clean list."""
+        return self._format.sendable(status)
 
     def emit_lines(self, results: list[str], clean: list[str]) -> None:
         """Append lines made by :meth:`format_columns` to the results and clean files."""

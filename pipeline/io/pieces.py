@@ -20,6 +20,7 @@ import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import BinaryIO
 
 from pipeline.io.charsets import ascii_line_ends
 from pipeline.io.ingest import (
@@ -97,16 +98,20 @@ class FilePiece:
         """This piece followed by the next one."""
         return FilePiece(self.first_line, self.start, self.size + after.size, self.lines + after.lines, after.final)
 
-    def read(self, fd: int, encoding: str) -> tuple[TextPiece, DecodeStats]:
-        """The piece as text, read from ``fd`` (``os.pread``: the file position is left alone)
-        and decoded as a whole-file read would, with what the decoding found
-        (``fallback_first_line`` as a line of the file).
+    def read(self, source: int | BinaryIO, encoding: str) -> tuple[TextPiece, DecodeStats]:
+        """The piece as text, read from ``source`` and decoded as a whole-file read would,
+        with what the decoding found (``fallback_first_line`` as a line of the file).
 
-        Raises OSError when the bytes cannot be read, or are no longer all there.
+        ``source`` is a descriptor (read with ``os.pread``: its position is left alone) or
+        an open binary file that seeks (a local file, or one of fsspec's). Raises OSError
+        when the bytes cannot be read, or are no longer all there.
         """
         data = b""
+        if not isinstance(source, int):
+            source.seek(self.start)
         while len(data) < self.size:
-            block = os.pread(fd, self.size - len(data), self.start + len(data))
+            wanted = self.size - len(data)
+            block = os.pread(source, wanted, self.start + len(data)) if isinstance(source, int) else source.read(wanted)
             if not block:
                 raise OSError(errno.EIO, "the file is shorter than when it was first read; it changed during the run")
             data += block

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from pipeline.aiorun import run_sync
 from pipeline.cache import VerdictCache, mailbox_from_dict, mailbox_to_dict
@@ -104,6 +104,30 @@ class HostInfo:
         }
 
 
+class SpreadProbing(Protocol):
+    """Asks mail hosts elsewhere than in this process (an engine spreading the sessions over
+    a cluster: see :mod:`pipeline.engine.cluster`), each group of hosts by one prober made with
+    the same options, whose findings come back through :meth:`SmtpProber.findings` and are
+    added with :meth:`SmtpProber.absorb`."""
+
+    def __call__(
+        self, prober: SmtpProber, targets: Sequence[ProbeTarget], progress: ProgressCallback
+    ) -> dict[str, MailboxVerdict]:
+        """A verdict per target, keyed by ``target.email``."""
+        ...
+
+
+@dataclass(slots=True)
+class ProbeFindings:
+    """What one prober learnt besides its verdicts: counters, hosts, greylisting, notes."""
+
+    counters: Counter[str]
+    hosts: dict[str, HostInfo]
+    greylisting: set[str]
+    notes: list[str]
+    blocked: bool
+
+
 class SmtpProber:
     """The :class:`~pipeline.ports.MailboxProber` of presend (SMTP sessions over smtplib)."""
 
@@ -126,6 +150,8 @@ class SmtpProber:
         self._rcpt_limits: dict[str, int] = {}
         self._blocked = BlockedDetector(blocked_after)
         self.tls_context = tls_context or _opportunistic_tls()
+        #: Where the addresses the cache did not know are asked (None: here).
+        self.spread: SpreadProbing | None = None
 
     # --- the MailboxProber protocol ----------------------------------------------------
 
@@ -147,7 +173,10 @@ class SmtpProber:
             else:
                 todo.append(target)
         if todo:
-            fresh = run_sync(_Run(self, todo, progress).go, name="presend-probe")
+            if self.spread is not None:
+                fresh = self.spread(self, todo, progress)
+            else:
+                fresh = run_sync(_Run(self, todo, progress).go, name="presend-probe")
             results.update(fresh)
             if self.cache is not None:
                 self.cache.put_many(
@@ -190,6 +219,27 @@ class SmtpProber:
     def host_report(self) -> dict[str, dict[str, Any]]:
         """Per mail host address: its EHLO extensions, whether TLS was used, sessions."""
         return {label: info.as_dict() for label, info in sorted(self.hosts.items())}
+
+    def findings(self) -> ProbeFindings:
+        """What this prober learnt besides its verdicts (for a prober that spreads its work)."""
+        return ProbeFindings(Counter(self.counters), dict(self.hosts), set(self.greylisting), self.notes(),
+                             self._blocked.blocked)
+
+    def absorb(self, found: ProbeFindings) -> None:
+        """Add what another prober with the same options learnt (see :class:`SpreadProbing`)."""
+        self.counters.update(found.counters)
+        for label, info in found.hosts.items():
+            mine = self.hosts.get(label)
+            if mine is None:
+                self.hosts[label] = replace(info)
+                continue
+            mine.extensions = sorted(set(mine.extensions) | set(info.extensions))
+            mine.esmtp = mine.esmtp or info.esmtp
+            mine.tls = mine.tls or info.tls
+            mine.sessions += info.sessions
+        self.greylisting |= found.greylisting
+        self._notes.extend(note for note in found.notes if note not in self._notes)
+        self._blocked.blocked = self._blocked.blocked or found.blocked
 
     # --- helpers the run uses ------------------------------------------------------------
 

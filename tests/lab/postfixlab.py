@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -193,6 +194,9 @@ class PostfixLab:
         lines = []
         for listener in spec.listeners:
             lines.append(f"{listener.address}:25 inet n - n - - smtpd")
+            # Each listener logs under its own name (postfix/127.0.2.N/smtpd[pid]), so the log
+            # tells which mail host a session was with (see session_peaks).
+            lines.append(f"  -o syslog_name=postfix/{listener.address}")
             lines.extend(f"  -o {k}={v}" for k, v in listener.overrides.items())
         (self.conf / "master.cf").write_text("\n".join(lines) + "\n" + _SERVICES)
 
@@ -393,3 +397,16 @@ def domains_served(listeners: Iterable[Listener]) -> list[str]:
     """Lab domains whose first MX is one of ``listeners``."""
     wanted = set(listeners)
     return [d for d, hosts in LAB_MX.items() if hosts and hosts[0] in wanted]
+
+
+def session_peaks(maillog: str) -> dict[str, int]:
+    """The most SMTP sessions each listener (mail host address) held at once, read from the
+    order of the ``connect from`` and ``disconnect from`` lines in the lab's maillog."""
+    pattern = re.compile(r"postfix/([0-9.]+)/smtpd\[\d+\]: (connect|disconnect) from ")
+    open_now: dict[str, int] = {}
+    peaks: dict[str, int] = {}
+    for match in pattern.finditer(maillog):
+        address, event = match.groups()
+        open_now[address] = open_now.get(address, 0) + (1 if event == "connect" else -1)
+        peaks[address] = max(peaks.get(address, 0), open_now[address])
+    return peaks
