@@ -99,7 +99,10 @@ def clean(
     fail_over: Annotated[float | None, typer.Option("--fail-over", metavar="PCT", help="Exit 3 when more than PCT % of rows are undeliverable.")] = None,
     log_format: Annotated[str, typer.Option("--log-format", help="stderr format: text, or json (one event per line).")] = "text",
     chunk_size: Annotated[int, typer.Option("--chunk-size", help="Rows judged and committed at a time.")] = 50_000,
-    workers: Annotated[int, typer.Option("--workers", help="Worker processes: with --no-dns they judge whole chunks of the list, otherwise they run the full syntax path (0 = one per CPU, 1 = this process only).")] = 0,
+    workers: Annotated[int, typer.Option("--workers", help="How many workers the engine uses (0 = one per CPU).")] = 0,
+    engine: Annotated[str, typer.Option("--engine", help="Where rows are judged: auto, local (this process), processes (worker processes), dask (a Dask cluster).")] = "auto",
+    scheduler: Annotated[str | None, typer.Option("--scheduler", help="With --engine dask: the scheduler to use (tcp://HOST:8786); default: start a local cluster of --workers processes.")] = None,
+    input_url: Annotated[str | None, typer.Option("--input-url", help="With --engine dask: where the workers read the input (any fsspec URL; default: its path).")] = None,
     plain_syntax: Annotated[bool, typer.Option("--plain-syntax", hidden=True, help="Reference path: email-validator on every row.")] = False,
     quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars, no summary line.")] = False,
 ) -> None:
@@ -116,6 +119,9 @@ def clean(
         if settings["log_format"] not in ("text", "json"):
             raise UsageError(f"--log-format: expected text or json, not {settings['log_format']!r}")
         log = EventLog(settings["log_format"], settings["quiet"])
+        if settings["engine"] != "dask" and (settings["scheduler"] or settings["input_url"]):
+            flag = "--scheduler" if settings["scheduler"] else "--input-url"
+            raise UsageError(f"{flag} is for --engine dask; add --engine dask or drop {flag}")
         if settings["probe"] and not settings["mail_from"]:
             raise UsageError("--probe needs --mail-from ADDR (an address of a domain you control)")
         if settings["probe"] and settings["no_dns"]:
@@ -257,6 +263,9 @@ def _run_options(s: dict[str, Any], max_age: float | None) -> RunOptions:
         chunk_size=s["chunk_size"],
         resume=s["resume"],
         workers=s["workers"],
+        engine=s["engine"],
+        scheduler=s["scheduler"],
+        input_url=s["input_url"],
         fast_syntax=not s["plain_syntax"],
     )
 

@@ -103,7 +103,7 @@ def _run_locked(
             {"input": str(options.input), "rows_done": done, "resumed": done > 0, "chunk_size": options.chunk_size},
         )
         keep = InOrder(commit.writer, index, tally, commit.commit, _committed(progress, events))
-        engine = pick_engine(options, table, resolver, prober, done)
+        engine = pick_engine(options, table)
         outcome = engine.run(Job(options, table, keep, resolver, prober, progress, done))
         if outcome.read is not None:
             table.stats = outcome.read

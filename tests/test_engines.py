@@ -9,7 +9,6 @@ interrupted under one engine must resume under another.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import random
 import shutil
@@ -223,11 +222,3 @@ def test_an_unknown_engine_is_refused_before_anything_is_written(lists: dict[str
         run(_options(listing, tmp_path / "out", "fast"))
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
     assert listing.read_bytes() == before
-
-
-def test_dask_says_when_this_build_has_no_dask_engine(lists: dict[str, Path], tmp_path: Path) -> None:
-    if importlib.util.find_spec("pipeline.engine.dask") is not None:
-        pytest.skip("this build has the dask engine (pipeline/engine/dask.py): nothing to refuse")
-    with pytest.raises(UsageError, match=r"^--engine dask: not available in this build"):
-        run(_options(lists["mailchimp_export"], tmp_path, "dask"))
-    assert list(tmp_path.iterdir()) == []

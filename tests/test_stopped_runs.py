@@ -2,7 +2,7 @@
 workers: no process of the run is left, its lock is free, and ``--resume`` finishes the
 outputs exactly as an uninterrupted run writes them (presend_checked_at aside).
 
-The DNS list holds, in every chunk, more distinct addresses needing email-validator than
+The DNS list (a workbook: see ``dns_mode``) holds, in every chunk, more distinct addresses needing email-validator than
 ``pipeline.engine.fastsyntax.POOL_THRESHOLD``, so the syntax pool's processes are running when the
 run is stopped. The fault injection kills runs at random moments (seeded: the seed is printed,
 ``PRESEND_FAULT_SEED=N`` repeats a sequence).
@@ -119,10 +119,20 @@ def _reference(name: str, listing: Path, options: tuple[str, ...], out: Path) ->
 
 @pytest.fixture(scope="module")
 def dns_mode(dns_lab: DnsLab, tmp_path_factory: pytest.TempPathFactory) -> Mode:
-    """One process, DNS against the lab resolver, the syntax pool of two workers."""
-    listing = tmp_path_factory.mktemp("lists") / "dnslist.csv"
-    lines = ["Name,Email", *(f"n{row},{_dns_address(row)}" for row in range(DNS_ROWS))]
-    listing.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    """One process, DNS against the lab resolver, the syntax pool of two workers.
+
+    A workbook, which the processes engine judges in the chunk loop with the syntax pool
+    (a delimited text file would go to its piece workers)."""
+    import openpyxl
+
+    listing = tmp_path_factory.mktemp("lists") / "dnslist.xlsx"
+    book = openpyxl.Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.append(["Name", "Email"])
+    for row in range(DNS_ROWS):
+        sheet.append([f"n{row}", _dns_address(row)])
+    book.save(listing)
     options = ("--nameserver", dns_lab.nameserver, "--chunk-size", str(DNS_CHUNK), "--workers", "2")
     mode = _reference("dns", listing, options, tmp_path_factory.mktemp("dns-reference"))
     summary = summary_of(mode.reference, mode.stem)

@@ -10,7 +10,7 @@ in ``Job.keep`` (:class:`InOrder`); every engine gives the same outputs as ``loc
 - ``processes`` (:mod:`pipeline.engine.pieces_engine`): worker processes judge whole pieces
   of the file when the run allows it, else the chunk loop with a syntax process pool and a
   forked writer;
-- ``dask`` (``pipeline.engine.dask``): a dask.distributed cluster.
+- ``dask`` (:mod:`pipeline.engine.cluster`): a dask.distributed cluster.
 """
 
 from __future__ import annotations
@@ -130,37 +130,30 @@ def check_engine(options: RunOptions) -> None:
 
 
 def _dask_module() -> ModuleType:
-    """``pipeline.engine.dask``, imported on first need (dask is a heavy import)."""
+    """``pipeline.engine.cluster``, imported on first need (dask is a heavy import)."""
     try:
-        return importlib.import_module("pipeline.engine.dask")
+        return importlib.import_module("pipeline.engine.cluster")
     except ModuleNotFoundError as exc:
-        if exc.name == "pipeline.engine.dask":
-            raise UsageError("--engine dask: not available in this build; use --engine processes") from exc
         raise UsageError(
             f"--engine dask: the {exc.name} package is missing; install it (pip install 'dask[distributed]')"
         ) from exc
 
 
-def piece_workers(
-    options: RunOptions, table: Table, resolver: DomainResolver | None, prober: MailboxProber | None, done: int
-) -> int:
+def piece_workers(options: RunOptions, table: Table) -> int:
     """How many worker processes may judge whole pieces of the list; 0 when the run does not allow them.
 
-    Workers take a fresh run of a delimited text file without the network levels, with
-    ``options.workers`` (0: one per CPU) of at least 2. A resumed run, a workbook, the
-    network levels and ``--plain-syntax`` keep to the chunk loop.
+    Workers take a delimited text file, fresh or resumed, at any level, with ``options.workers``
+    (0: one per CPU) of at least 2. A workbook and ``--plain-syntax`` keep to the chunk loop.
     """
     workers = options.workers or os.cpu_count() or 1
-    if workers < 2 or done or resolver is not None or prober is not None:
+    if workers < 2:
         return 0
     if table.text_format is None or not options.fast_syntax or not fork_available():
         return 0
     return workers
 
 
-def pick_engine(
-    options: RunOptions, table: Table, resolver: DomainResolver | None, prober: MailboxProber | None, done: int
-) -> Engine:
+def pick_engine(options: RunOptions, table: Table) -> Engine:
     """The engine ``options.engine`` asks for, fitted to this run.
 
     "processes" judges whole pieces in worker processes when :func:`piece_workers` allows it,
@@ -177,7 +170,7 @@ def pick_engine(
 
     if options.engine == "local":
         return LocalEngine()
-    workers = piece_workers(options, table, resolver, prober, done)
+    workers = piece_workers(options, table)
     if workers:
         from pipeline.engine.pieces_engine import ProcessesEngine
 

@@ -38,6 +38,7 @@ import xxhash
 
 from pipeline.dns.decide import AddressLookup, Decision, MxLookup, decide, hosts_to_look_up
 from pipeline.dns.resolver import DnsResolver, Nameserver, utc_now
+from pipeline.engine.base import EngineOutcome, InOrder, Job, paused_gc, stage_timings
 from pipeline.engine.chunks import ChunkJudge
 from pipeline.engine.coordinator import Coordinator, NetworkLevels, Slot
 from pipeline.engine.steps import (
@@ -60,22 +61,12 @@ from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressC
 from pipeline.probe.prober import ProbeFindings, SmtpProber
 from pipeline.report.tally import DomainCounter
 
-__all__ = ["ClusterOutcome", "judge_on_cluster"]
+__all__ = ["DaskEngine", "judge_on_cluster"]
 
 #: Hygiene memo entries per worker thread (as the worker processes keep: see processes.py).
 _MEMO_LIMIT = 100_000
 #: Seconds to wait for a scheduler to answer, and for a local cluster's workers to start.
 _CONNECT_SECONDS = 30
-
-
-@dataclass
-class ClusterOutcome:
-    """What the cluster did, for the summary: read and syntax counters, seconds, workers."""
-
-    read: ReadStats
-    syntax: dict[str, int]
-    timings: dict[str, float]
-    workers: int
 
 
 # --- on the workers --------------------------------------------------------------------------
@@ -98,17 +89,11 @@ def _judge(context: StepContext) -> ChunkJudge:
 
 @contextlib.contextmanager
 def _without_gc() -> Iterator[None]:
-    """No automatic garbage collection during a step: judging makes millions of objects and
-    no cycles worth chasing (as the worker processes: see processes.py), which is paid for
-    by a young-generation collection after the step instead."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
+    """No automatic garbage collection during a step (see :func:`~pipeline.engine.base.paused_gc`);
+    a young-generation collection after it instead."""
+    with paused_gc():
         yield
-    finally:
-        if enabled:
-            gc.enable()
-            gc.collect(0)
+    gc.collect(0)
 
 
 @contextlib.contextmanager
@@ -427,15 +412,25 @@ def _input_url(options: RunOptions, table: Table) -> str:
     return options.input_url
 
 
+class DaskEngine:
+    """The ``dask`` engine of the seam (:mod:`pipeline.engine.base`)."""
+
+    name = "dask"
+
+    def run(self, job: Job) -> EngineOutcome:
+        """Judge the list on the cluster ``--scheduler`` names, or on a local one."""
+        return judge_on_cluster(job.options, job.table, job.keep, job.resolver, job.prober, job.progress, job.done)
+
+
 def judge_on_cluster(
     options: RunOptions,
     table: Table,
-    keep: Any,
+    keep: InOrder,
     resolver: DomainResolver | None,
     prober: MailboxProber | None,
     progress: ProgressCallback,
     done: int = 0,
-) -> ClusterOutcome:
+) -> EngineOutcome:
     """Judge the list on a Dask cluster; write and commit it piece by piece, in file order."""
     from pipeline.engine.processes import cut_pieces, piece_lines
 
@@ -458,10 +453,11 @@ def judge_on_cluster(
             _unhook(resolver, prober)
         keep.tally.add_domain_rows([pool.domains])
         keep.writer.close_for_others()
-    timings = dict(coordinator.timings)
+    timings = stage_timings()
+    timings.update(coordinator.timings)
     if levels is not None:
         timings.update(levels.timings)
-    return ClusterOutcome(read, coordinator.syntax, timings, workers)
+    return EngineOutcome(name="dask", workers=workers, syntax=coordinator.syntax, timings=timings, read=read)
 
 
 def _levels(client: Any, workers: int, resolver: DomainResolver | None, prober: MailboxProber | None,

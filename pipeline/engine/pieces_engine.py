@@ -5,13 +5,16 @@
 from __future__ import annotations
 
 from pipeline.engine.base import EngineOutcome, Job, paused_gc, stage_timings
+from pipeline.engine.coordinator import NetworkLevels
 from pipeline.engine.processes import judge_in_parallel
 
 
 class ProcessesEngine:
     """Worker processes forked at the start judge whole pieces of a delimited text file.
 
-    Only for a fresh run without the network levels (see :func:`pipeline.engine.base.piece_workers`).
+    For a delimited text file (see :func:`pipeline.engine.base.piece_workers`); with the network
+    levels this process resolves and probes each piece's new addresses between the steps, and a
+    resumed run's pieces start after the rows committed before.
     """
 
     name = "processes"
@@ -21,8 +24,9 @@ class ProcessesEngine:
 
     def run(self, job: Job) -> EngineOutcome:
         """Judge the list with ``self.workers`` processes; this process commits in file order."""
+        levels = NetworkLevels(job.resolver, job.prober, job.progress) if job.resolver is not None else None
         with paused_gc():
-            done = judge_in_parallel(job.options, job.table, job.keep, self.workers)
+            done = judge_in_parallel(job.options, job.table, job.keep, self.workers, levels=levels, done=job.done)
         timings = stage_timings()
         for stage, seconds in done.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds

@@ -141,7 +141,7 @@ class RunCommit:
         with self.dedupe.open("r+b") as raw:
             raw.truncate(state.sizes["dedupe"])
             index.load(raw.read())
-        rows = rebuild_tally(tally, self.writer.partials["results"], info.delimiter, info.email_index)
+        rows = rebuild_tally(tally, self.writer.partials["results"], info.output_delimiter, info.email_index)
         if rows != state.rows_done:
             raise InputError(
                 f"{self.store.path}: the resume state says {state.rows_done} rows were done, but the partial "
