@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,6 +51,39 @@ def postfix_binaries() -> tuple[str, str]:
             pytest.fail(message)
         pytest.skip(message)
     return postfix, postgrey
+
+
+def require_dask() -> str:
+    """The ``dask`` command of this environment; skip loudly (fail under CI) without it."""
+    from tests.lab.dask_cluster import dask_executable
+
+    found = dask_executable()
+    if found is None:
+        message = "DASK MISSING: no `dask` command beside this Python; pip install -e '.[test]' installs it"
+        if REQUIRE_LAB:
+            pytest.fail(message)
+        pytest.skip(message)
+    return found
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """A real Dask cluster (``dask scheduler`` + two ``dask worker``) for a whole test module."""
+    from tests.lab.dask_cluster import DaskCluster
+
+    with DaskCluster(tmp_path_factory.mktemp("dask"), 2, dask=require_dask()) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def fresh_dask_cluster(tmp_path: Path) -> Iterator[object]:
+    """A real Dask cluster of its own, for a test that kills one of its workers."""
+    from tests.lab.dask_cluster import DaskCluster
+
+    folder = tmp_path / "dask-cluster"
+    folder.mkdir()
+    with DaskCluster(folder, 2, dask=require_dask()) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -66,7 +66,7 @@ __all__ = ["DaskEngine", "judge_on_cluster"]
 #: Hygiene memo entries per worker thread (as the worker processes keep: see processes.py).
 _MEMO_LIMIT = 100_000
 #: Seconds to wait for a scheduler to answer, and for a local cluster's workers to start.
-_CONNECT_SECONDS = 30
+_CONNECT_SECONDS = 10
 
 
 # --- on the workers --------------------------------------------------------------------------
@@ -383,8 +383,10 @@ def connect(options: RunOptions) -> Iterator[Any]:
             yield client
         return
     workers = options.workers or os.cpu_count() or 1
+    # The scheduler serves its HTTP routes even without a dashboard: on a free port (":0"),
+    # not on 8787, which another cluster may hold (dask would say so on stderr).
     cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
-                           dashboard_address=None, silence_logs=logging.CRITICAL)
+                           dashboard_address=":0", silence_logs=logging.CRITICAL)
     try:
         with Client(cluster, set_as_default=False) as client:
             yield client
