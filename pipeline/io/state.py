@@ -30,7 +30,7 @@ from pipeline.io.textfile import DecodeStats
 
 #: 3: the state carries a checksum of its own content; 2: duplicate keys hashed by
 #: dedupe.hash_keys' NumPy mix (1 was BLAKE2b-64).
-STATE_VERSION = 3
+STATE_VERSION = 4
 
 _T = TypeVar("_T")
 
