@@ -28,8 +28,8 @@ from pipeline.errors import InputError, OutputError, UsageError
 from pipeline.io.outputs import partial_path
 from pipeline.io.textfile import DecodeStats
 
-#: 3: the state carries a checksum of its own content; 2: duplicate keys hashed by
-#: dedupe.hash_keys' NumPy mix (1 was BLAKE2b-64).
+#: 4: duplicate keys hashed with xxh3-64; 3: the state carries a checksum of its own content;
+#: 2: duplicate keys hashed by a NumPy mix (1 was BLAKE2b-64).
 STATE_VERSION = 4
 
 _T = TypeVar("_T")
