@@ -97,11 +97,15 @@ def test_a_messy_list_cut_in_small_pieces_matches_local(dask_cluster, encoding: 
 
 
 def test_a_local_cluster_started_by_presend(tmp_path: Path) -> None:
-    """Without --scheduler, presend starts a LocalCluster of --workers processes (200k rows)."""
+    """Without --scheduler, presend starts a LocalCluster of --workers processes (200k rows);
+    the processes engine gives the same outputs too."""
     listing = messy_list(tmp_path / "big.csv", 200_000, seed=11)
     local, clustered = run_both(tmp_path, listing, "--workers", "2")
     assert_same_outputs(clustered, local, "big")
     assert summary_of(clustered, "big")["workers"] == 2
+    done = run_cli(clean_command(listing, tmp_path / "processes", "--no-dns", "--engine", "processes"))
+    assert done.returncode == 0, done.stderr
+    assert_same_outputs(tmp_path / "processes", local, "big")
 
 
 def test_workers_read_the_input_through_an_fsspec_url(dask_cluster, tmp_path: Path) -> None:
