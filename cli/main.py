@@ -64,7 +64,7 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     # The values hold the config file's too (click's default_map): the log is as the user set it.
     log = EventLog("json" if values["log_format"] == "json" else "text", values["quiet"])
     try:
-        settings, options = _read_options(ctx, values)
+        settings, options = read_options(ctx, values)
     except UsageError as exc:
         log.error(str(exc), EXIT_USAGE)
         raise typer.Exit(EXIT_USAGE) from None
@@ -136,7 +136,7 @@ def clean(ctx: typer.Context, **values: Any) -> None:
 app.command()(with_option_parameters(clean))
 
 
-def _read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:
+def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:
     """The command line's settings and the run's options, checked (the config file's error first)."""
     from pipeline.io.charsets import canonical_encoding
 

@@ -10,7 +10,6 @@ and click reports where each value came from.
 from __future__ import annotations
 
 import inspect
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -57,9 +56,9 @@ def _value_type(spec: OptionSpec) -> Any:
         return list[spec.kind] | None  # type: ignore[name-defined]
     if spec.kind is bool:
         return bool
-    base: Any = typing.Literal.__getitem__(spec.meta.choices) if spec.meta.choices else spec.kind
-    if spec.meta.duration:
-        base = str  # "7d", "12h", "3600": read by the record (pipeline.options.parse_duration)
+    # A duration ("7d", "12h", "3600") is read by the record (pipeline.options.parse_duration);
+    # choices are checked with the ranges (pipeline.options.check_options), from any source.
+    base: Any = str if spec.meta.duration else spec.kind
     return base | None if spec.flag_default is None and not spec.meta.positional else base
 
 
@@ -70,7 +69,8 @@ def _info(spec: OptionSpec) -> Any:
         return typer.Argument(help=meta.help, metavar=meta.metavar)
     flags = [meta.flag, *([meta.short] if meta.short else [])]
     eager: dict[str, Any] = {"is_eager": True, "callback": _read_config} if spec.name == "config" else {}
-    return typer.Option(*flags, help=meta.help, metavar=meta.metavar, hidden=meta.hidden, **eager)
+    metavar = meta.metavar or (f"<{'|'.join(meta.choices)}>" if meta.choices else None)
+    return typer.Option(*flags, help=meta.help, metavar=metavar, hidden=meta.hidden, **eager)
 
 
 def _read_config(ctx: typer.Context, value: Path | None) -> Path | None:
