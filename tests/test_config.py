@@ -343,3 +343,12 @@ def test_the_command_line_settings_are_config_keys_but_not_config_itself(tmp_pat
     path.write_text("fail_over = 5\n", encoding="utf-8")
     with pytest.raises(UsageError, match="unknown key 'fail_over'"):
         load_config(path)
+
+
+def test_the_readme_example_is_a_config_file_presend_reads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "presend.toml").write_text(example, encoding="utf-8")
+    values = load_config(tmp_path / "presend.toml", SPECS).values
+    assert values["dns_timeout"] == 3.0 and values["probe"] is True and values["max_age"] == 7 * 86400.0
+    assert values["engine"] == "processes" and values["fail_over"] == 5.0
