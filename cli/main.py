@@ -14,29 +14,21 @@ import multiprocessing
 import os
 import sys
 import threading
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 
 from pipeline import __version__
-from pipeline.config import Config
 from pipeline.errors import InputError, LockedError, OutputError, PresendError, UsageError
 from pipeline.io.safetext import printable
-from pipeline.options import (
-    CacheOptions,
-    DnsOptions,
-    HygieneOptions,
-    OutOfRange,
-    ProbeOptions,
-    RunOptions,
-    check_options,
-    check_value,
-    limit,
-)
+from pipeline.options import OutOfRange, RunOptions, build_options, check_options
 
 from .events import EventLog
+from .params import BY_NAME, from_config_file, loaded_config, with_option_parameters
 from .progress import make_progress
+from .settings import CliSettings
 from .signals import exit_status, stop_on_signals, stopped_by
 
 EXIT_OK = 0
@@ -44,8 +36,8 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_THRESHOLD = 3
 
-#: The range of --fail-over (a CLI setting, not a run option).
-FAIL_OVER = limit("--fail-over", 0, 100, unit=" %")
+#: --report-rows of ``presend report`` is the run option's.
+REPORT_ROWS = BY_NAME["report_rows"]
 
 app = typer.Typer(
     add_completion=False,
@@ -65,78 +57,19 @@ def _say(line: str) -> None:
     typer.echo(printable(line))
 
 
-@app.command()
-def clean(
-    ctx: typer.Context,
-    input: Annotated[Path, typer.Argument(help="The list to clean (CSV, TSV or XLSX).")],
-    out: Annotated[Path | None, typer.Option("--out", help="Output folder (default: beside the input).")] = None,
-    email_column: Annotated[str | None, typer.Option("--email-column", help="Column holding the addresses.")] = None,
-    encoding: Annotated[str | None, typer.Option("--encoding", help="The input's text encoding (cp1251, iso-8859-2, shift_jis ...) when presend's guess is wrong.")] = None,
-    nameserver: Annotated[list[str] | None, typer.Option("--nameserver", help="Resolver IP[:PORT]; repeatable.")] = None,
-    no_dns: Annotated[bool, typer.Option("--no-dns", help="Stop after syntax (offline).")] = False,
-    dns_concurrency: Annotated[int, typer.Option("--dns-concurrency", help="DNS queries in flight at once.")] = 64,
-    dns_timeout: Annotated[float, typer.Option("--dns-timeout", help="Seconds per DNS query.")] = 5.0,
-    allow_private_mx: Annotated[bool, typer.Option("--allow-private-mx", help="Treat loopback/private MX addresses as ordinary.")] = False,
-    probe: Annotated[bool, typer.Option("--probe", help="Ask mail hosts with RCPT TO (never DATA).")] = False,
-    mail_from: Annotated[str | None, typer.Option("--mail-from", help="MAIL FROM address (a domain you control).")] = None,
-    helo: Annotated[str | None, typer.Option("--helo", help="EHLO/HELO name.")] = None,
-    smtp_port: Annotated[int, typer.Option("--smtp-port", help="SMTP port (labs).")] = 25,
-    retry_after: Annotated[float, typer.Option("--retry-after", help="Seconds before retrying 450/451.")] = 300.0,
-    max_retries: Annotated[int, typer.Option("--max-retries", help="Retries of temporary answers.")] = 1,
-    probe_concurrency: Annotated[int, typer.Option("--probe-concurrency", help="SMTP sessions at once overall.")] = 20,
-    per_host: Annotated[int, typer.Option("--per-host", help="SMTP sessions at once per mail host.")] = 2,
-    smtp_timeout: Annotated[float, typer.Option("--smtp-timeout", help="Seconds for connect and each reply.")] = 20.0,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Addresses asked per SMTP session.")] = 25,
-    cache: Annotated[Path | None, typer.Option("--cache", help="Verdict cache (SQLite) path.")] = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Use no persistent cache.")] = False,
-    max_age: Annotated[str | None, typer.Option("--max-age", help="Refresh cached verdicts older than this (7d, 12h, 30m, 3600).")] = None,
-    keep_risky: Annotated[bool, typer.Option("--keep-risky", help="Put risky rows in the clean list too.")] = False,
-    role_risky: Annotated[bool, typer.Option("--role-risky", help="Mark role accounts (info@ ...) risky.")] = False,
-    canonical_duplicates: Annotated[bool, typer.Option("--canonical-duplicates", help="Provider-aware duplicates (Gmail dots, +tags).")] = False,
-    report_rows: Annotated[int, typer.Option("--report-rows", help="Problem rows shown in the report.")] = 5000,
-    config: Annotated[Path | None, typer.Option("--config", help="Options file (default: ./presend.toml if present).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run from its last committed chunk.")] = False,
-    fail_over: Annotated[float | None, typer.Option("--fail-over", metavar="PCT", help="Exit 3 when more than PCT % of rows are undeliverable.")] = None,
-    log_format: Annotated[str, typer.Option("--log-format", help="stderr format: text, or json (one event per line).")] = "text",
-    chunk_size: Annotated[int, typer.Option("--chunk-size", help="Rows judged and committed at a time.")] = 50_000,
-    workers: Annotated[int, typer.Option("--workers", help="How many workers the engine uses (0 = one per CPU).")] = 0,
-    engine: Annotated[str, typer.Option("--engine", help="Where rows are judged: auto, local (this process), processes (worker processes), dask (a Dask cluster).")] = "auto",
-    scheduler: Annotated[str | None, typer.Option("--scheduler", help="With --engine dask: the scheduler to use (tcp://HOST:8786); default: start a local cluster of --workers processes.")] = None,
-    input_url: Annotated[str | None, typer.Option("--input-url", help="With --engine dask: where the workers read the input (any fsspec URL; default: its path).")] = None,
-    plain_syntax: Annotated[bool, typer.Option("--plain-syntax", hidden=True, help="Reference path: email-validator on every row.")] = False,
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars, no summary line.")] = False,
-) -> None:
+def clean(ctx: typer.Context, **values: Any) -> None:
     """Clean INPUT and write <stem>.results.csv, .clean.csv, .summary.json and .report.html."""
-    from pipeline.config import find_config, load_config, parse_duration
-    from pipeline.io.charsets import canonical_encoding
     from pipeline.run import run
 
-    given = {name: value for name, value in ctx.params.items()}
-    log = EventLog("json" if log_format == "json" else "text", quiet)
+    # The values hold the config file's too (click's default_map): the log is as the user set it.
+    log = EventLog("json" if values["log_format"] == "json" else "text", values["quiet"])
     try:
-        loaded = load_config(find_config(config))
-        settings = _merge_config(ctx, given, loaded)
-        if settings["log_format"] not in ("text", "json"):
-            raise UsageError(f"--log-format: expected text or json, not {settings['log_format']!r}")
-        log = EventLog(settings["log_format"], settings["quiet"])
-        if settings["engine"] != "dask" and (settings["scheduler"] or settings["input_url"]):
-            flag = "--scheduler" if settings["scheduler"] else "--input-url"
-            raise UsageError(f"{flag} is for --engine dask; add --engine dask or drop {flag}")
-        if settings["probe"] and not settings["mail_from"]:
-            raise UsageError("--probe needs --mail-from ADDR (an address of a domain you control)")
-        if settings["probe"] and settings["no_dns"]:
-            raise UsageError("--probe needs the DNS level; drop --no-dns")
-        ages = settings["max_age"]
-        max_age_seconds = parse_duration(ages) if ages is not None else None
-        if settings["encoding"] is not None:
-            settings["encoding"] = canonical_encoding(settings["encoding"])
-        options = _run_options(settings, max_age_seconds)
-        _check_ranges(options, settings, loaded)
+        settings, options = read_options(ctx, values)
     except UsageError as exc:
         log.error(str(exc), EXIT_USAGE)
         raise typer.Exit(EXIT_USAGE) from None
 
-    quiet = settings["quiet"]
+    quiet = settings.quiet
     progress = make_progress(enabled=not quiet and not log.json)
     try:
         resolver = prober = None
@@ -170,7 +103,7 @@ def clean(
     rows = summary["rows"]
     undeliverable = summary["by_status"].get("undeliverable", 0)
     share = 100.0 * undeliverable / rows if rows else 0.0
-    threshold = settings["fail_over"]
+    threshold = settings.fail_over
     code = EXIT_THRESHOLD if threshold is not None and share > threshold else EXIT_OK
     log(
         "run_finished",
@@ -200,74 +133,36 @@ def clean(
         raise typer.Exit(EXIT_THRESHOLD)
 
 
-def _merge_config(ctx: typer.Context, given: dict[str, Any], config: Config) -> dict[str, Any]:
-    """Command-line values, with the config file filling every option not given explicitly."""
-    settings = dict(given)
-    for name, value in config.values.items():
-        source = ctx.get_parameter_source(name) if name in given else None
-        # Compared by name: typer ships its own copy of click's ParameterSource enum.
-        if source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT", "PROMPT"):
-            continue
-        settings[name] = value
-    return settings
+app.command()(with_option_parameters(clean))
 
 
-def _check_ranges(options: RunOptions, settings: dict[str, Any], config: Config) -> None:
-    """Hold every value to its range (pipeline.options), naming the config file when it came from there."""
+def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:
+    """The command line's settings and the run's options, checked (the config file's error first)."""
+    from pipeline.io.charsets import canonical_encoding
+
+    loaded_config(ctx)
+    settings = build_options(CliSettings, values)
+    options = build_options(RunOptions, values)
+    if options.probe.enabled and not options.probe.mail_from:
+        raise UsageError("--probe needs --mail-from ADDR (an address of a domain you control)")
+    if options.probe.enabled and not options.dns.enabled:
+        raise UsageError("--probe needs the DNS level; drop --no-dns")
+    if options.encoding is not None:
+        options = replace(options, encoding=canonical_encoding(options.encoding))
+    _check_ranges(ctx, options, settings)
+    return settings, options
+
+
+def _check_ranges(ctx: typer.Context, *records: object) -> None:
+    """Hold every value to its range and choices (pipeline.options), naming the config file when it came from there."""
     try:
-        check_options(options)
-        if settings["fail_over"] is not None:
-            check_value(FAIL_OVER, settings["fail_over"])
+        for record in records:
+            check_options(record)
     except OutOfRange as exc:
-        param = exc.flag.lstrip("-").replace("-", "_")
-        if config.path is not None and param in config.values and config.values[param] == settings.get(param):
+        config = loaded_config(ctx)
+        if config.path is not None and from_config_file(ctx, exc.flag):
             raise UsageError(f"{exc} (set in {config.path})") from None
         raise
-
-
-def _run_options(s: dict[str, Any], max_age: float | None) -> RunOptions:
-    """Build the option records from merged settings."""
-    return RunOptions(
-        input=s["input"],
-        out_dir=s["out"],
-        email_column=s["email_column"],
-        encoding=s["encoding"],
-        dns=DnsOptions(
-            enabled=not s["no_dns"],
-            nameservers=tuple(s["nameserver"] or ()),
-            concurrency=s["dns_concurrency"],
-            timeout=s["dns_timeout"],
-            allow_private_mx=s["allow_private_mx"],
-        ),
-        probe=ProbeOptions(
-            enabled=s["probe"],
-            mail_from=s["mail_from"] or "",
-            helo=s["helo"] or "",
-            port=s["smtp_port"],
-            retry_after=s["retry_after"],
-            max_retries=s["max_retries"],
-            concurrency=s["probe_concurrency"],
-            per_host=s["per_host"],
-            timeout=s["smtp_timeout"],
-            batch_size=s["batch_size"],
-        ),
-        hygiene=HygieneOptions(
-            role_is_risky=s["role_risky"],
-            canonical_duplicates=s["canonical_duplicates"],
-            disposable_allow=tuple(s.get("disposable_allow", ())),
-            disposable_block=tuple(s.get("disposable_block", ())),
-        ),
-        cache=CacheOptions(enabled=not s["no_cache"], path=s["cache"], max_age=max_age),
-        keep_risky=s["keep_risky"],
-        report_row_cap=s["report_rows"],
-        chunk_size=s["chunk_size"],
-        resume=s["resume"],
-        workers=s["workers"],
-        engine=s["engine"],
-        scheduler=s["scheduler"],
-        input_url=s["input_url"],
-        fast_syntax=not s["plain_syntax"],
-    )
 
 
 def _dns_line(stats: dict[str, object]) -> str:
@@ -288,7 +183,7 @@ def _dns_line(stats: dict[str, object]) -> str:
 def report(
     results: Annotated[Path, typer.Argument(help="A <stem>.results.csv written by presend clean.")],
     out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <stem>.report.html beside the results).")] = None,
-    report_rows: Annotated[int, typer.Option("--report-rows", min=0, help="Problem rows shown in the report.")] = 5000,
+    report_rows: Annotated[int, typer.Option("--report-rows", min=0, help=REPORT_ROWS.meta.help)] = REPORT_ROWS.default,
 ) -> None:
     """Re-render the HTML report from a results file."""
     import os

@@ -1,136 +1,415 @@
-"""Run options: one frozen record per level, gathered in :class:`RunOptions`.
+"""Run options: one frozen record per level, gathered in :class:`RunOptions`; their one home.
 
-The CLI (and the config file) build these; the library only reads them. The numeric
-fields carry their allowed range (:func:`limit`), and :func:`check_options` holds every
-record to it, whatever the value came from (a flag, the config file, the environment, a
-Python caller), naming the command-line flag in its one-line error.
+Every field a user can set carries an :func:`option` in its metadata: the command-line flag,
+the help text, the allowed range or choices, and how the flag's value maps onto the field
+(a negated switch such as ``--no-dns``, a duration such as ``7d``). The field's default is
+the option's default. The CLI builds its parameters from these records, and the config
+file's keys are the flag names (``dns_timeout``) or, inside a section, the field names
+(``[dns] timeout``), so a new option is one new field. :func:`check_options` holds every
+record to its ranges and choices, whatever the value came from (a flag, the config file, a
+Python caller), naming the flag in its one-line error.
 """
 
 from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass, field, fields, is_dataclass
+import re
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline.errors import UsageError
 
 #: Worker processes at most, whatever --workers asks: more than this only adds load.
 MAX_WORKERS = max(4, 4 * (os.cpu_count() or 1))
 
+#: The engines that can judge a list (see pipeline.engine); "auto" lets the run choose.
+ENGINES = ("auto", "local", "processes", "dask")
 
-def limit(flag: str, low: float, high: float, *, unit: str = "") -> dict[str, Any]:
-    """Field metadata: the flag that sets the field and the closed range its value must lie in."""
-    return {"flag": flag, "low": low, "high": high, "unit": unit}
+
+@dataclass(frozen=True, slots=True)
+class Flag:
+    """How one field is set from outside: its flag, help text and allowed values (field metadata).
+
+    ``negate``: the flag is a switch that turns the field off (``--no-dns`` for ``dns.enabled``).
+    ``duration``: the value is given as a duration (``7d``, ``12h``, ``3600``) and held in seconds.
+    ``config``: whether the config file may set it. ``positional``: a command-line argument.
+    """
+
+    flag: str
+    help: str
+    low: float | None = None
+    high: float | None = None
+    unit: str = ""
+    choices: tuple[str, ...] = ()
+    negate: bool = False
+    duration: bool = False
+    short: str | None = None
+    metavar: str | None = None
+    hidden: bool = False
+    config: bool = True
+    positional: bool = False
+
+    @property
+    def name(self) -> str:
+        """The option's name: the flag without dashes, ``_`` for ``-`` (also its config key)."""
+        return self.flag.lstrip("-").replace("-", "_")
+
+
+def option(flag: str, help: str, **details: Any) -> dict[str, Flag]:
+    """Field metadata: the :class:`Flag` that sets the field (keyword arguments as in :class:`Flag`)."""
+    return {"option": Flag(flag, help, **details)}
+
+
+def argument(name: str, help: str) -> dict[str, Flag]:
+    """Field metadata: the field is the command's positional argument ``name``."""
+    return option(name, help, positional=True, config=False)
+
+
+def flag_of(spec: Any) -> Flag | None:
+    """The :class:`Flag` of a dataclass field, or None when no option sets it."""
+    found = spec.metadata.get("option")
+    return found if isinstance(found, Flag) else None
 
 
 def check_options(options: object) -> None:
-    """Raise :class:`UsageError` for the first numeric field of ``options`` out of its range.
+    """Raise :class:`OutOfRange` for the first field of ``options`` outside its range or choices.
 
     Walks the nested records; a value that is not finite (``inf``, ``nan``) is out of range.
+    A :class:`RunOptions` is also held to the options that only make sense together.
     """
     assert is_dataclass(options)
     for spec in fields(options):
         value = getattr(options, spec.name)
+        meta = flag_of(spec)
         if is_dataclass(value):
             check_options(value)
-        elif "flag" in spec.metadata and value is not None:
-            check_value(spec.metadata, value)
+        elif meta is not None and value is not None:
+            check_value(meta, value)
+    if isinstance(options, RunOptions):
+        _check_engine(options)
 
 
 class OutOfRange(UsageError):
-    """An option value outside its range; ``flag`` names the option."""
+    """An option value outside what the option allows; ``flag`` names the option."""
 
     def __init__(self, flag: str, message: str) -> None:
         super().__init__(message)
         self.flag = flag
 
 
-def check_value(meta: Any, value: float) -> None:
-    """Raise :class:`OutOfRange` when ``value`` lies outside the range of ``meta`` (see :func:`limit`)."""
-    low, high, unit = meta["low"], meta["high"], meta["unit"]
+def check_value(meta: Flag, value: Any) -> None:
+    """Raise :class:`OutOfRange` when ``value`` is not one of the choices or lies outside the range."""
+    if meta.choices:
+        if value not in meta.choices:
+            raise OutOfRange(meta.flag, f"{meta.flag}: expected {one_of(meta.choices)}, not {value!r}")
+        return
+    if meta.low is None or meta.high is None:
+        return
+    low, high = meta.low, meta.high
     if isinstance(value, bool) or not math.isfinite(value) or not low <= value <= high:
-        flag = meta["flag"]
-        raise OutOfRange(flag, f"{flag}: expected {_number(low)} to {_number(high)}{unit}, not {value!r}")
+        expected = f"{_number(low)} to {_number(high)}{meta.unit}"
+        raise OutOfRange(meta.flag, f"{meta.flag}: expected {expected}, not {value!r}")
+
+
+def one_of(choices: tuple[str, ...], quote: str = "") -> str:
+    """``a, b or c`` (each choice between ``quote`` marks)."""
+    named = [f"{quote}{choice}{quote}" for choice in choices]
+    return named[0] if len(named) == 1 else f"{', '.join(named[:-1])} or {named[-1]}"
 
 
 def _number(value: float) -> str:
     return f"{value:,.0f}".replace(",", "_") if float(value).is_integer() else f"{value:g}"
 
 
+def _check_engine(options: RunOptions) -> None:
+    """``--scheduler`` and ``--input-url`` are for the dask engine only."""
+    if options.engine == "dask":
+        return
+    for name, flag in (("scheduler", "--scheduler"), ("input_url", "--input-url")):
+        if getattr(options, name) is not None:
+            raise OutOfRange(flag, f"{flag} is for the dask engine only; add --engine dask or drop {flag}")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str | float, what: str = "--max-age") -> float:
+    """Seconds from ``3600``, ``"90s"``, ``"30m"``, ``"12h"``, ``"7d"`` or ``"2w"``."""
+    if isinstance(text, bool):
+        raise UsageError(f"{what}: expected a duration such as 7d, 12h or 3600, not {text!r}")
+    seconds = float(text) if isinstance(text, int | float) else _duration_text(text, what)
+    if seconds < 0:
+        raise UsageError(f"{what}: a duration cannot be negative")
+    return seconds
+
+
+def _duration_text(text: str, what: str) -> float:
+    match = _DURATION.match(text)
+    if match:
+        return float(match.group(1)) * _UNITS[match.group(2).lower()]
+    try:
+        return float(text)  # plain seconds in any float spelling ("1e6", "inf": the range check decides)
+    except ValueError:
+        raise UsageError(f"{what}: expected a duration such as 7d, 12h, 30m or 3600 (seconds), not {text!r}") from None
+
+
+# --- the options as the front ends see them -------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class OptionSpec:
+    """One option of a record: its :class:`Flag`, where its field lives and the shape of its value."""
+
+    meta: Flag
+    section: str  # the nested record's field name ("dns"), or "" for a field of the record itself
+    field: str  # the field's name in its record
+    kind: type  # bool, int, float, str or Path (of each item when ``many``)
+    many: bool  # a tuple of values: a repeatable flag, a list in the config file
+    optional: bool  # None is one of the field's values
+    default: Any  # the field's default
+
+    @property
+    def name(self) -> str:
+        """The option's name (``dns_timeout``): the CLI parameter and the flat config key."""
+        return self.meta.name
+
+    @property
+    def flag_default(self) -> Any:
+        """The default as the flag holds it: a negated switch is off; nothing to list or say is None."""
+        return self.from_field(self.default)
+
+    def to_field(self, value: Any) -> Any:
+        """The field's value for a value of the flag (None keeps the field's default)."""
+        if self.meta.negate:
+            return not value
+        if value is None:
+            return self.default
+        if self.many:
+            return tuple(value)
+        if self.meta.duration:
+            return parse_duration(value, self.meta.flag)
+        return value
+
+    def from_field(self, value: Any) -> Any:
+        """The flag's value for a value of the field (the inverse of :meth:`to_field`)."""
+        if self.meta.negate:
+            return not value
+        if value is None or value == "" or value == ():
+            return None
+        return list(value) if self.many else value
+
+
+R = TypeVar("R")
+
+
+def option_specs(record: type) -> tuple[OptionSpec, ...]:
+    """Every option of ``record`` and of its nested records, in field order."""
+    found: list[OptionSpec] = []
+    hints = typing.get_type_hints(record)
+    for spec in fields(record):
+        hint = hints[spec.name]
+        if is_dataclass(hint):
+            found.extend(
+                OptionSpec(inner.meta, spec.name, inner.field, inner.kind, inner.many, inner.optional, inner.default)
+                for inner in option_specs(hint)  # type: ignore[arg-type]
+            )
+            continue
+        meta = flag_of(spec)
+        if meta is not None:
+            kind, many, optional = _shape(hint)
+            default = None if spec.default is MISSING else spec.default
+            found.append(OptionSpec(meta, "", spec.name, kind, many, optional, default))
+    return tuple(found)
+
+
+def _shape(hint: Any) -> tuple[type, bool, bool]:
+    """(item type, many, optional) of a field's type: ``Path | None``, ``tuple[str, ...]``, ``int`` ..."""
+    optional = False
+    if isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union:
+        rest = [arg for arg in typing.get_args(hint) if arg is not type(None)]
+        optional = len(rest) < len(typing.get_args(hint))
+        (hint,) = rest
+    many = typing.get_origin(hint) is tuple
+    if many:
+        hint = typing.get_args(hint)[0]
+    return hint, many, optional
+
+
+def build_options(record: type[R], values: Mapping[str, Any]) -> R:
+    """``record`` and its nested records from flag values keyed by option name (absent: the default)."""
+    hints = typing.get_type_hints(record)
+    by_section: dict[str, dict[str, Any]] = {}
+    for spec in option_specs(record):
+        if spec.name in values:
+            by_section.setdefault(spec.section, {})[spec.field] = spec.to_field(values[spec.name])
+    top = by_section.pop("", {})
+    for section, given in by_section.items():
+        top[section] = hints[section](**given)
+    return record(**top)
+
+
+# --- the records ------------------------------------------------------------------------------------
+
+_SECONDS = " seconds"
+
+
 @dataclass(frozen=True, slots=True)
 class DnsOptions:
     """How the DNS level resolves domains."""
 
-    enabled: bool = True
-    nameservers: tuple[str, ...] = ()  # "IP" or "IP:PORT"; empty = system resolver
-    concurrency: int = field(default=64, metadata=limit("--dns-concurrency", 1, 1024))
-    timeout: float = field(default=5.0, metadata=limit("--dns-timeout", 0.1, 300, unit=" seconds"))
-    allow_private_mx: bool = False
+    enabled: bool = field(default=True, metadata=option("--no-dns", "Stop after syntax (offline).", negate=True))
+    #: "IP" or "IP:PORT"; empty = system resolver
+    nameservers: tuple[str, ...] = field(
+        default=(), metadata=option("--nameserver", "Resolver IP[:PORT]; repeatable.", metavar="IP[:PORT]")
+    )
+    concurrency: int = field(
+        default=64, metadata=option("--dns-concurrency", "DNS queries in flight at once.", low=1, high=1024)
+    )
+    timeout: float = field(
+        default=5.0, metadata=option("--dns-timeout", "Seconds per DNS query.", low=0.1, high=300, unit=_SECONDS)
+    )
+    allow_private_mx: bool = field(
+        default=False, metadata=option("--allow-private-mx", "Treat loopback/private MX addresses as ordinary.")
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class ProbeOptions:
     """How the mailbox level talks to mail hosts (only when ``enabled``)."""
 
-    enabled: bool = False
-    mail_from: str = ""
-    helo: str = ""
-    port: int = field(default=25, metadata=limit("--smtp-port", 1, 65535))
-    retry_after: float = field(default=300.0, metadata=limit("--retry-after", 0, 86_400, unit=" seconds"))
-    max_retries: int = field(default=1, metadata=limit("--max-retries", 0, 100))
-    concurrency: int = field(default=20, metadata=limit("--probe-concurrency", 1, 1000))
-    per_host: int = field(default=2, metadata=limit("--per-host", 1, 100))
-    timeout: float = field(default=20.0, metadata=limit("--smtp-timeout", 0.1, 600, unit=" seconds"))
-    batch_size: int = field(default=25, metadata=limit("--batch-size", 1, 1000))
+    enabled: bool = field(default=False, metadata=option("--probe", "Ask mail hosts with RCPT TO (never DATA)."))
+    mail_from: str = field(default="", metadata=option("--mail-from", "MAIL FROM address (a domain you control)."))
+    helo: str = field(default="", metadata=option("--helo", "EHLO/HELO name."))
+    port: int = field(default=25, metadata=option("--smtp-port", "SMTP port (labs).", low=1, high=65535))
+    retry_after: float = field(
+        default=300.0,
+        metadata=option("--retry-after", "Seconds before retrying 450/451.", low=0, high=86_400, unit=_SECONDS),
+    )
+    max_retries: int = field(
+        default=1, metadata=option("--max-retries", "Retries of temporary answers.", low=0, high=100)
+    )
+    concurrency: int = field(
+        default=20, metadata=option("--probe-concurrency", "SMTP sessions at once overall.", low=1, high=1000)
+    )
+    per_host: int = field(
+        default=2, metadata=option("--per-host", "SMTP sessions at once per mail host.", low=1, high=100)
+    )
+    timeout: float = field(
+        default=20.0,
+        metadata=option("--smtp-timeout", "Seconds for connect and each reply.", low=0.1, high=600, unit=_SECONDS),
+    )
+    batch_size: int = field(
+        default=25, metadata=option("--batch-size", "Addresses asked per SMTP session.", low=1, high=1000)
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class HygieneOptions:
     """List-hygiene policy."""
 
-    role_is_risky: bool = False
-    canonical_duplicates: bool = False
-    disposable_allow: tuple[str, ...] = ()
-    disposable_block: tuple[str, ...] = ()
+    role_is_risky: bool = field(default=False, metadata=option("--role-risky", "Mark role accounts (info@ ...) risky."))
+    canonical_duplicates: bool = field(
+        default=False, metadata=option("--canonical-duplicates", "Provider-aware duplicates (Gmail dots, +tags).")
+    )
+    disposable_allow: tuple[str, ...] = field(
+        default=(),
+        metadata=option("--disposable-allow", "A domain never counted disposable; repeatable.", metavar="DOMAIN"),
+    )
+    disposable_block: tuple[str, ...] = field(
+        default=(), metadata=option("--disposable-block", "A domain counted disposable; repeatable.", metavar="DOMAIN")
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class CacheOptions:
     """The persistent verdict cache."""
 
-    enabled: bool = True
-    path: Path | None = None  # None = the user's cache directory
+    enabled: bool = field(default=True, metadata=option("--no-cache", "Use no persistent cache.", negate=True))
+    #: None = the user's cache directory
+    path: Path | None = field(default=None, metadata=option("--cache", "Verdict cache (SQLite) path."))
     #: seconds; None = each record's own lifetime
-    max_age: float | None = field(default=None, metadata=limit("--max-age", 0, 10 * 365 * 86_400, unit=" seconds"))
+    max_age: float | None = field(
+        default=None,
+        metadata=option(
+            "--max-age", "Refresh cached verdicts older than this (7d, 12h, 30m, 3600).",
+            low=0, high=10 * 365 * 86_400, unit=_SECONDS, duration=True, metavar="DURATION",
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)
 class RunOptions:
     """Everything one ``presend clean`` run needs to know."""
 
-    input: Path
-    out_dir: Path | None = None
-    email_column: str | None = None
-    encoding: str | None = None  # the input's text encoding; None = detect (or guess) it
+    input: Path = field(metadata=argument("input", "The list to clean (CSV, TSV or XLSX)."))
+    out_dir: Path | None = field(default=None, metadata=option("--out", "Output folder (default: beside the input)."))
+    email_column: str | None = field(
+        default=None, metadata=option("--email-column", "Column holding the addresses (a name or a 1-based number).")
+    )
+    #: the input's text encoding; None = detect (or guess) it
+    encoding: str | None = field(
+        default=None,
+        metadata=option(
+            "--encoding",
+            "The input's text encoding (cp1251, iso-8859-2, shift_jis ...) when presend's guess is wrong.",
+        ),
+    )
     dns: DnsOptions = field(default_factory=DnsOptions)
     probe: ProbeOptions = field(default_factory=ProbeOptions)
     hygiene: HygieneOptions = field(default_factory=HygieneOptions)
     cache: CacheOptions = field(default_factory=CacheOptions)
-    keep_risky: bool = False  # put risky rows in the clean list too
-    chunk_size: int = field(default=50_000, metadata=limit("--chunk-size", 1, 10_000_000))
-    resume: bool = False
-    report_row_cap: int = field(default=5_000, metadata=limit("--report-rows", 0, 1_000_000))
-    fast_syntax: bool = True  # False: check_address on every row (the reference path)
+    keep_risky: bool = field(default=False, metadata=option("--keep-risky", "Put risky rows in the clean list too."))
+    chunk_size: int = field(
+        default=50_000, metadata=option("--chunk-size", "Rows judged and committed at a time.", low=1, high=10_000_000)
+    )
+    resume: bool = field(
+        default=False, metadata=option("--resume", "Continue an interrupted run from its last committed chunk.")
+    )
+    report_row_cap: int = field(
+        default=5_000, metadata=option("--report-rows", "Problem rows shown in the report.", low=0, high=1_000_000)
+    )
+    #: False: check_address on every row (the reference path)
+    fast_syntax: bool = field(
+        default=True,
+        metadata=option(
+            "--plain-syntax", "Reference path: email-validator on every row.", negate=True, hidden=True, config=False
+        ),
+    )
     #: how many workers the engine uses (0 = one per CPU; the local engine uses this process only)
-    workers: int = field(default=0, metadata=limit("--workers", 0, MAX_WORKERS))
+    workers: int = field(
+        default=0,
+        metadata=option("--workers", "How many workers the engine uses (0 = one per CPU).", low=0, high=MAX_WORKERS),
+    )
     #: which engine judges the list: "auto", "local", "processes" or "dask" (see pipeline.engine)
-    engine: str = "auto"
+    engine: str = field(
+        default="auto",
+        metadata=option(
+            "--engine", "Where the run executes: auto, local (this process), processes (worker processes) "
+            "or dask (a dask.distributed cluster).", choices=ENGINES,
+        ),
+    )
     #: the dask scheduler to connect to ("tcp://HOST:8786"); None = start a local cluster
-    scheduler: str | None = None
+    scheduler: str | None = field(
+        default=None,
+        metadata=option(
+            "--scheduler", "The dask scheduler to connect to (tcp://HOST:8786); without it --engine dask "
+            "starts a local cluster of --workers workers.", metavar="ADDRESS",
+        ),
+    )
     #: where the dask workers read the input (any fsspec URL); None = the input's absolute path
-    input_url: str | None = None
+    input_url: str | None = field(
+        default=None,
+        metadata=option(
+            "--input-url", "Where the dask workers read the input (an fsspec URL such as s3://bucket/list.csv; "
+            "default: the input's absolute path).", metavar="URL",
+        ),
+    )
 
     @property
     def output_dir(self) -> Path:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import zipfile
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -271,3 +272,87 @@ def test_an_error_naming_a_file_with_a_line_break_staysone_error_line(tmp_path: 
     assert done.returncode == 2
     line = one_error_line(done.stderr.decode())
     assert "\\n" in line and "\\x1b" in line and "\\x07" in line
+
+
+# -- issue 13: the engine options ------------------------------------------------------------------
+
+ENGINE_CHOICES = ("auto", "local", "processes", "dask")
+
+
+def test_an_unknown_engine_is_one_line_listing_the_choices() -> None:
+    done = _presend("clean", "x.csv", "--no-dns", "--engine", "spark")
+    assert done.returncode == 2
+    line = one_error_line(done.stderr.decode())
+    assert "--engine" in line and "spark" in line and all(choice in line for choice in ENGINE_CHOICES)
+
+
+def test_an_unknown_engine_in_the_config_file_names_the_file(listing: Path, tmp_path: Path) -> None:
+    config = tmp_path / "presend.toml"
+    config.write_text('engine = "spark"\n', encoding="utf-8")
+    result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--no-cache", "--config", str(config)])
+    assert result.exit_code == 2
+    line = one_error_line(result.stderr)
+    assert f"{config}: engine must be" in line and all(f'"{choice}"' in line for choice in ENGINE_CHOICES)
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--scheduler", "tcp://127.0.0.1:8786"), ("--input-url", "file:///x.csv")])
+@pytest.mark.parametrize("engine", [[], ["--engine", "local"], ["--engine", "processes"], ["--engine", "auto"]])
+def test_dask_only_options_without_the_dask_engine_are_refused(
+    listing: Path, tmp_path: Path, flag: str, value: str, engine: list[str]
+) -> None:
+    result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--no-cache", "--out", str(tmp_path / "o"),
+                                 flag, value, *engine])
+    assert result.exit_code == 2, result.output
+    line = one_error_line(result.stderr)
+    assert f"{flag} is for the dask engine only" in line and "--engine dask" in line
+    assert not (tmp_path / "o").exists()
+
+
+def test_a_dask_only_option_from_the_file_names_the_file(listing: Path, tmp_path: Path) -> None:
+    config = tmp_path / "presend.toml"
+    config.write_text('scheduler = "tcp://127.0.0.1:8786"\n', encoding="utf-8")
+    result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--no-cache", "--config", str(config)])
+    assert result.exit_code == 2
+    line = one_error_line(result.stderr)
+    assert "--scheduler is for the dask engine only" in line and f"(set in {config})" in line
+
+
+def test_the_engine_options_reach_the_run_options() -> None:
+    from cli.main import read_options
+
+    command = typer_command()
+    args = ["x.csv", "--engine", "dask", "--scheduler", "tcp://127.0.0.1:8786", "--input-url", "memory://x.csv",
+            "--workers", "3"]
+    with command.make_context("clean", args) as ctx:
+        _, options = read_options(ctx, ctx.params)
+    assert (options.engine, options.scheduler, options.input_url, options.workers) == (
+        "dask", "tcp://127.0.0.1:8786", "memory://x.csv", 3)
+    with command.make_context("clean", ["x.csv"]) as ctx:
+        _, options = read_options(ctx, ctx.params)
+    assert (options.engine, options.scheduler, options.input_url) == ("auto", None, None)
+
+
+def typer_command() -> Any:
+    """The click command behind ``presend clean``."""
+    import typer
+
+    return typer.main.get_command(app).commands["clean"]  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("record", [
+    RunOptions(Path("x.csv"), engine="spark"),
+    RunOptions(Path("x.csv"), scheduler="tcp://127.0.0.1:8786"),
+    RunOptions(Path("x.csv"), engine="local", input_url="file:///x.csv"),
+])
+def test_the_library_holds_its_callers_to_the_engine_choices(record: RunOptions) -> None:
+    with pytest.raises(UsageError, match=r"--engine: expected|is for the dask engine only"):
+        check_options(record)
+    check_options(RunOptions(Path("x.csv"), engine="dask", scheduler="tcp://127.0.0.1:8786", input_url="memory://x"))
+
+
+def test_an_engine_given_on_the_command_line_is_carried_into_the_run(listing: Path, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--no-cache", "-q", "--out", str(tmp_path / "o"),
+                                 "--engine", "local"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads((tmp_path / "o" / "contacts.summary.json").read_text())
+    assert summary["options"]["engine"] == "local" and summary["rows"] == 2

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
-from cli.main import app
+from cli.main import app, read_options
+from cli.params import SPECS
+from cli.settings import CliSettings
 from pipeline.config import find_config, load_config, parse_duration
 from pipeline.errors import UsageError
+from pipeline.options import OptionSpec, RunOptions, flag_of, option_specs
 
 runner = CliRunner()
 LIST = "name,email\nAnn,ann@example.com\nBob,bob@example\nCy,cy@example.org\nDee,dee..x@example.org\n"
@@ -150,3 +158,197 @@ def test_json_log_is_one_event_per_line(here: Path) -> None:
     assert error.exit_code == 2
     (event,) = [json.loads(line) for line in error.stderr.splitlines()]
     assert event["event"] == "error" and event["exit"] == 2 and "missing.csv" in event["message"]
+
+
+# -- options have one home: the records give the flags, the help and the config keys -------------------
+
+CONFIGURABLE = [spec for spec in SPECS if spec.meta.config]
+
+
+@contextmanager
+def _parsed(*args: str) -> Iterator[typer.Context]:
+    """The ``clean`` command's context after click parsed ``args`` (the run is not started)."""
+    command = typer.main.get_command(app).commands["clean"]  # type: ignore[attr-defined]
+    with command.make_context("clean", list(args)) as ctx:
+        yield ctx
+
+
+def _options(*args: str) -> tuple[CliSettings, RunOptions]:
+    with _parsed(*args) as ctx:
+        return read_options(ctx, ctx.params)
+
+
+def _value(spec: OptionSpec, n: int, folder: Path) -> Any:
+    """A flag value of ``spec`` other than its default (``n`` = 1 or 2 gives two different ones)."""
+    meta = spec.meta
+    if spec.kind is bool:
+        return not spec.flag_default
+    if spec.many:
+        return [f"d{n}.example", "e.example"]
+    if meta.duration:
+        return f"{n}h"
+    if meta.choices:
+        return [*(choice for choice in meta.choices if choice != spec.flag_default), spec.flag_default][n - 1]
+    if spec.kind is Path:
+        return str(folder / f"p{n}")
+    if spec.kind is int:
+        low = int(meta.low or 0)
+        return [value for value in range(low + 1, low + 4) if value != spec.default][n - 1]
+    if spec.kind is float:
+        return (meta.low or 0) + 1.5 * n
+    if spec.name == "encoding":
+        return ["cp1251", "cp1250"][n - 1]  # a name the run knows (it is checked)
+    return f"v{n}@x.example"
+
+
+def _toml(value: Any) -> str:
+    return json.dumps(value) if not isinstance(value, bool) else str(value).lower()
+
+
+def _argv(spec: OptionSpec, value: Any) -> list[str]:
+    if isinstance(value, bool):
+        return [spec.meta.flag] if value else []
+    if isinstance(value, list):
+        return [part for item in value for part in (spec.meta.flag, item)]
+    return [spec.meta.flag, str(value)]
+
+
+def _field(settings: CliSettings, options: RunOptions, spec: OptionSpec) -> Any:
+    """The field ``spec`` sets, in whichever record holds it."""
+    record: Any = settings if spec in option_specs(CliSettings) else options
+    return getattr(getattr(record, spec.section) if spec.section else record, spec.field)
+
+
+def _expected(spec: OptionSpec, value: Any) -> Any:
+    """The field's value for a flag value as the command line reads it."""
+    return spec.to_field(Path(value) if spec.kind is Path else value)
+
+
+def _companions(spec: OptionSpec) -> list[str]:
+    """What an option needs beside it to be accepted (--scheduler is for dask, --probe needs --mail-from)."""
+    if spec.name in ("scheduler", "input_url"):
+        return ["--engine", "dask"]
+    return ["--mail-from", "a@b.example"] if spec.name == "probe" else []
+
+
+def test_every_field_of_the_run_options_is_an_option() -> None:
+    """A new field without a flag would be unreachable from the command line and the file."""
+
+    def leaves(record: type) -> Iterator[dataclasses.Field[Any]]:
+        for spec in dataclasses.fields(record):
+            default = spec.default_factory() if spec.default_factory is not dataclasses.MISSING else None
+            if dataclasses.is_dataclass(default):
+                yield from leaves(type(default))
+            else:
+                yield spec
+
+    missing = [spec.name for spec in leaves(RunOptions) if flag_of(spec) is None]
+    assert missing == []
+    names = [spec.name for spec in SPECS]
+    assert len(names) == len(set(names)), "two options share a name"
+    assert {"engine", "scheduler", "input_url", "config", "fail_over", "log_format", "quiet"} <= set(names)
+
+
+def test_the_help_lists_every_flag_with_its_help() -> None:
+    shown = runner.invoke(app, ["clean", "--help"], env={"COLUMNS": "400"})
+    assert shown.exit_code == 0
+    text = " ".join(shown.output.split())
+    for spec in SPECS:
+        if spec.meta.positional or spec.meta.hidden:
+            continue
+        assert spec.meta.flag in text and " ".join(spec.meta.help.split()) in text, spec.name
+    assert "--plain-syntax" not in text
+
+
+@pytest.mark.parametrize("spec", CONFIGURABLE, ids=lambda spec: spec.name)
+def test_a_config_key_for_every_option_round_trips(tmp_path: Path, spec: OptionSpec) -> None:
+    """``name = value`` in the file sets the same field as ``--name value`` on the command line."""
+    value = _value(spec, 1, tmp_path)
+    config = tmp_path / "flat.toml"
+    config.write_text(f"{spec.name} = {_toml(value)}\n", encoding="utf-8")
+    from_file = _options("list.csv", "--config", str(config), *_companions(spec))
+    from_flag = _options("list.csv", *_argv(spec, value), *_companions(spec))
+    expected = _expected(spec, value)
+    assert _field(*from_file, spec) == _field(*from_flag, spec) == expected
+    assert expected != spec.default
+
+
+@pytest.mark.parametrize("spec", [spec for spec in CONFIGURABLE if spec.section], ids=lambda spec: spec.name)
+def test_section_and_flat_spellings_are_the_same_option(tmp_path: Path, spec: OptionSpec) -> None:
+    value = _value(spec, 1, tmp_path)
+    field_value = spec.to_field(value)
+    if spec.meta.duration:
+        field_value = value  # durations are written the same in both spellings
+    elif spec.many:
+        field_value = list(field_value)
+    elif isinstance(field_value, Path):
+        field_value = str(field_value)
+    spellings = {
+        "flat": f"{spec.name} = {_toml(value)}\n",
+        "section": f"[{spec.section}]\n{spec.field} = {_toml(field_value)}\n",
+        "flat in its section": f"[{spec.section}]\n{spec.name} = {_toml(value)}\n",
+    }
+    loaded = {}
+    for label, text in spellings.items():
+        path = tmp_path / f"{label.replace(' ', '_')}.toml"
+        path.write_text(text, encoding="utf-8")
+        loaded[label] = load_config(path, SPECS).values
+    assert loaded["flat"] == loaded["section"] == loaded["flat in its section"]
+    assert list(loaded["flat"]) == [spec.name]
+
+
+@pytest.mark.parametrize("spec", [spec for spec in CONFIGURABLE if spec.kind is not bool], ids=lambda spec: spec.name)
+def test_the_command_line_beats_the_file_for_every_option(tmp_path: Path, spec: OptionSpec) -> None:
+    config = tmp_path / "presend.toml"
+    config.write_text(f"{spec.name} = {_toml(_value(spec, 1, tmp_path))}\n", encoding="utf-8")
+    wins = _value(spec, 2, tmp_path)
+    options = _options("list.csv", "--config", str(config), *_argv(spec, wins), *_companions(spec))
+    assert _field(*options, spec) == _expected(spec, wins)
+
+
+def test_one_option_spelt_twice_in_a_file_is_refused(here: Path) -> None:
+    (here / "twice.toml").write_text('no_dns = true\n[dns]\nenabled = true\n', encoding="utf-8")
+    result = runner.invoke(app, ["clean", "list.csv", "--config", "twice.toml"])
+    assert result.exit_code == 2
+    line = result.stderr.strip()
+    assert "\n" not in line and line.startswith("presend: error: twice.toml")
+    assert "no_dns and dns.enabled set the same option (--no-dns)" in line
+
+
+def test_the_flat_keys_run_end_to_end(here: Path) -> None:
+    """The README's flat spelling, through a whole run."""
+    (here / "presend.toml").write_text(
+        'no_dns = true\nno_cache = true\nout = "flat"\nchunk_size = 2\nrole_risky = true\nengine = "local"\n'
+        'disposable_block = ["spam.example"]\nmax_age = "1d"\n',
+        encoding="utf-8",
+    )
+    result = runner.invoke(app, ["clean", "list.csv", "-q"])
+    assert result.exit_code == 0, result.output
+    options = _summary(here / "flat")["options"]
+    assert isinstance(options, dict)
+    assert options["dns"]["enabled"] is False and options["cache"]["enabled"] is False
+    assert options["chunk_size"] == 2 and options["hygiene"]["role_is_risky"] is True
+    assert options["hygiene"]["disposable_block"] == ["spam.example"] and options["cache"]["max_age"] == 86400.0
+    assert options["engine"] == "local"
+
+
+def test_the_command_line_settings_are_config_keys_but_not_config_itself(tmp_path: Path) -> None:
+    path = tmp_path / "p.toml"
+    path.write_text('fail_over = 5\nlog_format = "json"\nquiet = true\n', encoding="utf-8")
+    assert load_config(path, SPECS).values == {"fail_over": 5.0, "log_format": "json", "quiet": True}
+    path.write_text('config = "other.toml"\n', encoding="utf-8")
+    with pytest.raises(UsageError, match="unknown key 'config'"):
+        load_config(path, SPECS)
+    # Without the command line's settings (a Python caller), only the run options are keys.
+    path.write_text("fail_over = 5\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="unknown key 'fail_over'"):
+        load_config(path)
+
+
+def test_the_readme_example_is_a_config_file_presend_reads(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    (tmp_path / "presend.toml").write_text(example, encoding="utf-8")
+    values = load_config(tmp_path / "presend.toml", SPECS).values
+    assert values["dns_timeout"] == 3.0 and values["probe"] is True and values["max_age"] == 7 * 86400.0
+    assert values["engine"] == "processes" and values["fail_over"] == 5.0

@@ -1,0 +1,36 @@
+"""The command line's own settings: how ``presend clean`` reports and ends, not what the run does.
+
+Like the run options (pipeline.options), each field carries its flag, help text and range
+as metadata; the command's parameters and the config file's keys are derived from both.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipeline.options import option
+
+#: The formats of stderr.
+LOG_FORMATS = ("text", "json")
+
+
+@dataclass(frozen=True, slots=True)
+class CliSettings:
+    """Settings of the ``clean`` command that are not run options."""
+
+    config: Path | None = field(
+        default=None, metadata=option("--config", "Options file (default: ./presend.toml if present).", config=False)
+    )
+    fail_over: float | None = field(
+        default=None,
+        metadata=option(
+            "--fail-over", "Exit 3 when more than PCT % of rows are undeliverable.",
+            low=0, high=100, unit=" %", metavar="PCT",
+        ),
+    )
+    log_format: str = field(
+        default="text",
+        metadata=option("--log-format", "stderr format: text, or json (one event per line).", choices=LOG_FORMATS),
+    )
+    quiet: bool = field(default=False, metadata=option("--quiet", "No progress bars, no summary line.", short="-q"))
