@@ -28,13 +28,11 @@ from pipeline.engine.forkwrite import fork_available
 from pipeline.errors import UsageError
 from pipeline.io.ingest import ReadStats, Table
 from pipeline.io.outputs import TableWriter
-from pipeline.options import RunOptions
+from pipeline.options import ENGINES, RunOptions, check_options
 from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import DuplicateIndex
 
-#: The engines ``options.engine`` may name.
-ENGINES = ("auto", "local", "processes", "dask")
 #: The stages every engine's timings hold (zero when an engine spends nothing there).
 STAGES = ("syntax", "duplicates", "dns", "probe", "verdicts")
 
@@ -123,8 +121,7 @@ def check_engine(options: RunOptions) -> None:
 
     Called before a run touches its outputs, so a bad choice costs nothing.
     """
-    if options.engine not in ENGINES:
-        raise UsageError(f"--engine: expected one of {', '.join(ENGINES)}, not {options.engine!r}")
+    check_options(options)  # the engine among the choices (ENGINES), and the rest
     if options.engine == "dask":
         _dask_module()
 
