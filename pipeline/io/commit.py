@@ -184,10 +184,15 @@ class RunCommit:
         self.writer.sync_in_background()
 
     def finish(self) -> None:
-        """Rename the outputs into place and drop the resume state."""
+        """Drop the resume state, then rename the outputs into place.
+
+        In this order a run killed in between leaves partial files and no state (``--resume``
+        then starts over), never a state whose partial files were already renamed away
+        (which ``--resume`` would refuse as cut short).
+        """
+        self.store.clear()
         self.writer.commit()
         self._dedupe_file.close()
-        self.store.clear()
         with contextlib.suppress(FileNotFoundError):
             self.dedupe.unlink()
 
