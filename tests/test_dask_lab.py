@@ -19,7 +19,7 @@ import pytest
 
 from tests.conftest import postfix_binaries, require_binary
 from tests.lab.dnslab import DnsLab
-from tests.lab.postfixlab import PostfixLab, session_peaks
+from tests.lab.postfixlab import PostfixLab, session_peaks, start_postfix
 from tests.run_helpers import SUMMARY_COUNTS, result_rows, summary_of
 from tests.test_e2e_lab import (
     LIST,
@@ -28,7 +28,6 @@ from tests.test_e2e_lab import (
     e2e_lab_spec,
     lab_options,
     presend_clean,
-    start_postfix,
     zone_records,
 )
 

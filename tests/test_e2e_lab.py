@@ -47,6 +47,7 @@ from tests.lab.postfixlab import (
     PostfixLab,
     lab_mx,
     probe_lab_spec,
+    start_postfix,
 )
 
 pytestmark = pytest.mark.lab
@@ -137,21 +138,6 @@ def postfix_lab() -> Iterator[PostfixLab]:
         yield lab
     finally:
         lab.stop()
-
-
-def start_postfix(lab: PostfixLab, patience: float = 120.0) -> PostfixLab:
-    """Start the lab; while another test run holds its addresses, wait for them to free up."""
-    deadline = time.monotonic() + patience
-    while True:
-        try:
-            lab.start()
-            return lab
-        except RuntimeError as exc:
-            busy = "already answering" in str(exc) or "is taken already" in str(exc)
-            if not busy or time.monotonic() > deadline:
-                raise
-            time.sleep(2.0)
-            lab = PostfixLab(lab.spec, postfix=lab.postfix, postgrey=lab.postgrey_bin)
 
 
 # --- running the CLI like a user ----------------------------------------------------------

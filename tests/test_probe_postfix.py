@@ -20,7 +20,7 @@ from pipeline.ports import ProbeTarget
 from pipeline.probe.prober import SmtpProber
 from pipeline.run import run
 from tests.conftest import postfix_binaries
-from tests.lab.postfixlab import LAB_MX, LAB_SENDER, PostfixLab, lab_mx, probe_lab_spec
+from tests.lab.postfixlab import LAB_MX, LAB_SENDER, PostfixLab, lab_mx, probe_lab_spec, start_postfix
 from tests.lab.staticdns import StaticResolver
 
 pytestmark = pytest.mark.lab
@@ -33,8 +33,7 @@ E2E_CSV = Path(__file__).parent / "data" / "probe_e2e.csv"
 @pytest.fixture(scope="module")
 def postfix_lab() -> Iterator[PostfixLab]:
     postfix, postgrey = postfix_binaries()
-    lab = PostfixLab(probe_lab_spec(GREY_DELAY), postfix=postfix, postgrey=postgrey)
-    lab.start()
+    lab = start_postfix(PostfixLab(probe_lab_spec(GREY_DELAY), postfix=postfix, postgrey=postgrey))
     try:
         yield lab
     finally:

@@ -410,3 +410,18 @@ def session_peaks(maillog: str) -> dict[str, int]:
         open_now[address] = open_now.get(address, 0) + (1 if event == "connect" else -1)
         peaks[address] = max(peaks.get(address, 0), open_now[address])
     return peaks
+
+
+def start_postfix(lab: PostfixLab, patience: float = 120.0) -> PostfixLab:
+    """Start the lab; while another test run holds its addresses, wait for them to free up."""
+    deadline = time.monotonic() + patience
+    while True:
+        try:
+            lab.start()
+            return lab
+        except RuntimeError as exc:
+            busy = "already answering" in str(exc) or "is taken already" in str(exc)
+            if not busy or time.monotonic() > deadline:
+                raise
+            time.sleep(2.0)
+            lab = PostfixLab(lab.spec, postfix=lab.postfix, postgrey=lab.postgrey_bin)
