@@ -348,9 +348,10 @@ class TableWriter:
         self._format = RowFormat(info.width, info.output_delimiter, keep_risky=keep_risky)
         self.rows_written = {"results": 0, "clean": 0}
         if resume is None:
-            self._emit("results", [self.lines.line([*info.header, *RESULT_COLUMNS])])
+            lines = self._format.lines
+            self._emit("results", [lines.line([*info.header, *RESULT_COLUMNS])])
             if info.has_header:
-                self._emit("clean", [self.lines.line(list(info.header))])
+                self._emit("clean", [lines.line(list(info.header))])
 
     def _emit(self, kind: str, lines: list[str]) -> None:
         if not lines:
@@ -395,32 +396,6 @@ class TableWriter:
         """
         results, clean = self.format_columns(cells, columns, ill_formed)
         self.emit_lines(results, clean)
-
-    def line_parts(
-        self,
-        cells: Sequence[Sequence[str]],
-        columns: Sequence[Sequence[str]],
-        tails: list[str],
-        tails_sendable: bool,
-        held_back: Iterable[int] = (),
-        heads: list[str] | None = None,
-    ) -> tuple[list[str], list[str], list[bool]]:
-        """See :meth:`RowFormat.line_parts`."""
-        return self._format.line_parts(cells, columns, tails, tails_sendable, held_back, heads)
-
-    @property
-    def width(self) -> int:
-        """The number of input columns the outputs hold."""
-        return self._format.width
-
-    @property
-    def lines(self) -> CsvLines:
-        """The formatter of this writer's CSV lines (its delimiter and quoting)."""
-        return self._format.lines
-
-    def sendable(self, status: str) -> bool:
-        """True when rows of this status go to the clean list."""
-        return self._format.sendable(status)
 
     def emit_lines(self, results: list[str], clean: list[str]) -> None:
         """Append lines made by :meth:`format_columns` to the results and clean files."""
