@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+from tests.lab.dask_cluster import DaskCluster, dask_executable
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_LAB = os.environ.get("PRESEND_REQUIRE_LAB") == "1"
@@ -25,14 +29,17 @@ def require_binary(*names: str) -> str:
         )
         if found:
             return found
-    message = (
+    lab_missing(
         f"LAB BINARY MISSING: none of {', '.join(names)} is installed; "
         "run scripts/test.sh as root to install the lab's Debian packages"
     )
+
+
+def lab_missing(message: str) -> NoReturn:
+    """Skip loudly with ``message``, or fail under CI (``PRESEND_REQUIRE_LAB=1``, set by ``.ci/run``)."""
     if REQUIRE_LAB:
         pytest.fail(message)
     pytest.skip(message)
-    raise AssertionError("unreachable")
 
 
 def postfix_binaries() -> tuple[str, str]:
@@ -45,11 +52,27 @@ def postfix_binaries() -> tuple[str, str]:
     postgrey = require_binary("postgrey")
     require_binary("openssl")
     if os.geteuid() != 0:
-        message = "LAB NEEDS ROOT: a private Postfix instance must be started as root"
-        if REQUIRE_LAB:
-            pytest.fail(message)
-        pytest.skip(message)
+        lab_missing("LAB NEEDS ROOT: a private Postfix instance must be started as root")
     return postfix, postgrey
+
+
+@pytest.fixture
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A real Dask cluster on 127.0.0.1: ``dask scheduler`` and two ``dask worker`` processes (w1, w2).
+
+    Yields a :class:`~tests.lab.dask_cluster.DaskCluster` (``.address``, ``.workers``,
+    ``.kill_worker(i)``) once both workers are connected; stops every process group after the
+    test and fails it if anything is left running. Skips loudly (fails under CI) without the
+    venv's ``dask`` command.
+    """
+    dask = dask_executable()
+    if not os.access(dask, os.X_OK):
+        lab_missing(f"DASK MISSING: no {dask}; install presend's dependencies (pip install -e '.[test]')")
+    cluster = DaskCluster(dask, tmp_path_factory.mktemp("dask"), workers=2, threads=2)
+    with cluster:
+        yield cluster
+    left = cluster.left_running()
+    assert not left, f"dask processes still running after the cluster stopped: {left}"
 
 
 @pytest.fixture
