@@ -28,9 +28,8 @@ from pipeline.errors import InputError, OutputError, UsageError
 from pipeline.io.outputs import partial_path
 from pipeline.io.textfile import DecodeStats
 
-#: 4: duplicate keys (the dedupe partial file's entries) hashed with xxh3_64; 3: the state
-#: carries a checksum of its own content; 2: duplicate keys hashed by a NumPy mix of
-#: MurmurHash3's (1 was BLAKE2b-64). A state of another version is refused, never misread.
+#: 4: duplicate keys hashed with xxh3-64; 3: the state carries a checksum of its own content;
+#: 2: duplicate keys hashed by a NumPy mix (1 was BLAKE2b-64).
 STATE_VERSION = 4
 
 _T = TypeVar("_T")

@@ -1,15 +1,15 @@
 """A compact duplicate index: 64-bit key hashes mapped to the row that first held the key.
 
 A 10M-row list would need gigabytes as a Python ``set`` of strings. Here each distinct key
-costs 12 bytes (a 64-bit hash, see :func:`hash_keys`, and a 32-bit row number) in sorted NumPy
-arrays kept as a few runs of doubling sizes (merged like a binary counter), so a chunk's lookups
-are a handful of ``searchsorted`` calls and inserts cost O(log n) amortized copies.
+costs 12 bytes (a 64-bit hash, see :func:`hash_keys`, and a 32-bit row number) in sorted NumPy arrays kept as a
+few runs of doubling sizes (merged like a binary counter), so a chunk's lookups are a handful
+of ``searchsorted`` calls and inserts cost O(log n) amortized copies.
 
-Collisions: two different (not crafted) keys share a 64-bit hash with probability about
-2**-64 (XXH3 spreads every input bit over the whole hash); over a list of ``n`` distinct keys
-the chance that any pair collides is about ``n**2 / 2**65`` — 3e-8 for a million addresses,
-3e-6 for ten million. A collision would mark the later of the two addresses a duplicate of the
-earlier one.
+Collisions: two different (not crafted) keys share a 64-bit xxh3 hash with probability
+about 2**-64; over a list
+of ``n`` distinct keys the chance that any pair collides is about ``n**2 / 2**65`` — 3e-8 for
+a million addresses, 3e-6 for ten million. A collision would mark the later of the two
+addresses a duplicate of the earlier one.
 
 New entries can be exported after each chunk (:meth:`DuplicateIndex.export_new`) and read back
 (:meth:`DuplicateIndex.load`), which is how an interrupted run resumes with the same index.
@@ -18,7 +18,6 @@ New entries can be exported after each chunk (:meth:`DuplicateIndex.export_new`)
 from __future__ import annotations
 
 from collections.abc import Sequence
-from operator import methodcaller
 
 import numpy as np
 import numpy.typing as npt
@@ -32,25 +31,19 @@ Hashes = npt.NDArray[np.uint64]
 Rows = npt.NDArray[np.int64]
 
 
-#: Encodes a key that holds a lone surrogate (an undecodable byte kept by Python) too.
-_ENCODE_ANY = methodcaller("encode", "utf-8", "surrogatepass")
-
-
 def hash_keys(keys: Sequence[str]) -> Hashes:
-    """The xxh3_64 hash (seed 0) of each key's UTF-8 bytes, the same on every run and machine.
+    """The xxh3-64 hash of each key's UTF-8 bytes: a specified hash, the same on every run,
+    machine and version of xxhash (so a resumed run's index holds the same hashes).
 
-    XXH3 is a published hash with reference test vectors, computed in C by the xxhash
-    package: a key's hash depends only on its bytes, never on this code, the platform or the
-    other keys of its chunk. Each key is one C call (``map`` keeps the loop out of Python
-    bytecode), faster than the vectorized NumPy mix this replaced. Not a cryptographic hash:
-    addresses crafted to collide could make one a false duplicate of another; for ordinary
-    lists see the module's collision figures.
+    Not a cryptographic hash: addresses crafted to collide could make one a false duplicate
+    of another; for ordinary lists see the module's collision figures. A key that cannot be
+    encoded as it is (a lone surrogate) is hashed as Python's ``surrogatepass`` writes it.
     """
     try:
-        hashes = list(map(xxh3_64_intdigest, map(str.encode, keys)))
-    except UnicodeEncodeError:  # a lone surrogate: strict UTF-8 does not encode it
-        hashes = list(map(xxh3_64_intdigest, map(_ENCODE_ANY, keys)))
-    return np.array(hashes, dtype=np.uint64)
+        return np.fromiter(map(xxh3_64_intdigest, map(str.encode, keys)), dtype=np.uint64, count=len(keys))
+    except UnicodeEncodeError:
+        encoded = (key.encode("utf-8", "surrogatepass") for key in keys)
+        return np.fromiter(map(xxh3_64_intdigest, encoded), dtype=np.uint64, count=len(keys))
 
 
 def _merge_runs(
