@@ -56,23 +56,39 @@ def postfix_binaries() -> tuple[str, str]:
     return postfix, postgrey
 
 
-@pytest.fixture
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
-    """A real Dask cluster on 127.0.0.1: ``dask scheduler`` and two ``dask worker`` processes (w1, w2).
-
-    Yields a :class:`~tests.lab.dask_cluster.DaskCluster` (``.address``, ``.workers``,
-    ``.kill_worker(i)``) once both workers are connected; stops every process group after the
-    test and fails it if anything is left running. Skips loudly (fails under CI) without the
-    venv's ``dask`` command.
-    """
+def require_dask() -> Path:
+    """The venv's ``dask`` command; skip loudly (fail under CI) without it."""
     dask = dask_executable()
     if not os.access(dask, os.X_OK):
         lab_missing(f"DASK MISSING: no {dask}; install presend's dependencies (pip install -e '.[test]')")
-    cluster = DaskCluster(dask, tmp_path_factory.mktemp("dask"), workers=2, threads=2)
+    return dask
+
+
+def _running_cluster(folder: Path) -> Iterator[DaskCluster]:
+    """A started two-worker cluster in ``folder``; stopped after, failing if anything is left running."""
+    cluster = DaskCluster(require_dask(), folder, workers=2, threads=2)
     with cluster:
         yield cluster
     left = cluster.left_running()
     assert not left, f"dask processes still running after the cluster stopped: {left}"
+
+
+@pytest.fixture(scope="module")
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A real Dask cluster on 127.0.0.1, ``dask scheduler`` and two ``dask worker`` (w1, w2), per module.
+
+    Yields a :class:`~tests.lab.dask_cluster.DaskCluster` (``.address``, ``.workers``) once both
+    workers are connected; stops every process group after the module's tests and fails if
+    anything is left running. Shared by the module's tests: one that kills a worker uses
+    :func:`fresh_dask_cluster`. Skips loudly (fails under CI) without the venv's ``dask``.
+    """
+    yield from _running_cluster(tmp_path_factory.mktemp("dask"))
+
+
+@pytest.fixture
+def fresh_dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A cluster like :func:`dask_cluster` of the test's own, for a test that kills a worker (``.kill_worker(i)``)."""
+    yield from _running_cluster(tmp_path_factory.mktemp("dask"))
 
 
 @pytest.fixture

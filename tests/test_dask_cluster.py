@@ -22,8 +22,8 @@ def _connected(client: Client) -> set[str]:
     return {worker["name"] for worker in client.scheduler_info(n_workers=-1)["workers"].values()}
 
 
-def test_tasks_run_on_the_workers_and_outlive_a_killed_one(dask_cluster: DaskCluster) -> None:
-    cluster = dask_cluster
+def test_tasks_run_on_the_workers_and_outlive_a_killed_one(fresh_dask_cluster: DaskCluster) -> None:
+    cluster = fresh_dask_cluster
     assert cluster.address.startswith("tcp://127.0.0.1:")
     assert len(cluster.workers) == 2 and all(worker.poll() is None for worker in cluster.workers)
     with Client(cluster.address, timeout=f"{PATIENCE}s") as client:
@@ -41,3 +41,11 @@ def test_tasks_run_on_the_workers_and_outlive_a_killed_one(dask_cluster: DaskClu
         assert _connected(client) == {"w2"}
         after = client.submit(os.getpid, pure=False).result(timeout=PATIENCE)
         assert _worker_of(cluster, after) == 1
+
+
+def test_the_shared_cluster_runs_tasks_on_both_workers(dask_cluster: DaskCluster) -> None:
+    # Tasks pinned to each worker by name run in that worker's own processes.
+    with Client(dask_cluster.address, timeout=f"{PATIENCE}s") as client:
+        for number, name in enumerate(("w1", "w2")):
+            pid = client.submit(os.getpid, pure=False, workers=[name]).result(timeout=PATIENCE)
+            assert _worker_of(dask_cluster, pid) == number
