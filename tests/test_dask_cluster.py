@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import time
+from pathlib import Path
 
 from distributed import Client
 
-from tests.lab.dask_cluster import DaskCluster
+from tests.lab.dask_cluster import REPO, DaskCluster
 
 #: Seconds any one step may take before the test gives up (a hang fails, it never passes).
 PATIENCE = 30
@@ -49,3 +50,6 @@ def test_the_shared_cluster_runs_tasks_on_both_workers(dask_cluster: DaskCluster
         for number, name in enumerate(("w1", "w2")):
             pid = client.submit(os.getpid, pure=False, workers=[name]).result(timeout=PATIENCE)
             assert _worker_of(dask_cluster, pid) == number
+        # The workers import this checkout's pipeline, the code the tests run (eval goes by reference).
+        where = client.submit(eval, "__import__('pipeline').__file__", pure=False).result(timeout=PATIENCE)
+        assert Path(where).resolve() == REPO / "pipeline" / "__init__.py"

@@ -16,8 +16,9 @@ from that file. Starting returns once every worker is connected (``Client.wait_f
 Processes log into the cluster's folder (``scheduler.log``, ``w1.log`` ...); a start that
 fails raises :class:`~tests.lab.dnslab.LabError` with the end of the log that explains it.
 
-Workers import what the tasks need from the environment they run in (this checkout is
-installed in the venv, so ``pipeline`` is importable there); functions defined in a test
+The processes run this checkout's code, as the tests do (pytest puts the repository first on
+``sys.path``): ``PYTHONPATH`` starts with the repository, so a worker never unpickles tasks
+with another copy of ``pipeline`` installed in the environment. Functions defined in a test
 module reach them by value only if registered with ``cloudpickle.register_pickle_by_value``.
 """
 
@@ -36,6 +37,8 @@ from types import TracebackType
 from .dnslab import LabError
 
 HOST = "127.0.0.1"
+#: The repository whose code the cluster's processes import first.
+REPO = Path(__file__).resolve().parents[2]
 #: Seconds to wait for the scheduler file and for the workers to connect.
 START_TIMEOUT = 60.0
 #: Seconds a process group gets to end after SIGTERM before it is killed.
@@ -116,10 +119,12 @@ class DaskCluster:
         self._wait_for_workers(self.count)
 
     def _spawn(self, name: str, arguments: list[str]) -> subprocess.Popen[bytes]:
+        path = os.pathsep.join(filter(None, (str(REPO), os.environ.get("PYTHONPATH"))))
         with (self.folder / f"{name}.log").open("wb") as log:
             return subprocess.Popen(
                 [str(self.dask), *arguments], stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                cwd=self.folder, start_new_session=True,  # its own process group
+                cwd=self.folder, env={**os.environ, "PYTHONPATH": path},
+                start_new_session=True,  # its own process group
             )
 
     def _read_address(self, scheduler_file: Path) -> str:
