@@ -48,59 +48,13 @@ sys.path.insert(0, str(REPO))
 import dns.asyncquery  # noqa: E402
 import dns.message  # noqa: E402
 import dns.rdatatype  # noqa: E402
+from common import DELAY_HOST, lab_hosts, make_zone  # noqa: E402
 
 from pipeline.dns.resolver import DnsResolver, Nameserver  # noqa: E402
 from pipeline.dns.sockets import SocketPool  # noqa: E402
 from pipeline.options import DnsOptions  # noqa: E402
 from tests.lab.delayer import Delayer  # noqa: E402
 from tests.lab.dnslab import DnsLab, pick_port  # noqa: E402
-
-DELAY_HOST = "127.0.1.3"
-
-
-@dataclass
-class LabZone:
-    """The generated zone, the domains to resolve, and the exact query set presend needs."""
-
-    records: list[str] = field(default_factory=list)
-    domains: list[str] = field(default_factory=list)
-    queries: list[tuple[str, dns.rdatatype.RdataType]] = field(default_factory=list)
-
-
-def make_zone(count: int) -> LabZone:
-    """A deterministic mix of domain situations (see the module docstring)."""
-    zone = LabZone()
-    providers = 8
-    for p in range(providers):
-        for h in (1, 2):
-            zone.records.append(f"mx{h}.provider{p}.example. A 127.0.1.{100 + p * 2 + h}")
-    targets: set[str] = set()
-    for i in range(count):
-        name = f"d{i}.example"
-        zone.domains.append(name)
-        zone.queries.append((name, dns.rdatatype.MX))
-        kind = i % 20
-        if kind < 11:  # own mail host
-            host = f"mx.{name}"
-            zone.records += [f"{name}. MX 10 {host}.", f"{host}. A 127.0.1.{10 + i % 200}"]
-            targets.add(host)
-        elif kind < 16:  # hosted at a shared provider (two hosts)
-            p = i % providers
-            for h in (1, 2):
-                zone.records.append(f"{name}. MX {h * 10} mx{h}.provider{p}.example.")
-                targets.add(f"mx{h}.provider{p}.example")
-        elif kind == 16:  # implicit MX
-            zone.records.append(f"{name}. A 127.0.1.{10 + i % 200}")
-            targets.add(name)
-        elif kind == 17:  # null MX
-            zone.records.append(f"{name}. MX 0 .")
-        elif kind == 18:  # MX whose host has no address
-            zone.records.append(f"{name}. MX 10 nowhere.{name}.")
-            targets.add(f"nowhere.{name}")
-        # kind == 19: does not exist (NXDOMAIN)
-    for host in sorted(targets):
-        zone.queries += [(host, dns.rdatatype.A), (host, dns.rdatatype.AAAA)]
-    return zone
 
 
 async def raw_queries(
@@ -197,7 +151,7 @@ def main() -> int:
         return elapsed
 
     with tempfile.TemporaryDirectory(prefix="presend-bench-dns-") as tmp:
-        lab = DnsLab(zone.records, Path(tmp), port=pick_port((*_lab_hosts(), DELAY_HOST)))
+        lab = DnsLab(zone.records, Path(tmp), port=pick_port((*lab_hosts(), DELAY_HOST)))
         with lab:
             direct = Nameserver(*_split(lab.nameserver))
             delayed = Nameserver(DELAY_HOST, lab.port)
@@ -252,12 +206,6 @@ def main() -> int:
 def _split(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
-
-
-def _lab_hosts() -> tuple[str, ...]:
-    from tests.lab import dnslab
-
-    return (dnslab.NSD_HOST, dnslab.UNBOUND_HOST, dnslab.SLOW_HOST, dnslab.BLACKHOLE_HOST)
 
 
 if __name__ == "__main__":

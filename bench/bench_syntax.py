@@ -24,25 +24,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from common import REPO, compare_results, ensure_list, head, machine, measure, presend_command
-
-PANDAS_SCRIPT = """
-import sys, time, pandas as pd
-started = time.perf_counter()
-frame = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
-read = time.perf_counter() - started
-frame.to_csv(sys.argv[2], index=False)
-print(f"{read} {time.perf_counter() - started}")
-"""
-
-
-def pandas_io(listing: Path, work: Path) -> tuple[float, float]:
-    """(read seconds, read+write seconds) of pandas on ``listing``."""
-    done = measure([sys.executable, "-c", PANDAS_SCRIPT, str(listing), str(work / "pandas_out.csv")])
-    if done.returncode != 0:
-        raise SystemExit(f"pandas baseline failed: {done.stderr}")
-    read, total = (float(x) for x in done.stdout.split())
-    return read, total
+from common import REPO, compare_results, ensure_list, head, machine, measure, pandas_io, presend_command
 
 
 def presend(listing: Path, out: Path, *extra: str) -> tuple[float, float, dict[str, object]]:

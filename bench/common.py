@@ -9,12 +9,17 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+
+import dns.rdatatype
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
+
+#: Where a benchmark's delaying forwarder listens, beside the DNS lab's own addresses.
+DELAY_HOST = "127.0.1.3"
 
 
 @dataclass(frozen=True)
@@ -169,3 +174,78 @@ def compare_results(a: Path, b: Path) -> tuple[int, int, list[str]]:
                 if len(examples) < 3:
                     examples.append(f"{left} != {right}")
     return compared - 1, differing, examples
+
+
+PANDAS_SCRIPT = """
+import sys, time, pandas as pd
+started = time.perf_counter()
+frame = pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False)
+read = time.perf_counter() - started
+frame.to_csv(sys.argv[2], index=False)
+print(f"{read} {time.perf_counter() - started}")
+"""
+
+
+def pandas_io(listing: Path, work: Path) -> tuple[float, float]:
+    """(read seconds, read+write seconds) of pandas on ``listing``: the baseline of the targets.
+
+    ``read_csv(dtype=str, keep_default_na=False)`` + ``to_csv`` of the same file, timed inside
+    its own process (imports excluded).
+    """
+    done = measure([sys.executable, "-c", PANDAS_SCRIPT, str(listing), str(work / "pandas_out.csv")])
+    if done.returncode != 0:
+        raise SystemExit(f"pandas baseline failed: {done.stderr}")
+    read, total = (float(x) for x in done.stdout.split())
+    return read, total
+
+
+@dataclass
+class LabZone:
+    """The generated zone, the domains to resolve, and the exact query set presend needs."""
+
+    records: list[str] = field(default_factory=list)
+    domains: list[str] = field(default_factory=list)
+    queries: list[tuple[str, dns.rdatatype.RdataType]] = field(default_factory=list)
+
+
+def make_zone(count: int) -> LabZone:
+    """A deterministic mix of domain situations (see the module docstring)."""
+    zone = LabZone()
+    providers = 8
+    for p in range(providers):
+        for h in (1, 2):
+            zone.records.append(f"mx{h}.provider{p}.example. A 127.0.1.{100 + p * 2 + h}")
+    targets: set[str] = set()
+    for i in range(count):
+        name = f"d{i}.example"
+        zone.domains.append(name)
+        zone.queries.append((name, dns.rdatatype.MX))
+        kind = i % 20
+        if kind < 11:  # own mail host
+            host = f"mx.{name}"
+            zone.records += [f"{name}. MX 10 {host}.", f"{host}. A 127.0.1.{10 + i % 200}"]
+            targets.add(host)
+        elif kind < 16:  # hosted at a shared provider (two hosts)
+            p = i % providers
+            for h in (1, 2):
+                zone.records.append(f"{name}. MX {h * 10} mx{h}.provider{p}.example.")
+                targets.add(f"mx{h}.provider{p}.example")
+        elif kind == 16:  # implicit MX
+            zone.records.append(f"{name}. A 127.0.1.{10 + i % 200}")
+            targets.add(name)
+        elif kind == 17:  # null MX
+            zone.records.append(f"{name}. MX 0 .")
+        elif kind == 18:  # MX whose host has no address
+            zone.records.append(f"{name}. MX 10 nowhere.{name}.")
+            targets.add(f"nowhere.{name}")
+        # kind == 19: does not exist (NXDOMAIN)
+    for host in sorted(targets):
+        zone.queries += [(host, dns.rdatatype.A), (host, dns.rdatatype.AAAA)]
+    return zone
+
+
+def lab_hosts() -> tuple[str, ...]:
+    """The loopback addresses the DNS lab listens on (a forwarder's port must be free there too)."""
+    from tests.lab import dnslab
+
+    return (dnslab.NSD_HOST, dnslab.UNBOUND_HOST, dnslab.SLOW_HOST, dnslab.BLACKHOLE_HOST)

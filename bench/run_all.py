@@ -3,8 +3,9 @@
     python bench/run_all.py [--quick]
 
 Runs bench_syntax.py (1M rows, verdicts verified on the whole list), bench_memory.py (1M and
-10M rows) and, when present, the DNS and probe benchmarks (bench_dns.py, bench_probe.py).
-``--quick`` uses 100k rows, 1M for memory, and verifies 100k rows: a smoke run.
+10M rows), the DNS and probe benchmarks (bench_dns.py, bench_probe.py) and the engines side by
+side (bench_engines.py: 1M rows syntax only, 3000 domains at the DNS level). ``--quick`` uses
+100k rows (1M for memory, 1000 domains) and verifies 100k rows: a smoke run.
 """
 
 from __future__ import annotations
@@ -43,11 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         codes.append(_run("bench_syntax.py", "--rows", "100000", "--verify-rows", "0", "--rounds", "1"))
         codes.append(_run("bench_memory.py", "--sizes", "100000", "1000000"))
+        engines = ("--rows", "100000", "--domains", "1000")
     else:
         codes.append(_run("bench_syntax.py", "--rows", "1000000", "--verify-rows", "0"))
         codes.append(_run("bench_memory.py", "--sizes", "1000000", "10000000"))
+        engines = ("--rows", "1000000", "--domains", "3000")
     codes.append(_run("bench_dns.py"))
     codes.append(_run("bench_probe.py"))
+    codes.append(_run("bench_engines.py", *engines))
     return max(codes)
 
 

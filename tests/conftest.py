@@ -6,8 +6,11 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
+
+from tests.lab.dask_cluster import DaskCluster, dask_executable
 
 REPO = Path(__file__).resolve().parent.parent
 REQUIRE_LAB = os.environ.get("PRESEND_REQUIRE_LAB") == "1"
@@ -26,14 +29,17 @@ def require_binary(*names: str) -> str:
         )
         if found:
             return found
-    message = (
+    lab_missing(
         f"LAB BINARY MISSING: none of {', '.join(names)} is installed; "
         "run scripts/test.sh as root to install the lab's Debian packages"
     )
+
+
+def lab_missing(message: str) -> NoReturn:
+    """Skip loudly with ``message``, or fail under CI (``PRESEND_REQUIRE_LAB=1``, set by ``.ci/run``)."""
     if REQUIRE_LAB:
         pytest.fail(message)
     pytest.skip(message)
-    raise AssertionError("unreachable")
 
 
 def postfix_binaries() -> tuple[str, str]:
@@ -46,44 +52,43 @@ def postfix_binaries() -> tuple[str, str]:
     postgrey = require_binary("postgrey")
     require_binary("openssl")
     if os.geteuid() != 0:
-        message = "LAB NEEDS ROOT: a private Postfix instance must be started as root"
-        if REQUIRE_LAB:
-            pytest.fail(message)
-        pytest.skip(message)
+        lab_missing("LAB NEEDS ROOT: a private Postfix instance must be started as root")
     return postfix, postgrey
 
 
-def require_dask() -> str:
-    """The ``dask`` command of this environment; skip loudly (fail under CI) without it."""
-    from tests.lab.dask_cluster import dask_executable
+def require_dask() -> Path:
+    """The venv's ``dask`` command; skip loudly (fail under CI) without it."""
+    dask = dask_executable()
+    if not os.access(dask, os.X_OK):
+        lab_missing(f"DASK MISSING: no {dask}; install presend's dependencies (pip install -e '.[test]')")
+    return dask
 
-    found = dask_executable()
-    if found is None:
-        message = "DASK MISSING: no `dask` command beside this Python; pip install -e '.[test]' installs it"
-        if REQUIRE_LAB:
-            pytest.fail(message)
-        pytest.skip(message)
-    return found
+
+def _running_cluster(folder: Path) -> Iterator[DaskCluster]:
+    """A started two-worker cluster in ``folder``; stopped after, failing if anything is left running."""
+    cluster = DaskCluster(require_dask(), folder, workers=2, threads=2)
+    with cluster:
+        yield cluster
+    left = cluster.left_running()
+    assert not left, f"dask processes still running after the cluster stopped: {left}"
 
 
 @pytest.fixture(scope="module")
-def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """A real Dask cluster (``dask scheduler`` + two ``dask worker``) for a whole test module."""
-    from tests.lab.dask_cluster import DaskCluster
+def dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A real Dask cluster on 127.0.0.1, ``dask scheduler`` and two ``dask worker`` (w1, w2), per module.
 
-    with DaskCluster(tmp_path_factory.mktemp("dask"), 2, dask=require_dask()) as cluster:
-        yield cluster
+    Yields a :class:`~tests.lab.dask_cluster.DaskCluster` (``.address``, ``.workers``) once both
+    workers are connected; stops every process group after the module's tests and fails if
+    anything is left running. Shared by the module's tests: one that kills a worker uses
+    :func:`fresh_dask_cluster`. Skips loudly (fails under CI) without the venv's ``dask``.
+    """
+    yield from _running_cluster(tmp_path_factory.mktemp("dask"))
 
 
 @pytest.fixture
-def fresh_dask_cluster(tmp_path: Path) -> Iterator[object]:
-    """A real Dask cluster of its own, for a test that kills one of its workers."""
-    from tests.lab.dask_cluster import DaskCluster
-
-    folder = tmp_path / "dask-cluster"
-    folder.mkdir()
-    with DaskCluster(folder, 2, dask=require_dask()) as cluster:
-        yield cluster
+def fresh_dask_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DaskCluster]:
+    """A cluster like :func:`dask_cluster` of the test's own, for a test that kills a worker (``.kill_worker(i)``)."""
+    yield from _running_cluster(tmp_path_factory.mktemp("dask"))
 
 
 @pytest.fixture

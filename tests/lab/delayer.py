@@ -6,7 +6,9 @@ for a client's timeout (the lab's ``slow_zones``). Replies are relayed back at o
 
 Run it as a script (``python delayer.py LISTEN_IP:PORT UPSTREAM_IP:PORT SECONDS``): it prints
 ``ready`` on stdout once it listens, and runs until killed. :class:`Delayer` starts and stops
-such a process, so its work does not compete with the caller's event loop or GIL.
+such a process, so its work does not compete with the caller's event loop or GIL. It counts the
+queries it was sent: on SIGUSR1 it prints ``queries N`` (:meth:`Delayer.queries`), which tells a
+benchmark how many queries a run made.
 """
 
 from __future__ import annotations
@@ -34,10 +36,12 @@ class _Relay:
         self.outbound: asyncio.DatagramTransport | None = None
         self.pending: dict[int, tuple[bytes, tuple[str, int]]] = {}
         self.next_id = 0
+        self.received = 0
 
     def from_client(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) < 12:
             return
+        self.received += 1
         asyncio.get_running_loop().call_later(self.delay, self._forward, data, addr)
 
     def _forward(self, data: bytes, addr: tuple[str, int]) -> None:
@@ -89,6 +93,7 @@ async def serve(listen: tuple[str, int], upstream: tuple[str, int], delay: float
             stop.set_result(None)
 
     loop.add_signal_handler(signal.SIGTERM, on_term)
+    loop.add_signal_handler(signal.SIGUSR1, lambda: print(f"queries {relay.received}", flush=True))
     print("ready", flush=True)
     try:
         await stop
@@ -119,6 +124,15 @@ class Delayer:
         if line != "ready":
             self.stop()
             raise RuntimeError(f"delaying forwarder on {self.listen} did not start: {line!r}")
+
+    def queries(self) -> int:
+        """How many queries the forwarder has been sent since it started."""
+        assert self.process is not None and self.process.stdout is not None
+        self.process.send_signal(signal.SIGUSR1)
+        line = self.process.stdout.readline().split()
+        if len(line) != 2 or line[0] != "queries":
+            raise RuntimeError(f"delaying forwarder on {self.listen} gave no count: {line!r}")
+        return int(line[1])
 
     def stop(self) -> None:
         """Stop the process."""
