@@ -1,8 +1,8 @@
 """What ``presend clean`` tells its user on stderr: text lines, or one JSON event per line.
 
 ``--log-format json`` is for cron and log collectors: every line is an object with ``event``
-(run_started, chunk_committed, level_finished, note, run_finished, error) and ``time``.
-``-q`` keeps only notes, errors and (in JSON) run_finished.
+(run_started, chunk_committed, level_finished, note, warning, run_finished, error) and ``time``.
+``-q`` keeps only notes, warnings, errors and (in JSON) run_finished.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any, TextIO
 
 from pipeline.io.safetext import json_safe, printable
 
-_QUIET_EVENTS = {"note", "error", "run_finished"}
+_QUIET_EVENTS = {"note", "warning", "error", "run_finished"}
 
 
 class EventLog:
@@ -35,8 +35,8 @@ class EventLog:
         if self.json:
             record = {"event": name, "time": datetime.now(UTC).isoformat(timespec="milliseconds"), **fields}
             print(json.dumps(json_safe(record), ensure_ascii=False, default=str), file=self._out(), flush=True)
-        elif name == "note":
-            print(f"presend: note: {printable(str(fields['message']))}", file=self._out())
+        elif name in ("note", "warning"):
+            print(f"presend: {name}: {printable(str(fields['message']))}", file=self._out())
         elif name == "error":
             print(f"presend: error: {printable(str(fields['message']))}", file=self._out())
 

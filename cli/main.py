@@ -101,16 +101,16 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     progress.close()
     summary = result.summary
     rows = summary["rows"]
-    undeliverable = summary["by_status"].get("undeliverable", 0)
-    share = 100.0 * undeliverable / rows if rows else 0.0
-    threshold = settings.fail_over
-    code = EXIT_THRESHOLD if threshold is not None and share > threshold else EXIT_OK
+    share = _percent(summary, "undeliverable")
+    over = _over_thresholds(summary, settings)
+    code = EXIT_THRESHOLD if over else EXIT_OK
     log(
         "run_finished",
         {
             "rows": rows,
             "by_status": summary["by_status"],
             "undeliverable_percent": round(share, 2),
+            "unknown_percent": round(_percent(summary, "unknown"), 2),
             "verdicts_from_cache": summary.get("verdicts_from_cache", {}),
             "outputs": {kind: str(path) for kind, path in result.paths.items()},
             "seconds": summary["timings_seconds"]["total"],
@@ -127,10 +127,26 @@ def clean(ctx: typer.Context, **values: Any) -> None:
         _say(f"report: {result.paths['report']}")
     if code == EXIT_THRESHOLD:
         if not log.json:
-            typer.echo(
-                f"presend: {share:.1f}% of rows are undeliverable, above --fail-over {threshold:g}%", err=True
-            )
+            for line in over:
+                typer.echo(f"presend: {line}", err=True)
         raise typer.Exit(EXIT_THRESHOLD)
+
+
+def _percent(summary: dict[str, Any], status: str) -> float:
+    """The share of the run's rows with ``status``, in per cent."""
+    rows = summary["rows"]
+    return 100.0 * summary["by_status"].get(status, 0) / rows if rows else 0.0
+
+
+def _over_thresholds(summary: dict[str, Any], settings: CliSettings) -> list[str]:
+    """A line per --fail-over threshold the run went past (none: exit 0)."""
+    over = []
+    for status, flag, threshold in (("undeliverable", "--fail-over", settings.fail_over),
+                                    ("unknown", "--fail-over-unknown", settings.fail_over_unknown)):
+        share = _percent(summary, status)
+        if threshold is not None and share > threshold:
+            over.append(f"{share:.1f}% of rows are {status}, above {flag} {threshold:g}%")
+    return over
 
 
 app.command()(with_option_parameters(clean))

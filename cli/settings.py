@@ -29,6 +29,14 @@ class CliSettings:
             low=0, high=100, unit=" %", metavar="PCT",
         ),
     )
+    fail_over_unknown: float | None = field(
+        default=None,
+        metadata=option(
+            "--fail-over-unknown", "Exit 3 when more than PCT % of rows are unknown (a resolver or mail hosts "
+            "that could not tell: a broken resolver makes most rows unknown).",
+            low=0, high=100, unit=" %", metavar="PCT",
+        ),
+    )
     log_format: str = field(
         default="text",
         metadata=option("--log-format", "stderr format: text, or json (one event per line).", choices=LOG_FORMATS),

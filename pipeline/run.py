@@ -31,6 +31,7 @@ from pipeline.io.state import InputFingerprint, check_held_still, file_sha256
 from pipeline.options import RunOptions, check_options
 from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from pipeline.report.html import render_report
+from pipeline.report.plausibility import resolver_warning
 from pipeline.report.summary import NetworkReport, build_summary, levels_of
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import DuplicateIndex
@@ -114,10 +115,14 @@ def _run_locked(
         raise
     notes = table.notes() + (prober.notes() if prober is not None else [])
     _report_levels(options, outcome, notes, events)
+    warnings = _warnings(options, tally)
+    for warning in warnings:
+        events("warning", {"message": warning})
     summary = build_summary(
         options, input_report=table.report(), commit=commit, tally=tally, outcome=outcome,
-        network=NetworkReport.of(resolver, prober), notes=notes, seconds=time.perf_counter() - t0,
+        network=NetworkReport.of(resolver, prober), notes=notes + warnings, seconds=time.perf_counter() - t0,
     )
+    summary["warnings"] = warnings
     paths = commit.writer.paths
     atomic_write_json(paths["summary"], summary)
     atomic_write_text(paths["report"], render_report(summary, tally))
@@ -140,6 +145,14 @@ def _committed(progress: ProgressCallback, events: EventCallback) -> Callable[[i
         events("chunk_committed", {"rows_done": last, "chunk_rows": rows})
 
     return committed
+
+
+def _warnings(options: RunOptions, tally: Tally) -> list[str]:
+    """Warnings about results that look like a broken tool (see :mod:`pipeline.report.plausibility`)."""
+    if not options.dns.enabled:
+        return []
+    warning = resolver_warning(tally, options.dns.nameservers)
+    return [warning] if warning else []
 
 
 def _report_levels(options: RunOptions, outcome: EngineOutcome, notes: list[str], events: EventCallback) -> None:
