@@ -7,4 +7,6 @@ try:
 except PackageNotFoundError:  # running from a source tree that is not installed
     __version__ = "0.0.0+source"
 
-__all__ = ["__version__"]
+from pipeline.api import CleanResult, acheck, check, clean
+
+__all__ = ["CleanResult", "__version__", "acheck", "check", "clean"]
