@@ -1,4 +1,7 @@
-"""One run at a time per set of outputs: an advisory ``flock`` on ``<out>/<stem>.lock``.
+"""One run at a time per set of outputs: an exclusive lock on ``<out>/<stem>.lock``.
+
+The lock is portalocker's: ``flock`` on Linux and macOS, ``LockFileEx`` on Windows; the module
+imports it only when a run takes the lock, so the package imports where ``fcntl`` does not exist.
 
 Two overlapping cron runs of the same list would write the same files; the second one stops
 instead. The lock belongs to the open file, so the kernel releases it when its process dies
@@ -13,14 +16,16 @@ in every child forked while the lock is held, right after the fork
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import os
 from pathlib import Path
 from types import TracebackType
 
 from pipeline.engine.children import close_in_children, keep_in_children
 from pipeline.errors import LockedError, OutputError
+
+#: Close the lock's descriptor on exec where the system has the flag (not on Windows, where
+#: descriptors are not inherited unless asked for).
+_CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 
 
 def lock_path(out_dir: Path, stem: str) -> Path:
@@ -39,7 +44,7 @@ class RunLock:
         """Take the lock or raise :class:`LockedError` naming the lock and the holder's pid."""
         while True:
             try:
-                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT | _CLOEXEC, 0o644)
             except OSError as exc:
                 raise OutputError(
                     f"{self.path.parent}: cannot write {self.path.name} ({exc.strerror or exc}); "
@@ -47,18 +52,7 @@ class RunLock:
                 ) from exc
             # Before the lock is taken: a child forked from now on must not share it.
             close_in_children(fd)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError as exc:
-                holder = _read_pid(fd)
-                _close(fd)
-                if exc.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
-                    raise OutputError(f"{self.path}: cannot lock ({exc.strerror})") from exc
-                who = f"pid {holder}" if holder else "another process"
-                raise LockedError(
-                    f"{self.path}: another presend run ({who}) is writing these outputs; "
-                    "wait for it to finish or choose another --out"
-                ) from None
+            self._lock(fd)
             # The previous holder may have removed the file between our open and our lock:
             # then we hold a lock on a deleted file, and must start over.
             try:
@@ -80,6 +74,24 @@ class RunLock:
                 "free some space or choose another folder with --out"
             ) from exc
         self._fd = fd
+
+    def _lock(self, fd: int) -> None:
+        """Lock the open file ``fd``, exclusively and without waiting; else close it and raise."""
+        import portalocker
+
+        try:
+            portalocker.lock(fd, portalocker.LOCK_EX | portalocker.LOCK_NB)
+        except portalocker.AlreadyLocked:
+            holder = _read_pid(fd)
+            _close(fd)
+            who = f"pid {holder}" if holder else "another process"
+            raise LockedError(
+                f"{self.path}: another presend run ({who}) is writing these outputs; "
+                "wait for it to finish or choose another --out"
+            ) from None
+        except portalocker.LockException as exc:
+            _close(fd)
+            raise OutputError(f"{self.path}: cannot lock ({exc})") from exc
 
     def release(self) -> None:
         """Remove the lock file and release the lock."""
@@ -107,7 +119,12 @@ def _close(fd: int) -> None:
 
 def _read_pid(fd: int) -> str:
     try:
-        text = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        if hasattr(os, "pread"):
+            data = os.pread(fd, 32, 0)
+        else:  # Windows: no positional read
+            os.lseek(fd, 0, os.SEEK_SET)
+            data = os.read(fd, 32)
+        text = data.decode("ascii", "replace").strip()
     except OSError:
         return ""
     return text if text.isdigit() else ""
