@@ -130,6 +130,27 @@ def test_every_engine_writes_what_local_writes(
         assert result.summary["workers"] == 1
 
 
+@pytest.mark.parametrize("name", [*(p.stem for p in SAMPLES), "generated"])
+def test_worker_processes_started_by_spawn_write_what_local_writes(
+    name: str, lists: dict[str, Path], references: dict[str, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    forks: _Forks,
+) -> None:
+    """macOS and Windows start processes with ``spawn``: nothing is inherited, everything a worker
+    needs must pickle and every file be opened again (PRESEND_START_METHOD forces it here)."""
+    monkeypatch.setenv("PRESEND_START_METHOD", "spawn")
+    forks.events = []
+    forks.armed = True
+    try:
+        result = run(_options(lists[name], tmp_path, "processes", chunk_size=CHUNK, workers=2))
+    finally:
+        forks.armed = False
+    assert_same_outputs(tmp_path, references[name], lists[name].stem)
+    assert result.summary["workers"] == 2
+    # Under fork the workers would show as os.fork events (test_the_local_engine_starts_no_process's
+    # control sees them); spawned ones are started by fork_exec, which raises none.
+    assert "os.fork" not in forks.events, forks.events
+
+
 def test_the_generated_list_holds_what_it_promises(references: dict[str, Path]) -> None:
     summary = summary_of(references["generated"], "generated")
     assert summary["by_reason"]["duplicate"] > 100  # type: ignore[index]
@@ -144,11 +165,13 @@ class _Forks:
     def __init__(self) -> None:
         self.armed = False
         self.count = 0
+        self.events: list[str] = []
         sys.addaudithook(self._hook)
 
     def _hook(self, event: str, args: tuple[object, ...]) -> None:
-        if self.armed and event in ("os.fork", "os.forkpty", "subprocess.Popen", "os.posix_spawn"):
+        if self.armed and event in ("os.fork", "os.forkpty", "subprocess.Popen", "os.posix_spawn", "os.exec"):
             self.count += 1
+            self.events.append(event)
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Protocol
 
-from pipeline.engine.forkwrite import fork_available
 from pipeline.errors import UsageError
 from pipeline.io.ingest import ReadStats, Table
 from pipeline.io.outputs import TableWriter
@@ -145,7 +144,7 @@ def piece_workers(options: RunOptions, table: Table) -> int:
     workers = options.workers or os.cpu_count() or 1
     if workers < 2:
         return 0
-    if table.text_format is None or not options.fast_syntax or not fork_available():
+    if table.text_format is None or not options.fast_syntax:
         return 0
     return workers
 

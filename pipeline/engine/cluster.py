@@ -54,6 +54,7 @@ from pipeline.engine.steps import (
 )
 from pipeline.errors import EngineError, InputError, PresendError, UsageError
 from pipeline.io.ingest import ReadStats, Table
+from pipeline.io.outputs import write_at
 from pipeline.io.pieces import FilePiece, TextPiece
 from pipeline.models import MailboxVerdict
 from pipeline.options import DnsOptions, ProbeOptions, RunOptions
@@ -306,7 +307,7 @@ class ClusterPool:
         """Write the finished piece's lines here, at their places."""
         assert slot.finished is not None
         for kind, offset in offsets.items():
-            _write_at(self.outputs[kind], slot.finished.lines[kind], offset)
+            write_at(self.outputs[kind], slot.finished.lines[kind], offset)
         slot.written = True
 
     def drop(self, slot: Slot) -> None:
@@ -342,14 +343,6 @@ class ClusterPool:
     def _track(self, future: Any, slot: Slot, kind: str) -> None:
         self._owner[future] = (slot, kind)
         self._waiting.add(future)
-
-
-def _write_at(descriptor: int, data: bytes, offset: int) -> None:
-    view = memoryview(data)
-    while view:
-        done = os.pwrite(descriptor, view, offset)
-        view = view[done:]
-        offset += done
 
 
 @contextlib.contextmanager

@@ -45,6 +45,7 @@ from pipeline.engine.base import InOrder
 from pipeline.engine.children import holding_stop_signals, start_child
 from pipeline.engine.chunks import ChunkJudge
 from pipeline.engine.coordinator import Coordinator, NetworkLevels, Slot
+from pipeline.engine.forkwrite import fork_available
 from pipeline.engine.steps import (
     Finished,
     Parsed,
@@ -57,7 +58,7 @@ from pipeline.engine.steps import (
 )
 from pipeline.errors import EngineError, PresendError
 from pipeline.io.ingest import ReadStats, Table, unreadable_input
-from pipeline.io.outputs import TableWriter
+from pipeline.io.outputs import write_at, writing_failed
 from pipeline.io.pieces import FilePiece, TextPiece, cut_as_bytes, file_pieces, text_pieces
 from pipeline.options import RunOptions
 from pipeline.report.tally import DomainCounter
@@ -102,12 +103,47 @@ class ParallelOutcome:
 
 @dataclass
 class _Context:
-    """What a worker needs; handed over by the fork, never pickled."""
+    """What a worker needs: records and paths, so it pickles for a spawned worker as well as a
+    forked one (each worker opens the files itself)."""
 
     steps: StepContext
-    writer: TableWriter
-    outputs: dict[str, int]  # the partial output files, written at the places reserved
-    source: int = -1  # the input file, open for reading FilePieces (-1: pieces come as text)
+    partials: dict[str, str]  # the partial output files, written at the places reserved
+    folder: str  # where the outputs go (named by a write error)
+    source: str | None = None  # the input, for reading FilePieces (None: pieces come as text)
+
+
+class _Files:
+    """A worker's own descriptors of the input and the partial outputs, opened on first use."""
+
+    def __init__(self, context: _Context) -> None:
+        self.context = context
+        self.open: dict[str, int] = {}
+
+    def input(self) -> int:
+        """The input, for reading (-1 when the pieces come as text)."""
+        if self.context.source is None:
+            return -1
+        return self._get("input", self.context.source, os.O_RDONLY)
+
+    def output(self, kind: str) -> int:
+        """A partial output, for writing at places (neither appending nor truncating)."""
+        return self._get(kind, self.context.partials[kind], os.O_WRONLY)
+
+    def _get(self, key: str, path: str, flags: int) -> int:
+        found = self.open.get(key)
+        if found is None:
+            found = self.open[key] = os.open(path, flags | getattr(os, "O_BINARY", 0) | getattr(os, "O_CLOEXEC", 0))
+        return found
+
+
+def start_method() -> str:
+    """How worker processes start: ``fork`` where there is one (no re-import, a start in
+    milliseconds), else ``spawn``; ``PRESEND_START_METHOD`` overrides it (the tests run the
+    engine under ``spawn`` this way, as on macOS and Windows)."""
+    wanted = os.environ.get("PRESEND_START_METHOD", "")
+    if wanted in multiprocessing.get_all_start_methods():
+        return wanted
+    return "fork" if fork_available() else "spawn"
 
 
 # --- the messages between the run's process and its workers (typed records, never tuples) ---
@@ -195,13 +231,14 @@ Reply = PreparedReply | FinishedReply | WrittenReply | WorkerFailed | WorkerDone
 class _WorkerState:
     judge: ChunkJudge
     domains: DomainCounter
+    files: _Files
     held: dict[int, Prepared] = field(default_factory=dict)
     formatted: dict[int, dict[str, bytes]] = field(default_factory=dict)  # pieces waiting for their place
     finished: int = 0
 
 
 def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context) -> None:  # pragma: no cover
-    """A worker's loop (runs in the forked child)."""
+    """A worker's loop (runs in the child process)."""
     status = 0
     try:
         start_child(parent)
@@ -209,6 +246,7 @@ def _serve(parent: int, worker: int, tasks: Any, results: Any, context: _Context
         state = _WorkerState(
             new_judge(context.steps, WORKER_MEMO_LIMIT),
             DomainCounter(max(context.steps.domain_cap, WORKER_DOMAIN_CAP)),
+            _Files(context),
         )
         backlog: deque[Task | None] = deque()
         while True:
@@ -245,7 +283,8 @@ def _worker_error(exc: BaseException) -> PresendError:
 def _do(state: _WorkerState, context: _Context, task: Task) -> Reply | None:
     """Do one task; the reply to send (None for a drop)."""
     if isinstance(task, PrepareTask):
-        prepared = prepare(state.judge, context.steps, task.piece, context.source,
+        source = state.files.input() if isinstance(task.piece, FilePiece) else -1
+        prepared = prepare(state.judge, context.steps, task.piece, source,
                            header_pending=task.header_pending, first=task.first)
         if prepared.parsed.judged:
             state.held[task.key] = prepared
@@ -262,7 +301,7 @@ def _do(state: _WorkerState, context: _Context, task: Task) -> Reply | None:
             gc.collect(1)
         return FinishedReply(task.key, finished)
     if isinstance(task, WriteTask):
-        _write(state.formatted.pop(task.key), context, task.offsets)
+        _write(state.formatted.pop(task.key), state.files, task.offsets)
         return WrittenReply(task.key)
     state.held.pop(task.key, None)
     return None
@@ -288,24 +327,20 @@ def _next_task(tasks: Any, backlog: deque[Task | None]) -> Task | None:
     return backlog.popleft()
 
 
-def _write(formatted: dict[str, bytes], context: _Context, offsets: dict[str, int]) -> None:
+def _write(formatted: dict[str, bytes], files: _Files, offsets: dict[str, int]) -> None:
     """Write a formatted piece's lines at the places the run's process gave them."""
     try:
         for kind, offset in offsets.items():
-            data = memoryview(formatted[kind])
-            while data:
-                done = os.pwrite(context.outputs[kind], data, offset)
-                data = data[done:]
-                offset += done
+            write_at(files.output(kind), formatted[kind], offset)
     except OSError as exc:
-        raise context.writer.write_error(exc) from exc
+        raise writing_failed(Path(files.context.folder), exc) from exc
 
 
 class ChunkWorkers:
     """The worker processes: a :class:`~pipeline.engine.coordinator.PiecePool` on this machine."""
 
     def __init__(self, count: int, context: _Context) -> None:
-        ctx = multiprocessing.get_context("fork")
+        ctx: Any = multiprocessing.get_context(start_method())
         self.results: Any = ctx.Queue()
         self.tasks: list[Any] = [ctx.Queue() for _ in range(count)]
         self.load = [0] * count
@@ -453,30 +488,29 @@ def judge_in_parallel(
         raise ValueError("judge_in_parallel reads delimited text files only")
     read = ReadStats()
     size = piece_lines(options)
-    source = -1
+    source: str | None = None
     if cut_as_bytes(text.encoding):
-        # Cut as bytes: each worker reads and decodes its pieces from this descriptor.
+        # Cut as bytes: each worker reads and decodes its pieces from the input itself.
+        source = str(table.path.resolve())
         try:
-            source = os.open(table.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+            with open(source, "rb"):
+                pass
         except OSError as exc:
             raise unreadable_input(table.path, exc) from exc
     pieces = cut_pieces(table, size, read)
+    keep.writer.open_for_others()
+    steps = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap)
+    partials = {kind: str(path) for kind, path in keep.writer.partials.items()}
+    context = _Context(steps, partials, str(keep.writer.paths["results"].parent), source)
+    pool = ChunkWorkers(min(workers, pieces_at_most(table.path, size)), context)
     try:
-        outputs = keep.writer.open_for_others()
-        steps = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap)
-        context = _Context(steps, keep.writer, outputs, source)
-        pool = ChunkWorkers(min(workers, pieces_at_most(table.path, size)), context)
-        try:
-            coordinator = Coordinator(options, table, keep, pool, pieces, levels=levels, done=done, read=read)
-            coordinator.run()
-            keep.tally.add_domain_rows(pool.close())
-        except BaseException:
-            pool.kill()
-            raise
-        keep.writer.close_for_others()
-    finally:
-        if source >= 0:
-            os.close(source)
+        coordinator = Coordinator(options, table, keep, pool, pieces, levels=levels, done=done, read=read)
+        coordinator.run()
+        keep.tally.add_domain_rows(pool.close())
+    except BaseException:
+        pool.kill()
+        raise
+    keep.writer.close_for_others()
     timings = dict(coordinator.timings)
     if levels is not None:
         timings.update(levels.timings)

@@ -152,6 +152,28 @@ def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_text(path, json.dumps(data, indent=2, ensure_ascii=False, sort_keys=False) + "\n")
 
 
+def writing_failed(folder: Path, exc: OSError) -> OutputError:
+    """The one-line error of a failed write of the outputs in ``folder`` (from any process)."""
+    return OutputError(
+        f"{folder}: writing the outputs failed ({exc.strerror or exc}); "
+        "free some space or choose another folder with --out"
+    )
+
+
+def write_at(descriptor: int, data: bytes, offset: int) -> None:
+    """Write all of ``data`` at ``offset`` of an open file: ``os.pwrite``, or a seek and a write
+    where there is none (Windows; the descriptor must then be this process's own)."""
+    view = memoryview(data)
+    while view:
+        if hasattr(os, "pwrite"):
+            done = os.pwrite(descriptor, view, offset)
+        else:
+            os.lseek(descriptor, offset, os.SEEK_SET)
+            done = os.write(descriptor, view)
+        view = view[done:]
+        offset += done
+
+
 def partial_path(path: Path) -> Path:
     """Where an output is written until the run commits it: a hidden file beside it.
 
@@ -363,10 +385,7 @@ class TableWriter:
 
     def write_error(self, exc: OSError) -> OutputError:
         """The error to report when writing the outputs failed (from any process)."""
-        return OutputError(
-            f"{self.paths['results'].parent}: writing the outputs failed ({exc.strerror or exc}); "
-            "free some space or choose another folder with --out"
-        )
+        return writing_failed(self.paths["results"].parent, exc)
 
     @property
     def format(self) -> RowFormat:
