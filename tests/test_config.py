@@ -158,7 +158,8 @@ def test_json_log_is_one_event_per_line(here: Path) -> None:
     error = runner.invoke(app, ["clean", "missing.csv", "--no-dns", "--log-format", "json"])
     assert error.exit_code == 2
     settings, event = [json.loads(line) for line in error.stderr.splitlines()]
-    assert settings["event"] == "settings" and event["event"] == "error" and event["exit"] == 2 and "missing.csv" in event["message"]
+    assert settings["event"] == "settings"
+    assert event["event"] == "error" and event["exit"] == 2 and "missing.csv" in event["message"]
 
 
 # -- options have one home: the records give the flags, the help and the config keys -------------------
