@@ -123,12 +123,6 @@ def source_of(ctx: typer.Context, name: str) -> str | None:
     return _SOURCES.get(source.name) if source is not None else None
 
 
-def from_config_file(ctx: typer.Context, flag: str) -> bool:
-    """Whether the value of the option ``flag`` came from the config file."""
-    spec = BY_FLAG.get(flag)
-    return spec is not None and source_of(ctx, spec.name) == "config_file"
-
-
 def set_by(ctx: typer.Context, flag: str) -> str:
     """Where the option ``flag`` was set when that is not the command line, for an error message.
 
