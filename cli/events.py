@@ -1,8 +1,10 @@
 """What ``presend clean`` tells its user on stderr: text lines, or one JSON event per line.
 
 ``--log-format json`` is for cron and log collectors: every line is an object with ``event``
-(run_started, chunk_committed, level_finished, note, warning, run_finished, error) and ``time``.
-``-q`` keeps only notes, warnings, errors and (in JSON) run_finished.
+(settings, run_started, chunk_committed, level_finished, note, warning, run_finished, error) and ``time``.
+``-q`` keeps only settings, notes, warnings, errors and (in JSON) run_finished. In text the
+settings event is one note-like line, and only when a config file or the environment set
+something (see :func:`settings_line`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any, TextIO
 
 from pipeline.io.safetext import json_safe, printable
 
-_QUIET_EVENTS = {"note", "warning", "error", "run_finished"}
+_QUIET_EVENTS = {"settings", "note", "warning", "error", "run_finished"}
 
 
 class EventLog:
@@ -39,6 +41,8 @@ class EventLog:
             print(f"presend: {name}: {printable(str(fields['message']))}", file=self._out())
         elif name == "error":
             print(f"presend: error: {printable(str(fields['message']))}", file=self._out())
+        elif name == "settings" and (line := settings_line(fields)):
+            print(f"presend: note: {printable(line)}", file=self._out())
 
     def note(self, message: str) -> None:
         """A run-level observation."""
@@ -47,3 +51,17 @@ class EventLog:
     def error(self, message: str, exit_code: int) -> None:
         """A whole-run failure (one line)."""
         self("error", {"message": message, "exit": exit_code})
+
+
+def settings_line(sources: dict[str, Any]) -> str:
+    """The settings event in words, or the empty text when only flags and defaults were used.
+
+    ``settings from presend.toml (dns_timeout, engine) and the environment (PRESEND_WORKERS)``.
+    """
+    parts = []
+    if sources.get("config_file"):
+        used = ", ".join(sources.get("config_options") or []) or "none of its values used"
+        parts.append(f"{sources['config_file']} ({used})")
+    if sources.get("environment"):
+        parts.append(f"the environment ({', '.join(sources['environment'])})")
+    return f"settings from {' and '.join(parts)}" if parts else ""

@@ -26,7 +26,15 @@ from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
 
 from .events import EventLog
-from .params import BY_NAME, from_config_file, loaded_config, with_option_parameters
+from .params import (
+    BY_FLAG,
+    BY_NAME,
+    early_value,
+    loaded_config,
+    set_by,
+    settings_sources,
+    with_option_parameters,
+)
 from .progress import make_progress
 from .settings import CliSettings
 from .signals import exit_status, stop_on_signals, stopped_by
@@ -68,6 +76,7 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     except UsageError as exc:
         log.error(str(exc), EXIT_USAGE)
         raise typer.Exit(EXIT_USAGE) from None
+    log("settings", settings_sources(ctx))
 
     quiet = settings.quiet
     progress = make_progress(enabled=not quiet and not log.json)
@@ -153,10 +162,22 @@ app.command()(with_option_parameters(clean))
 
 
 def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:
-    """The command line's settings and the run's options, checked (the config file's error first)."""
+    """The command line's settings and the run's options, checked (the config file's error first).
+
+    A value refused here is named with where it was set when that was not the command line
+    (the config file, or the environment variable).
+    """
+    loaded_config(ctx)
+    try:
+        return _checked_options(values)
+    except UsageError as exc:
+        raise _naming_the_source(ctx, exc) from None
+
+
+def _checked_options(values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:
+    """The settings and options built from the parameters' values, held to their ranges."""
     from pipeline.io.charsets import canonical_encoding
 
-    loaded_config(ctx)
     settings = build_options(CliSettings, values)
     options = build_options(RunOptions, values)
     if options.probe.enabled and not options.probe.mail_from:
@@ -165,20 +186,20 @@ def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSetting
         raise UsageError("--probe needs the DNS level; drop --no-dns")
     if options.encoding is not None:
         options = replace(options, encoding=canonical_encoding(options.encoding))
-    _check_ranges(ctx, options, settings)
+    check_options(options)
+    check_options(settings)
     return settings, options
 
 
-def _check_ranges(ctx: typer.Context, *records: object) -> None:
-    """Hold every value to its range and choices (pipeline.options), naming the config file when it came from there."""
-    try:
-        for record in records:
-            check_options(record)
-    except OutOfRange as exc:
-        config = loaded_config(ctx)
-        if config.path is not None and from_config_file(ctx, exc.flag):
-            raise UsageError(f"{exc} (set in {config.path})") from None
-        raise
+def _naming_the_source(ctx: typer.Context, exc: UsageError) -> UsageError:
+    """``exc`` with where its option was set added, when that was the config file or the environment.
+
+    The option is the one an :class:`OutOfRange` names, or the flag that opens the message
+    (``--max-age: expected a duration ...``).
+    """
+    flag = exc.flag if isinstance(exc, OutOfRange) else str(exc).split(":", 1)[0]
+    where = set_by(ctx, flag) if flag in BY_FLAG else ""
+    return UsageError(f"{exc}{where}") if where else exc
 
 
 def _dns_line(stats: dict[str, object]) -> str:
@@ -289,35 +310,49 @@ def app_commands() -> set[str]:
 
 
 def _wants_json(argv: list[str]) -> bool:
-    """Whether the command line asked for JSON logs (read before the options could be parsed)."""
-    pairs = zip(argv, [*argv[1:], ""], strict=True)
-    return "--log-format=json" in argv or any(a == "--log-format" and b == "json" for a, b in pairs)
+    """Whether JSON logs were asked for: on the command line, in the environment or in the config file.
+
+    Read without click (the command line could not be parsed), with the same precedence.
+    """
+    return early_value(argv, "log_format") == "json"
 
 
 def main() -> None:
     """Console-script entry point."""
     stop_on_signals()
+    argv = sys.argv[1:]
     try:
         code = app(standalone_mode=False)
         _leave(code if isinstance(code, int) else EXIT_OK)
     except _CLICK_ERROR as exc:
-        _leave(_usage_error(exc, sys.argv[1:]))
+        _leave(_usage_error(exc, argv))
     except typer.Abort as abort:
         # click turns a Ctrl-C it sees into Abort; the signal is kept as its cause.
         interrupt = abort.__cause__ or abort.__context__
         if not isinstance(interrupt, KeyboardInterrupt):
             _leave(EXIT_FAILURE)
-        typer.echo(f"presend: {stopped_by(interrupt)}; outputs were left as they were", err=True)
-        _leave(exit_status(interrupt))
+        _stopped(interrupt, argv)
     except KeyboardInterrupt as interrupt:
-        typer.echo(f"presend: {stopped_by(interrupt)}; outputs were left as they were", err=True)
-        _leave(exit_status(interrupt))
+        _stopped(interrupt, argv)
     except SystemExit as exc:
         if isinstance(exc.code, str):
-            typer.echo(exc.code, err=True)
-            _leave(EXIT_FAILURE)
+            _last_word(exc.code, EXIT_FAILURE, argv)
         _leave(exc.code or EXIT_OK)
     _leave(EXIT_OK)
+
+
+def _stopped(interrupt: KeyboardInterrupt, argv: list[str]) -> NoReturn:
+    """Leave after a signal that came before the run could start."""
+    _last_word(f"{stopped_by(interrupt)}; outputs were left as they were", exit_status(interrupt), argv)
+
+
+def _last_word(message: str, code: int, argv: list[str]) -> NoReturn:
+    """Leave with ``code`` after one line on stderr: ``presend: message``, or an error event in JSON."""
+    if _wants_json(argv):
+        EventLog("json").error(message, code)
+    else:
+        typer.echo(f"presend: {printable(message)}", err=True)
+    _leave(code)
 
 
 def _leave(code: int) -> NoReturn:

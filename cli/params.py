@@ -5,11 +5,17 @@ Each :class:`~pipeline.options.OptionSpec` of :class:`~pipeline.options.RunOptio
 type), so an option is declared once. ``--config`` is read first (an eager option): the file's
 values become the command's ``default_map``, so a value on the command line wins over the file
 and click reports where each value came from.
+
+Every option can also be set by an environment variable named after its flag:
+``PRESEND_`` and the option's name in capitals (``--dns-timeout`` is ``PRESEND_DNS_TIMEOUT``,
+``--no-dns`` is ``PRESEND_NO_DNS=1``). click reads a flag first, then the environment, then the
+``default_map`` (the config file), then the default: that order is the precedence.
 """
 
 from __future__ import annotations
 
 import inspect
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -27,6 +33,9 @@ SPECS: tuple[OptionSpec, ...] = option_specs(RunOptions) + option_specs(CliSetti
 #: The options by name (the parameter name and flat config key) and by flag.
 BY_NAME = {spec.name: spec for spec in SPECS}
 BY_FLAG = {spec.meta.flag: spec for spec in SPECS}
+
+#: The environment variables' common prefix (``PRESEND_DNS_TIMEOUT`` sets ``--dns-timeout``).
+ENV_PREFIX = "PRESEND_"
 
 #: ``ctx.meta`` keys: the loaded config file, or the error that stopped it loading.
 CONFIG = "presend.config"
@@ -70,7 +79,12 @@ def _info(spec: OptionSpec) -> Any:
     flags = [meta.flag, *([meta.short] if meta.short else [])]
     eager: dict[str, Any] = {"is_eager": True, "callback": _read_config} if spec.name == "config" else {}
     metavar = meta.metavar or (f"<{'|'.join(meta.choices)}>" if meta.choices else None)
-    return typer.Option(*flags, help=meta.help, metavar=metavar, hidden=meta.hidden, **eager)
+    return typer.Option(*flags, help=meta.help, metavar=metavar, hidden=meta.hidden, envvar=env_name(spec), **eager)
+
+
+def env_name(spec: OptionSpec) -> str:
+    """The environment variable that sets the option: ``PRESEND_`` and its name in capitals."""
+    return ENV_PREFIX + spec.name.upper()
 
 
 def _read_config(ctx: typer.Context, value: Path | None) -> Path | None:
@@ -78,7 +92,7 @@ def _read_config(ctx: typer.Context, value: Path | None) -> Path | None:
     try:
         loaded = load_config(find_config(value), SPECS)
     except UsageError as exc:
-        ctx.meta[CONFIG_ERROR] = exc
+        ctx.meta[CONFIG_ERROR] = UsageError(f"{exc}{set_by(ctx, '--config')}")
         return value
     ctx.meta[CONFIG] = loaded
     ctx.default_map = {**(ctx.default_map or {}), **{name: _as_default(name, v) for name, v in loaded.values.items()}}
@@ -99,9 +113,79 @@ def loaded_config(ctx: typer.Context) -> Config:
     return found if isinstance(found, Config) else Config(None, {})
 
 
-def from_config_file(ctx: typer.Context, flag: str) -> bool:
-    """Whether the value of the option ``flag`` came from the config file."""
+#: click's parameter sources (compared by name: typer ships its own copy of click's enum) as presend names them.
+_SOURCES = {"COMMANDLINE": "command_line", "ENVIRONMENT": "environment", "DEFAULT_MAP": "config_file"}
+
+
+def source_of(ctx: typer.Context, name: str) -> str | None:
+    """Where the option ``name`` got its value: command_line, environment, config_file, or None (its default)."""
+    source = ctx.get_parameter_source(name)
+    return _SOURCES.get(source.name) if source is not None else None
+
+
+def set_by(ctx: typer.Context, flag: str) -> str:
+    """Where the option ``flag`` was set when that is not the command line, for an error message.
+
+    `` (set in FILE)`` for the config file, `` (set by PRESEND_X; fix or unset it)`` for the
+    environment, else the empty text.
+    """
     spec = BY_FLAG.get(flag)
-    source = ctx.get_parameter_source(spec.name) if spec is not None else None
-    # Compared by name: typer ships its own copy of click's ParameterSource enum.
-    return source is not None and source.name == "DEFAULT_MAP"
+    source = source_of(ctx, spec.name) if spec is not None else None
+    if spec is not None and source == "environment":
+        return f" (set by {env_name(spec)}; fix or unset it)"
+    config = ctx.meta.get(CONFIG)
+    if source == "config_file" and isinstance(config, Config) and config.path is not None:
+        return f" (set in {config.path})"
+    return ""
+
+
+def settings_sources(ctx: typer.Context) -> dict[str, Any]:
+    """Which sources set the command's options: the config file, the environment, the command line.
+
+    ``config_file`` is the file read (None without one), ``config_options`` the options whose
+    value came from it, ``environment`` the variables used, ``command_line`` the flags given.
+    """
+    used: dict[str | None, list[OptionSpec]] = {}
+    for spec in SPECS:
+        if not spec.meta.positional:
+            used.setdefault(source_of(ctx, spec.name), []).append(spec)
+    config = ctx.meta.get(CONFIG)
+    path = config.path if isinstance(config, Config) else None
+    return {
+        "config_file": None if path is None else str(path),
+        "config_options": [spec.name for spec in used.get("config_file", [])],
+        "environment": [env_name(spec) for spec in used.get("environment", [])],
+        "command_line": [spec.meta.flag for spec in used.get("command_line", [])],
+    }
+
+
+def early_value(argv: list[str], name: str) -> Any:
+    """The value of option ``name`` as far as it can be known when click could not parse ``argv``.
+
+    The same precedence as a parsed command line: the last ``--flag VALUE`` or ``--flag=VALUE``
+    before ``--``, else the environment variable, else the config file (``--config``,
+    ``PRESEND_CONFIG`` or ``./presend.toml``; one that cannot be read tells nothing), else None.
+    """
+    spec = BY_NAME[name]
+    given = _last_flag_value(argv, spec.meta.flag)
+    if given is not None:
+        return given
+    if env_name(spec) in os.environ:
+        return os.environ[env_name(spec)]
+    config = _last_flag_value(argv, "--config") or os.environ.get(env_name(BY_NAME["config"]))
+    try:
+        return load_config(find_config(Path(config) if config else None), SPECS).values.get(name)
+    except UsageError:
+        return None
+
+
+def _last_flag_value(argv: list[str], flag: str) -> str | None:
+    """The value the last ``flag`` of ``argv`` was given (options end at ``--``)."""
+    args = argv[: argv.index("--")] if "--" in argv else argv
+    found = None
+    for arg, following in zip(args, [*args[1:], None], strict=True):
+        if arg == flag and following is not None:
+            found = following
+        elif arg.startswith(flag + "="):
+            found = arg[len(flag) + 1:]
+    return found

@@ -146,17 +146,19 @@ def test_json_log_is_one_event_per_line(here: Path) -> None:
     assert result.exit_code == 3
     events = [json.loads(line) for line in result.stderr.splitlines()]
     names = [e["event"] for e in events]
-    assert names == ["run_started", "chunk_committed", "chunk_committed", "level_finished", "note", "run_finished"]
-    assert events[4]["message"].startswith("list.csv: first line read as a header: ")
+    assert names == ["settings", "run_started", "chunk_committed", "chunk_committed", "level_finished", "note",
+                     "run_finished"]
+    assert events[5]["message"].startswith("list.csv: first line read as a header: ")
     assert all("time" in e for e in events)
-    assert events[1]["rows_done"] == 2 and events[2]["rows_done"] == 4
+    assert events[2]["rows_done"] == 2 and events[3]["rows_done"] == 4
     assert events[-1]["rows"] == 4 and events[-1]["undeliverable_percent"] == 50.0 and events[-1]["exit"] == 3
     assert result.stdout == ""
     quiet = runner.invoke(app, ["clean", "list.csv", "--no-dns", "--no-cache", "-q", "--log-format", "json"])
-    assert [json.loads(line)["event"] for line in quiet.stderr.splitlines()] == ["note", "run_finished"]
+    assert [json.loads(line)["event"] for line in quiet.stderr.splitlines()] == ["settings", "note", "run_finished"]
     error = runner.invoke(app, ["clean", "missing.csv", "--no-dns", "--log-format", "json"])
     assert error.exit_code == 2
-    (event,) = [json.loads(line) for line in error.stderr.splitlines()]
+    settings, event = [json.loads(line) for line in error.stderr.splitlines()]
+    assert settings["event"] == "settings"
     assert event["event"] == "error" and event["exit"] == 2 and "missing.csv" in event["message"]
 
 
