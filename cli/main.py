@@ -25,6 +25,7 @@ from pipeline.errors import InputError, LockedError, OutputError, PresendError, 
 from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
 
+from .check import check
 from .events import EventLog
 from .params import (
     BY_FLAG,
@@ -33,6 +34,7 @@ from .params import (
     loaded_config,
     set_by,
     settings_sources,
+    with_check_parameters,
     with_option_parameters,
 )
 from .progress import make_progress
@@ -159,6 +161,7 @@ def _over_thresholds(summary: dict[str, Any], settings: CliSettings) -> list[str
 
 
 app.command()(with_option_parameters(clean))
+app.command(name="check")(with_check_parameters(check))
 
 
 def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:

@@ -52,6 +52,33 @@ def with_option_parameters(command: F) -> F:
     return command
 
 
+#: The run options ``presend check`` takes: every one but those about a file (input, out, resume ...).
+CHECK_SPECS: tuple[OptionSpec, ...] = tuple(
+    spec for spec in SPECS
+    if spec.name not in {"input", "out", "resume", "chunk_size", "report_rows", "email_column", "encoding",
+                         "keep_risky", "fail_over", "fail_over_unknown", "input_url", "quiet"}
+)
+
+
+def with_check_parameters(command: F) -> F:
+    """Give ``command(ctx, addresses, output_format, **values)`` the signature typer reads: the
+    addresses, ``--format``, and the run options that concern one address (see CHECK_SPECS)."""
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    addresses = inspect.Parameter(
+        "addresses", inspect.Parameter.POSITIONAL_OR_KEYWORD,
+        annotation=Annotated[list[str], typer.Argument(help="The addresses to check.", metavar="ADDRESS...")],
+    )
+    output = inspect.Parameter(
+        "output_format", inspect.Parameter.KEYWORD_ONLY, default="text",
+        annotation=Annotated[str, typer.Option(
+            "--format", help="text (a line per address) or json (an object per line).", metavar="<text|json>"
+        )],
+    )
+    parameters = [context, addresses, output, *(_parameter(spec) for spec in CHECK_SPECS)]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return command
+
+
 def _parameter(spec: OptionSpec) -> inspect.Parameter:
     """The typer parameter of one option."""
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if spec.meta.positional else inspect.Parameter.KEYWORD_ONLY
