@@ -24,6 +24,7 @@ from pipeline import __version__
 from pipeline.errors import InputError, LockedError, OutputError, PresendError, UsageError
 from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
+from pipeline.ports import DomainResolver, MailboxProber
 
 from .check import check
 from .events import EventLog
@@ -40,6 +41,7 @@ from .params import (
 from .progress import make_progress
 from .settings import CliSettings
 from .signals import exit_status, stop_on_signals, stopped_by
+from .streams import stdin_spooled, write_results
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -67,6 +69,35 @@ def _say(line: str) -> None:
     typer.echo(printable(line))
 
 
+def _warn(line: str) -> None:
+    """A closing line on stderr (when stdout holds the results table)."""
+    typer.echo(printable(line), err=True)
+
+
+def _resolver(options: RunOptions) -> DomainResolver | None:
+    """The DNS level's resolver, when the level is on."""
+    if not options.dns.enabled:
+        return None
+    from pipeline.dns.resolver import make_resolver
+
+    return make_resolver(options.dns, options.cache)
+
+
+def _prober(options: RunOptions) -> MailboxProber | None:
+    """The mailbox level's prober, when the level is on."""
+    if not options.probe.enabled:
+        return None
+    from pipeline.probe.prober import make_prober
+
+    return make_prober(options.probe, options.cache)
+
+
+def _output_delimiter(summary: dict[str, Any]) -> str:
+    """The delimiter of the outputs: the input's, or a comma (a workbook)."""
+    found = str(summary.get("input", {}).get("delimiter") or ",")
+    return found if len(found) == 1 else ","
+
+
 def clean(ctx: typer.Context, **values: Any) -> None:
     """Clean INPUT and write <stem>.results.csv, .clean.csv, .summary.json and .report.html."""
     from pipeline.run import run
@@ -83,16 +114,9 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     quiet = settings.quiet
     progress = make_progress(enabled=not quiet and not log.json)
     try:
-        resolver = prober = None
-        if options.dns.enabled:
-            from pipeline.dns.resolver import make_resolver
-
-            resolver = make_resolver(options.dns, options.cache)
-        if options.probe.enabled:
-            from pipeline.probe.prober import make_prober
-
-            prober = make_prober(options.probe, options.cache)
-        result = run(options, resolver=resolver, prober=prober, progress=progress, events=log)
+        with stdin_spooled(options) as spooled:
+            result = run(spooled, resolver=_resolver(spooled), prober=_prober(spooled), progress=progress,
+                         events=log)
     except (InputError, UsageError, OutputError, LockedError) as exc:
         progress.close()
         log.error(str(exc), EXIT_USAGE)
@@ -128,14 +152,17 @@ def clean(ctx: typer.Context, **values: Any) -> None:
             "exit": code,
         },
     )
+    if settings.stdout:
+        write_results(result.paths["results"], _output_delimiter(summary), settings.format)
     if not quiet and not log.json:
         counts = summary["by_status"]
         line = ", ".join(f"{counts[k]} {k}" for k in counts)
-        _say(f"{rows} rows: {line}")
+        say = _warn if settings.stdout else _say  # stdout holds the results table
+        say(f"{rows} rows: {line}")
         dns_stats = summary.get("dns") or {}
         if dns_stats:
-            _say(_dns_line(dns_stats))
-        _say(f"report: {result.paths['report']}")
+            say(_dns_line(dns_stats))
+        say(f"report: {result.paths['report']}")
     if code == EXIT_THRESHOLD:
         if not log.json:
             for line in over:

@@ -56,7 +56,7 @@ def with_option_parameters(command: F) -> F:
 CHECK_SPECS: tuple[OptionSpec, ...] = tuple(
     spec for spec in SPECS
     if spec.name not in {"input", "out", "resume", "chunk_size", "report_rows", "email_column", "encoding",
-                         "keep_risky", "fail_over", "fail_over_unknown", "input_url", "quiet"}
+                         "keep_risky", "fail_over", "fail_over_unknown", "input_url", "quiet", "stdout", "format"}
 )
 
 

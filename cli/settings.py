@@ -13,6 +13,8 @@ from pipeline.options import option
 
 #: The formats of stderr.
 LOG_FORMATS = ("text", "json")
+#: The formats of the results table on stdout (--stdout).
+STDOUT_FORMATS = ("csv", "jsonl")
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,3 +44,13 @@ class CliSettings:
         metadata=option("--log-format", "stderr format: text, or json (one event per line).", choices=LOG_FORMATS),
     )
     quiet: bool = field(default=False, metadata=option("--quiet", "No progress bars, no summary line.", short="-q"))
+    stdout: bool = field(
+        default=False,
+        metadata=option("--stdout", "Also write the results table to stdout (the other outputs go to --out; "
+                                    "the closing lines then go to stderr)."),
+    )
+    format: str = field(
+        default="csv",
+        metadata=option("--format", "The results table on stdout: csv, or jsonl (one JSON object per row).",
+                        choices=STDOUT_FORMATS),
+    )
