@@ -16,7 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import zipfile
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -148,7 +148,7 @@ class Workbook:
         else:
             self._rows, self.sheet, self.sheets = self._open_calamine()
 
-    def _open_calamine(self) -> tuple[Callable[[], Iterator[list[Any]]], str, int]:
+    def _open_calamine(self) -> tuple[Callable[[], Iterator[Sequence[Any]]], str, int]:
         import python_calamine  # imported here: only workbook inputs pay for it
 
         handle: IO[bytes] | None = None
@@ -177,7 +177,7 @@ class Workbook:
                 handle.close()
         return sheet.iter_rows, sheet.name, len(worksheets)
 
-    def _open_openpyxl(self) -> tuple[Callable[[], Iterator[tuple[Any, ...]]], str, int]:
+    def _open_openpyxl(self) -> tuple[Callable[[], Iterator[Sequence[Any]]], str, int]:
         import openpyxl  # only an .xlsx with error cells comes here
 
         handle = self.path.open("rb")  # openpyxl goes by the name; a handle works under any name
