@@ -17,6 +17,7 @@ import datetime as dt
 import re
 import zipfile
 from collections.abc import Callable, Generator, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO, Any
 
@@ -121,6 +122,20 @@ def _part_has_error(archive: zipfile.ZipFile, name: str) -> bool:
     return False
 
 
+def _rows_from_a1(sheet: Any) -> Iterator[list[Any]]:
+    """A calamine sheet's rows, each from column A.
+
+    ``iter_rows`` starts at row 1 but at the first column that holds data; the cells left of it
+    are put back, so column positions are the sheet's.
+    """
+    end = sheet.end
+    if end is None:  # an empty sheet
+        return
+    columns = end[1] + 1
+    for row in sheet.iter_rows():
+        yield [""] * (columns - len(row)) + row if len(row) < columns else row
+
+
 def _unreadable(path: Path, exc: BaseException) -> InputError:
     detail = str(exc) or type(exc).__name__
     return InputError(
@@ -175,7 +190,7 @@ class Workbook:
         finally:
             if handle is not None:
                 handle.close()
-        return sheet.iter_rows, sheet.name, len(worksheets)
+        return partial(_rows_from_a1, sheet), sheet.name, len(worksheets)
 
     def _open_openpyxl(self) -> tuple[Callable[[], Iterator[Sequence[Any]]], str, int]:
         import openpyxl  # only an .xlsx with error cells comes here
