@@ -18,7 +18,7 @@ import pytest
 
 from pipeline.errors import InputError
 from pipeline.io.ingest import open_table
-from pipeline.io.workbook import Workbook, cell_text, duration_text, has_error_cells
+from pipeline.io.workbook import Workbook, calamine_would_lose_cells, cell_text, duration_text
 from pipeline.options import DnsOptions, RunOptions
 from pipeline.run import run
 
@@ -85,11 +85,18 @@ def _cells(path: Path) -> list[list[str]]:
         book.close()
 
 
+def _reader(path: Path) -> str:
+    book = Workbook(path)
+    book.close()
+    return book.reader
+
+
 @pytest.mark.parametrize("kind", sorted(WRITERS))
 def test_each_format_reads_every_value_as_the_promised_text(tmp_path: Path, kind: str) -> None:
     source = WRITERS[kind](tmp_path / f"book.{kind}")
     book = Workbook(source)
     assert (book.kind, book.sheet, book.sheets, book.misnamed) == (kind, "Contacts", 2, False)
+    assert book.reader == "calamine"
     book.close()
     assert _cells(source) == EXPECTED
 
@@ -155,7 +162,8 @@ def _formula_book(path: Path, *, with_error: bool) -> Path:
 
 def test_formulas_read_as_their_last_computed_value(tmp_path: Path) -> None:
     source = _formula_book(tmp_path / "formulas.xlsx", with_error=False)
-    assert not has_error_cells(source)
+    assert not calamine_would_lose_cells(source)
+    assert _reader(source) == "calamine"
     assert _cells(source) == [["Name", "Email", "Total"], ["Ann", "ann@example.com", "3"],
                               ["Bob", "bob@example.com", "0.5"]]
 
@@ -163,11 +171,43 @@ def test_formulas_read_as_their_last_computed_value(tmp_path: Path) -> None:
 def test_an_error_cell_keeps_its_text_rather_than_reading_empty(tmp_path: Path) -> None:
     # calamine reads an error cell as empty; such a sheet goes to openpyxl, which keeps "#N/A".
     source = _formula_book(tmp_path / "errors.xlsx", with_error=True)
-    assert has_error_cells(source)
+    assert calamine_would_lose_cells(source)
+    assert _reader(source) == "openpyxl"
     assert _cells(source) == [["Name", "Email", "Total"], ["Ann", "ann@example.com", "3"], ["Bob", "#N/A", "0.5"]]
     table = open_table(source)
     assert [row.cells[1] for row in table.rows()] == ["ann@example.com", "#N/A"]  # a value, not a blank
     table.close()
+
+
+@pytest.mark.parametrize("kind", sorted(WRITERS))
+def test_a_cell_of_white_space_only_keeps_it(tmp_path: Path, kind: str) -> None:
+    # openpyxl writes " " without xml:space="preserve", which calamine would read as empty:
+    # the .xlsx goes to openpyxl; calamine keeps the white space of .xls and .ods itself.
+    source = tmp_path / f"blanks.{kind}"
+    if kind == "xlsx":
+        book = openpyxl.Workbook()
+        sheet = book.active
+        assert sheet is not None
+        for row in [["Name", "Email"], [" ", "ann@example.com"], ["Bob", "\t"]]:
+            sheet.append(row)
+        book.save(source)
+    elif kind == "xls":
+        xlwt = pytest.importorskip("xlwt", reason="xlwt (the test extra) writes the .xls files")
+        xbook = xlwt.Workbook()
+        xsheet = xbook.add_sheet("s")
+        for r, row in enumerate([["Name", "Email"], [" ", "ann@example.com"], ["Bob", "\t"]]):
+            for c, value in enumerate(row):
+                xsheet.write(r, c, value)
+        xbook.save(str(source))
+    else:
+        pytest.importorskip("odf", reason="odfpy (the test extra) writes the .ods files")
+        import pandas as pd
+
+        pd.DataFrame([[" ", "ann@example.com"], ["Bob", "\t"]], columns=["Name", "Email"]).to_excel(
+            source, engine="odf", index=False
+        )
+    assert _cells(source) == [["Name", "Email"], [" ", "ann@example.com"], ["Bob", "\t"]]
+    assert _reader(source) == ("openpyxl" if kind == "xlsx" else "calamine")
 
 
 def test_rows_and_columns_count_from_a1_when_the_data_starts_further_in(tmp_path: Path) -> None:

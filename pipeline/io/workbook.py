@@ -4,11 +4,13 @@ python-calamine (Rust) reads the first worksheet of any of the four formats. Num
 without a spurious ``.0`` (a cell holding 123 reads ``123``), dates as ISO-8601 text, booleans
 as Excel shows them (``TRUE``/``FALSE``), formulas as their last computed value.
 
-calamine turns a cell holding an error value (``#N/A``, ``#DIV/0!`` ...) into an empty cell,
-which would make a VLOOKUP's ``#N/A`` look like a blank address. An .xlsx or .xlsm sheet that
-holds error cells (``t="e"`` in its XML, found by a quick scan) is therefore read with
-openpyxl's streaming reader instead, which keeps them as text. .xls and .ods error cells read
-empty (no other reader here knows those formats).
+calamine loses two kinds of .xlsx cell that openpyxl keeps: a cell holding an error value
+(``#N/A``, ``#DIV/0!`` ...) reads empty, which would make a VLOOKUP's ``#N/A`` look like a
+blank address; and a text of white space only (`` ``) reads empty unless the file marks it
+``xml:space="preserve"`` (Excel does; openpyxl and some other writers do not). A quick scan of
+the worksheets' and shared strings' XML finds either, and such a workbook is read with
+openpyxl's streaming reader instead (slower, same text). .xls and .ods error cells read empty
+(no other reader here knows those formats); their white space is kept.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ _ODS_MIMETYPE = b"application/vnd.oasis.opendocument.spreadsheet"
 # Floats that are whole numbers print without ".0" up to this size; beyond it a float
 # no longer holds every integer exactly, so its shortest round-trip form is kept.
 _EXACT_INT_LIMIT = 2**53
-# An error cell in a worksheet's XML: <c r="B2" t="e"> (either quote).
-_ERROR_CELL = re.compile(rb"""<c\b[^>]*?\st=["']e["']""")
+# What calamine would read as empty: an error cell, <c r="B2" t="e"> (either quote), or a text
+# of white space only not marked xml:space="preserve", <t> </t>.
+_LOST_BY_CALAMINE = re.compile(rb"""<c\b[^>]*?\st=["']e["']|<t>[ \t\r\n]+</t>""")
+_CLUE = re.compile(rb"""t(?:>[ \t\r\n]|=["']e["'])""")
 _SCAN_BLOCK = 1 << 20
 
 
@@ -101,21 +105,27 @@ def workbook_kind(path: Path) -> str:
     raise InputError(f"{path}: a zip archive ({shown}), not a list; unzip it and give the list inside")
 
 
-def has_error_cells(path: Path) -> bool:
-    """True when a worksheet of an .xlsx holds an error cell (any sheet: cheaper than finding the first)."""
+def calamine_would_lose_cells(path: Path) -> bool:
+    """True when calamine would read a cell of an .xlsx as empty that openpyxl keeps.
+
+    That is an error cell or a text of white space only (see the module's docstring), in any
+    worksheet (cheaper than finding the first) or in the shared strings.
+    """
     with zipfile.ZipFile(path) as archive:
         for name in archive.namelist():
-            if name.startswith("xl/worksheets/") and name.endswith(".xml") and _part_has_error(archive, name):
+            part = name.startswith("xl/worksheets/") or name == "xl/sharedStrings.xml"
+            if part and name.endswith(".xml") and _part_loses_cells(archive, name):
                 return True
     return False
 
 
-def _part_has_error(archive: zipfile.ZipFile, name: str) -> bool:
+def _part_loses_cells(archive: zipfile.ZipFile, name: str) -> bool:
     tail = b""
     with archive.open(name) as part:
         while block := part.read(_SCAN_BLOCK):
             text = tail + block
-            if _ERROR_CELL.search(text):
+            # A loose pattern with a literal head is fast; the exact one only confirms a rare hit.
+            if _CLUE.search(text) and _LOST_BY_CALAMINE.search(text):
                 return True
             # An opening <c ...> tag is short: keep enough to match one cut by the block edge.
             tail = text[-256:]
@@ -158,7 +168,9 @@ class Workbook:
         #: True when the workbook came under a name not of its kind (a note says so).
         self.misnamed = path.suffix.lower() not in WORKBOOK_SUFFIXES[self.kind]
         self._close: Callable[[], None] = lambda: None
-        if self.kind == "xlsx" and has_error_cells(path):
+        #: The library that reads the sheet: "calamine", or "openpyxl" for cells calamine would lose.
+        self.reader = "openpyxl" if self.kind == "xlsx" and calamine_would_lose_cells(path) else "calamine"
+        if self.reader == "openpyxl":
             self._rows, self.sheet, self.sheets = self._open_openpyxl()
         else:
             self._rows, self.sheet, self.sheets = self._open_calamine()
@@ -193,7 +205,7 @@ class Workbook:
         return partial(_rows_from_a1, sheet), sheet.name, len(worksheets)
 
     def _open_openpyxl(self) -> tuple[Callable[[], Iterator[Sequence[Any]]], str, int]:
-        import openpyxl  # only an .xlsx with error cells comes here
+        import openpyxl  # only an .xlsx with cells calamine would lose comes here
 
         handle = self.path.open("rb")  # openpyxl goes by the name; a handle works under any name
         try:
@@ -248,5 +260,5 @@ class Workbook:
 
 __all__ = [
     "ALL_WORKBOOK_SUFFIXES", "OLE_MAGIC", "WORKBOOK_SUFFIXES", "ZIP_MAGIC", "Workbook", "cell_text",
-    "duration_text", "has_error_cells", "workbook_kind",
+    "calamine_would_lose_cells", "duration_text", "workbook_kind",
 ]
