@@ -46,6 +46,8 @@ _SCAN_BLOCK = 1 << 20
 
 def cell_text(value: Any) -> str:
     """The text of one cell value as calamine (or openpyxl) returns it."""
+    if type(value) is str:  # most cells, and calamine's empty ones: the fast path first
+        return value
     if value is None:
         return ""
     if isinstance(value, str):
@@ -259,6 +261,13 @@ class Workbook:
 
 
 __all__ = [
-    "ALL_WORKBOOK_SUFFIXES", "OLE_MAGIC", "WORKBOOK_SUFFIXES", "ZIP_MAGIC", "Workbook", "cell_text",
-    "calamine_would_lose_cells", "duration_text", "workbook_kind",
+    "ALL_WORKBOOK_SUFFIXES",
+    "OLE_MAGIC",
+    "WORKBOOK_SUFFIXES",
+    "ZIP_MAGIC",
+    "Workbook",
+    "calamine_would_lose_cells",
+    "cell_text",
+    "duration_text",
+    "workbook_kind",
 ]
