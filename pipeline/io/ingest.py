@@ -1,8 +1,8 @@
 """Reading the input list: format, encoding, delimiter, header, email column, ragged rows.
 
 Everything is read as text and handed on unchanged (``00123`` stays ``00123``, ``NA`` stays
-``NA``); a row is never dropped or shifted. Rows stream: a CSV is decoded block by block and
-a workbook's first sheet is loaded once by python-calamine (see ``workbook.py``).
+``NA``); a row is never dropped or shifted. A CSV streams, decoded block by block; a
+workbook's first sheet is loaded into memory once by python-calamine (see ``workbook.py``).
 
 Decisions worth knowing (README "Input formats" says the same for users):
 
