@@ -347,7 +347,7 @@ class CacheOptions:
 class RunOptions:
     """Everything one ``presend clean`` run needs to know."""
 
-    input: Path = field(metadata=argument("input", "The list to clean (CSV, TSV or XLSX)."))
+    input: Path = field(metadata=argument("input", "The list to clean (CSV, TSV, XLSX, XLS or ODS)."))
     out_dir: Path | None = field(default=None, metadata=option("--out", "Output folder (default: beside the input)."))
     email_column: str | None = field(
         default=None, metadata=option("--email-column", "Column holding the addresses (a name or a 1-based number).")

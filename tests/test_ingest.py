@@ -420,9 +420,9 @@ def test_xlsx_values_come_back_as_text(tmp_path: Path) -> None:
         ("empty.csv", b"", "the file is empty"),
         ("blank.csv", b"\r\n \r\n,,\r\n", "holds no rows"),
         ("zip.csv.gz", b"\x1f\x8b\x08\x00rest", "compressed"),
-        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", "old-style .xls"),
-        ("fake.xlsx", b"email\na@example.com\n", "not an Excel workbook"),
-        ("broken.xlsx", b"PK\x03\x04broken", "not a readable .xlsx workbook"),
+        ("old.xls", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1rest", "old.xls: not a readable workbook"),
+        ("fake.xlsx", b"email\na@example.com\n", "named .xlsx but is not a workbook"),
+        ("broken.xlsx", b"PK\x03\x04broken", "broken.xlsx: not a readable workbook"),
         ("bin.csv", b"email\x00\x01\x02\x00\x00\x00\x03" * 50, "binary file"),
     ],
 )

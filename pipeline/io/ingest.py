@@ -1,8 +1,8 @@
 """Reading the input list: format, encoding, delimiter, header, email column, ragged rows.
 
 Everything is read as text and handed on unchanged (``00123`` stays ``00123``, ``NA`` stays
-``NA``); a row is never dropped or shifted. Rows stream: a CSV is decoded block by block and
-a workbook is read with openpyxl's read-only reader, so memory does not grow with the file.
+``NA``); a row is never dropped or shifted. A CSV streams, decoded block by block; a
+workbook's first sheet is loaded into memory once by python-calamine (see ``workbook.py``).
 
 Decisions worth knowing (README "Input formats" says the same for users):
 
@@ -44,7 +44,7 @@ from pipeline.io.textfile import (
     read_lines,
     sniff_text_format,
 )
-from pipeline.io.workbook import OLE_MAGIC, XLSX_SUFFIXES, ZIP_MAGIC, Workbook
+from pipeline.io.workbook import ALL_WORKBOOK_SUFFIXES, OLE_MAGIC, ZIP_MAGIC, Workbook
 from pipeline.rules.syntax import normalize
 
 #: Data rows looked at to find the email column by its values.
@@ -76,7 +76,7 @@ class TableInfo:
     """What was learnt about the input file before reading its rows."""
 
     path: Path
-    format: str  # "csv" (any delimited text) or "xlsx"
+    format: str  # "csv" (any delimited text), or the workbook's kind: "xlsx", "xls" or "ods"
     encoding: str  # the text encoding read; "" for a workbook
     delimiter: str  # the input's delimiter; "" for a workbook
     header: tuple[str, ...]
@@ -108,7 +108,12 @@ class TableInfo:
     @property
     def output_bom(self) -> bool:
         """True when the input came from Excel or an Excel-like encoding: outputs get a BOM."""
-        return self.format == "xlsx" or self.encoding not in ("utf-8", "ascii")
+        return self.is_workbook or self.encoding not in ("utf-8", "ascii")
+
+    @property
+    def is_workbook(self) -> bool:
+        """True when the input is a workbook (any kind), not delimited text."""
+        return self.format != "csv"
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +415,7 @@ class Table:
         text = self._text
         return TableInfo(
             path=path,
-            format="xlsx" if self._workbook else "csv",
+            format=self._workbook.kind if self._workbook else "csv",
             encoding=text.encoding if text else "",
             delimiter=text.delimiter if text else "",
             header=header,
@@ -434,7 +439,7 @@ class Table:
         if not path.exists():
             raise InputError(f"{path}: no such file; check the path")
         if not path.is_file():
-            raise InputError(f"{path}: not a file; give the path of a CSV, TSV or XLSX list")
+            raise InputError(f"{path}: not a file; give the path of a CSV, TSV, XLSX, XLS or ODS list")
         try:
             with path.open("rb") as handle:
                 sample = handle.read(SAMPLE_BYTES)
@@ -445,13 +450,9 @@ class Table:
             raise InputError(f"{path}: the file is empty; export the list with a header row")
         if sample.startswith(_GZIP_MAGIC):
             raise InputError(f"{path}: the file is compressed (gzip); decompress it first")
-        if sample.startswith(OLE_MAGIC) or suffix == ".xls":
-            raise InputError(
-                f"{path}: an old-style .xls (or password-protected) workbook; save it from Excel as .xlsx or CSV"
-            )
-        if suffix in XLSX_SUFFIXES or sample.startswith(ZIP_MAGIC):
-            if not sample.startswith(ZIP_MAGIC):
-                raise InputError(f"{path}: named {suffix} but is not an Excel workbook; check the file")
+        if suffix in ALL_WORKBOOK_SUFFIXES or sample.startswith((ZIP_MAGIC, OLE_MAGIC)):
+            if not sample.startswith((ZIP_MAGIC, OLE_MAGIC)):
+                raise InputError(f"{path}: named {suffix} but is not a workbook; check the file")
             self._workbook = Workbook(path)
             return
         text = sniff_text_format(
@@ -539,7 +540,7 @@ class Table:
         """
         stats = ReadStats()
         self.stats = stats
-        workbook = self.info.format == "xlsx"
+        workbook = self.info.is_workbook
         shaper = RowShaper(
             self.info.width, stats, header_pending=self.info.has_header, workbook=workbook,
             start_line=self.info.start_line,
@@ -599,7 +600,7 @@ class Table:
     def _header_note(self) -> str:
         """What was decided about the first line, and why."""
         info = self.info
-        line = "row" if info.format == "xlsx" else "line"
+        line = "row" if info.is_workbook else "line"
         if info.has_header:
             return (
                 f"{self.path.name}: first {line} read as a header: {_quote_list(info.header, 8)} "
@@ -617,7 +618,8 @@ class Table:
         name = self.path.name
         notes: list[str] = []
         if self._workbook is not None and self._workbook.misnamed:
-            notes.append(f"{name}: an Excel workbook under another name; it was read as a workbook")
+            kind = "an OpenDocument spreadsheet" if self._workbook.kind == "ods" else "an Excel workbook"
+            notes.append(f"{name}: {kind} under another name; it was read as a workbook")
         text = self._text
         if text is not None and text.guessed:
             other = f" (perhaps --encoding {text.runner_up})" if text.runner_up else ""
@@ -635,7 +637,7 @@ class Table:
         if stats.malformed_rows:
             notes.append(
                 f"{name}: {stats.malformed_rows} row(s) do not have the header's {info.width} fields "
-                f"(first on {'row' if info.format == 'xlsx' else 'line'} {stats.first_malformed_line}); "
+                f"(first on {'row' if info.is_workbook else 'line'} {stats.first_malformed_line}); "
                 "they are marked malformed_row"
             )
         if self._workbook is not None and self._workbook.sheets > 1:
