@@ -16,6 +16,7 @@ import typer
 from pipeline.errors import PresendError, UsageError
 from pipeline.io.safetext import printable
 
+from .events import EventLog
 from .params import CHECK_SPECS
 
 #: The exit statuses (as ``presend clean``'s).
@@ -29,16 +30,17 @@ def check(ctx: typer.Context, addresses: list[str], output_format: str, **values
     """Forecast the SMTP reply each ADDRESS would get (no list, no files)."""
     import pipeline
 
+    log = EventLog("json" if values.get("log_format") == "json" else "text")
     if output_format not in ("text", "json"):
-        _fail(f"--format: expected text or json, not {output_format!r}", EXIT_USAGE)
+        _fail(log, f"--format: expected text or json, not {output_format!r}", EXIT_USAGE)
     options = {name: value for name, value in values.items() if name in RUN_NAMES}
     for address in addresses:
         try:
             found = pipeline.check(address, **options)
         except UsageError as exc:
-            _fail(str(exc), EXIT_USAGE)
+            _fail(log, str(exc), EXIT_USAGE)
         except PresendError as exc:
-            _fail(str(exc), EXIT_FAILURE)
+            _fail(log, str(exc), EXIT_FAILURE)
         typer.echo(_line(address, found, output_format))
 
 
@@ -51,6 +53,7 @@ def _line(address: str, found: dict[str, str], output_format: str) -> str:
     return printable(f"{address}: {status} {code} {reason}: {detail}")
 
 
-def _fail(message: str, code: int) -> None:
-    typer.echo(f"presend: error: {printable(message)}", err=True)
+def _fail(log: EventLog, message: str, code: int) -> None:
+    """One error line on stderr (a JSON event with --log-format json), then the exit."""
+    log.error(message, code)
     raise typer.Exit(code)

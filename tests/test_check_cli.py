@@ -65,3 +65,10 @@ def test_the_dns_level_against_the_lab(tmp_path: Path) -> None:
     fine, lost = (json.loads(line) for line in stdout.splitlines())
     assert (fine["presend_status"], fine["presend_mx"]) == ("deliverable", "mx.fine.example")
     assert (lost["presend_code"], lost["presend_reason"]) == ("550", "nxdomain")
+
+
+def test_errors_respect_the_json_log() -> None:
+    code, _, stderr = presend_check("", "--no-dns", "--log-format", "json")
+    event = json.loads(stderr.strip())
+    assert code == 2 and event["event"] == "error" and event["exit"] == 2
+    assert "no address to check" in event["message"]
