@@ -54,8 +54,8 @@ from pipeline.engine.steps import (
 )
 from pipeline.errors import EngineError, InputError, PresendError, UsageError
 from pipeline.io.ingest import ReadStats, Table
-from pipeline.io.outputs import write_at
 from pipeline.io.pieces import FilePiece, TextPiece
+from pipeline.io.positional import write_at
 from pipeline.models import MailboxVerdict
 from pipeline.options import DnsOptions, ProbeOptions, RunOptions
 from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressCallback

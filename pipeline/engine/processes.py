@@ -58,8 +58,9 @@ from pipeline.engine.steps import (
 )
 from pipeline.errors import EngineError, PresendError
 from pipeline.io.ingest import ReadStats, Table, unreadable_input
-from pipeline.io.outputs import write_at, writing_failed
+from pipeline.io.outputs import writing_failed
 from pipeline.io.pieces import FilePiece, TextPiece, cut_as_bytes, file_pieces, text_pieces
+from pipeline.io.positional import write_at
 from pipeline.options import RunOptions
 from pipeline.report.tally import DomainCounter
 

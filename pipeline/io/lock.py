@@ -22,6 +22,7 @@ from types import TracebackType
 
 from pipeline.engine.children import close_in_children, keep_in_children
 from pipeline.errors import LockedError, OutputError
+from pipeline.io.positional import read_at
 
 #: Close the lock's descriptor on exec where the system has the flag (not on Windows, where
 #: descriptors are not inherited unless asked for).
@@ -119,12 +120,7 @@ def _close(fd: int) -> None:
 
 def _read_pid(fd: int) -> str:
     try:
-        if hasattr(os, "pread"):
-            data = os.pread(fd, 32, 0)
-        else:  # Windows: no positional read
-            os.lseek(fd, 0, os.SEEK_SET)
-            data = os.read(fd, 32)
-        text = data.decode("ascii", "replace").strip()
+        text = read_at(fd, 32, 0).decode("ascii", "replace").strip()
     except OSError:
         return ""
     return text if text.isdigit() else ""

@@ -160,20 +160,6 @@ def writing_failed(folder: Path, exc: OSError) -> OutputError:
     )
 
 
-def write_at(descriptor: int, data: bytes, offset: int) -> None:
-    """Write all of ``data`` at ``offset`` of an open file: ``os.pwrite``, or a seek and a write
-    where there is none (Windows; the descriptor must then be this process's own)."""
-    view = memoryview(data)
-    while view:
-        if hasattr(os, "pwrite"):
-            done = os.pwrite(descriptor, view, offset)
-        else:
-            os.lseek(descriptor, offset, os.SEEK_SET)
-            done = os.write(descriptor, view)
-        view = view[done:]
-        offset += done
-
-
 def partial_path(path: Path) -> Path:
     """Where an output is written until the run commits it: a hidden file beside it.
 

@@ -15,7 +15,6 @@ import csv
 import errno
 import functools
 import itertools
-import os
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from pipeline.io.ingest import (
     undecodable_input,
     unreadable_input,
 )
+from pipeline.io.positional import read_at
 from pipeline.io.textfile import (
     DecodeStats,
     TextFormat,
@@ -111,7 +111,7 @@ class FilePiece:
             source.seek(self.start)
         while len(data) < self.size:
             wanted = self.size - len(data)
-            block = _read_at(source, wanted, self.start + len(data)) if isinstance(source, int) else source.read(wanted)
+            block = read_at(source, wanted, self.start + len(data)) if isinstance(source, int) else source.read(wanted)
             if not block:
                 raise OSError(errno.EIO, "the file is shorter than when it was first read; it changed during the run")
             data += block
@@ -122,15 +122,6 @@ class FilePiece:
         if offset >= 0:
             stats.fallback_first_line = self.first_line + count_breaks(text[:offset])
         return TextPiece(self.first_line, text, self.lines, self.final), stats
-
-
-def _read_at(descriptor: int, size: int, offset: int) -> bytes:
-    """Up to ``size`` bytes at ``offset``: ``os.pread``, or a seek and a read where there is none
-    (Windows; the descriptor is then the reading process's own)."""
-    if hasattr(os, "pread"):
-        return os.pread(descriptor, size, offset)
-    os.lseek(descriptor, offset, os.SEEK_SET)
-    return os.read(descriptor, size)
 
 
 def join_pieces(head: TextPiece | FilePiece, after: TextPiece | FilePiece) -> TextPiece | FilePiece:
