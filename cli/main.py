@@ -24,7 +24,6 @@ from pipeline import __version__
 from pipeline.errors import InputError, LockedError, OutputError, PresendError, UsageError
 from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
-from pipeline.ports import DomainResolver, MailboxProber
 
 from .check import check
 from .events import EventLog
@@ -74,33 +73,9 @@ def _warn(line: str) -> None:
     typer.echo(printable(line), err=True)
 
 
-def _resolver(options: RunOptions) -> DomainResolver | None:
-    """The DNS level's resolver, when the level is on."""
-    if not options.dns.enabled:
-        return None
-    from pipeline.dns.resolver import make_resolver
-
-    return make_resolver(options.dns, options.cache)
-
-
-def _prober(options: RunOptions) -> MailboxProber | None:
-    """The mailbox level's prober, when the level is on."""
-    if not options.probe.enabled:
-        return None
-    from pipeline.probe.prober import make_prober
-
-    return make_prober(options.probe, options.cache)
-
-
-def _output_delimiter(summary: dict[str, Any]) -> str:
-    """The delimiter of the outputs: the input's, or a comma (a workbook)."""
-    found = str(summary.get("input", {}).get("delimiter") or ",")
-    return found if len(found) == 1 else ","
-
-
 def clean(ctx: typer.Context, **values: Any) -> None:
     """Clean INPUT and write <stem>.results.csv, .clean.csv, .summary.json and .report.html."""
-    from pipeline.run import run
+    from pipeline.run import network_levels, run
 
     # The values hold the config file's too (click's default_map): the log is as the user set it.
     log = EventLog("json" if values["log_format"] == "json" else "text", values["quiet"])
@@ -115,8 +90,8 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     progress = make_progress(enabled=not quiet and not log.json)
     try:
         with stdin_spooled(options) as spooled:
-            result = run(spooled, resolver=_resolver(spooled), prober=_prober(spooled), progress=progress,
-                         events=log)
+            resolver, prober = network_levels(spooled)
+            result = run(spooled, resolver=resolver, prober=prober, progress=progress, events=log)
     except (InputError, UsageError, OutputError, LockedError) as exc:
         progress.close()
         log.error(str(exc), EXIT_USAGE)
@@ -153,7 +128,7 @@ def clean(ctx: typer.Context, **values: Any) -> None:
         },
     )
     if settings.stdout:
-        write_results(result.paths["results"], _output_delimiter(summary), settings.format)
+        write_results(result.paths["results"], result.delimiter, settings.format)
     if not quiet and not log.json:
         counts = summary["by_status"]
         line = ", ".join(f"{counts[k]} {k}" for k in counts)

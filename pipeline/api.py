@@ -27,7 +27,7 @@ import asyncio
 import csv
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
@@ -84,7 +84,7 @@ def clean(
         run_options = _options(path, target, options)
         done = _run(run_options, resolver, prober)
         results = pd.read_csv(done.paths["results"], dtype=str, keep_default_na=False, encoding="utf-8-sig",
-                              sep=_delimiter(done.summary))
+                              sep=done.delimiter)
     if index is not None:
         results.index = index[_kept_rows(source)] if len(results) != len(index) else index
     original = list(results.columns[: len(results.columns) - len(RESULT_COLUMNS)])
@@ -152,23 +152,13 @@ def _options(path: Path, out: Path, given: dict[str, Any]) -> RunOptions:
 
 def _run(options: RunOptions, resolver: DomainResolver | None, prober: MailboxProber | None) -> Any:
     """:func:`pipeline.run.run`, with the levels' resolver and prober built from the options if not given."""
-    from pipeline.run import run
+    from pipeline.run import network_levels, run
 
-    if options.dns.enabled and resolver is None:
-        from pipeline.dns.resolver import make_resolver
-
-        resolver = make_resolver(options.dns, options.cache)
-    if options.probe.enabled and prober is None:
-        from pipeline.probe.prober import make_prober
-
-        prober = make_prober(options.probe, options.cache)
-    return run(options, resolver=resolver, prober=prober)
-
-
-def _delimiter(summary: dict[str, Any]) -> str:
-    """The outputs' delimiter: the input's (a comma for a workbook)."""
-    found = summary.get("input", {}).get("delimiter") or ","
-    return str(found) if len(str(found)) == 1 else ","
+    # Build only the levels the caller did not bring.
+    wanted = replace(options, dns=replace(options.dns, enabled=resolver is None and options.dns.enabled),
+                     probe=replace(options.probe, enabled=prober is None and options.probe.enabled))
+    built_resolver, built_prober = network_levels(wanted)
+    return run(options, resolver=resolver or built_resolver, prober=prober or built_prober)
 
 
 def _sendable(results: pd.DataFrame, options: RunOptions) -> Any:

@@ -54,6 +54,22 @@ class RunResult:
     summary: dict[str, Any]
     tally: Tally
     notes: list[str] = field(default_factory=list)
+    #: The outputs' delimiter (the input's; a comma for a workbook).
+    delimiter: str = ","
+
+
+def network_levels(options: RunOptions) -> tuple[DomainResolver | None, MailboxProber | None]:
+    """The resolver and the prober the options' levels need (None for a level that is off)."""
+    resolver = prober = None
+    if options.dns.enabled:
+        from pipeline.dns.resolver import make_resolver
+
+        resolver = make_resolver(options.dns, options.cache)
+    if options.probe.enabled:
+        from pipeline.probe.prober import make_prober
+
+        prober = make_prober(options.probe, options.cache)
+    return resolver, prober
 
 
 def run(
@@ -126,7 +142,7 @@ def _run_locked(
     paths = commit.writer.paths
     atomic_write_json(paths["summary"], summary)
     atomic_write_text(paths["report"], render_report(summary, tally))
-    return RunResult(paths=paths, summary=summary, tally=tally, notes=notes)
+    return RunResult(paths=paths, summary=summary, tally=tally, notes=notes, delimiter=table.info.output_delimiter)
 
 
 def _hash_in_background(path: Path) -> Future[InputFingerprint]:

@@ -8,7 +8,7 @@ from pipeline.errors import PresendError, UsageError
 from pipeline.lab.lab import DEMO_LIST, Lab
 from pipeline.options import CacheOptions, DnsOptions, HygieneOptions, ProbeOptions, RunOptions
 from pipeline.ports import ProgressCallback, no_progress
-from pipeline.run import RunResult, run
+from pipeline.run import RunResult, network_levels, run
 
 #: The demo list marks this lab domain as a disposable-address provider.
 DEMO_DISPOSABLE = ("throwaway.example",)
@@ -45,14 +45,10 @@ def run_demo(out_dir: Path, progress: ProgressCallback = no_progress) -> RunResu
 
     Raises :class:`PresendError` when a level the demo needs is not available.
     """
-    from pipeline.dns.resolver import make_resolver
-    from pipeline.probe.prober import make_prober
-
     with Lab() as lab:
         options = demo_options(lab, out_dir)
         try:
-            resolver = make_resolver(options.dns, options.cache)
-            prober = make_prober(options.probe, options.cache)
+            resolver, prober = network_levels(options)
         except UsageError as exc:
             raise PresendError(f"presend demo needs the DNS and mailbox levels: {exc}") from exc
         return run(options, resolver=resolver, prober=prober, progress=progress)
