@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from pipeline.columns import RESULT_COLUMNS
 from pipeline.errors import UsageError
-from pipeline.models import Status
+from pipeline.io.outputs import sendable_statuses
 from pipeline.options import RunOptions, build_options, check_options, option_specs
 from pipeline.ports import DomainResolver, MailboxProber
 
@@ -86,7 +86,7 @@ def clean(
         results = pd.read_csv(done.paths["results"], dtype=str, keep_default_na=False, encoding="utf-8-sig",
                               sep=done.delimiter)
     if index is not None:
-        results.index = index[_kept_rows(source)] if len(results) != len(index) else index
+        results.index = index
     original = list(results.columns[: len(results.columns) - len(RESULT_COLUMNS)])
     return CleanResult(results, results.loc[_sendable(results, run_options), original],
                        done.summary, dict(done.paths) if out_dir is not None else {})
@@ -113,7 +113,8 @@ async def acheck(address: str, **options: Any) -> dict[str, str]:
 
 
 def _as_file(source: Source, folder: Path) -> tuple[Path, Any]:
-    """The list as a file presend reads, and the index to give the results (None: 0, 1, 2 ...)."""
+    """The list as a file presend reads, and the index to give the results (None: 0, 1, 2 ...):
+    a frame's own, but for its blank rows, which presend skips (and counts) as it skips a file's."""
     import pandas as pd
 
     if isinstance(source, pd.DataFrame):
@@ -123,19 +124,13 @@ def _as_file(source: Source, folder: Path) -> tuple[Path, Any]:
         # Every value quoted: a row of empty values is then a row (an empty line would be skipped
         # as blank), so the results have one row per row of the frame.
         text.to_csv(path, index=False, encoding="utf-8", quoting=csv.QUOTE_ALL)
-        return path, source.index
+        return path, source.index[(text != "").any(axis=1).to_numpy()]
     if isinstance(source, (str, os.PathLike)):
         return Path(source), None
     data = source.read()
     path = folder / f"{Path(getattr(source, 'name', 'list.csv')).stem or 'list'}.csv"
     path.write_bytes(data.encode("utf-8") if isinstance(data, str) else data)
     return path, None
-
-
-def _kept_rows(frame: Any) -> Any:
-    """The rows of a frame that are not blank: presend skips (and counts) a row of empty values."""
-    text = frame.astype(object).where(frame.notna(), "").astype(str)
-    return (text != "").any(axis=1).to_numpy()
 
 
 def _options(path: Path, out: Path, given: dict[str, Any]) -> RunOptions:
@@ -164,5 +159,5 @@ def _run(options: RunOptions, resolver: DomainResolver | None, prober: MailboxPr
 def _sendable(results: pd.DataFrame, options: RunOptions) -> Any:
     """Which results rows the clean list holds: the sendable statuses (ill-formed rows and
     duplicates never are)."""
-    statuses = {Status.DELIVERABLE.value, Status.RISKY.value} if options.keep_risky else {Status.DELIVERABLE.value}
-    return results["presend_status"].isin(statuses) & (results["presend_reason"] != "malformed_row")
+    sendable = results["presend_status"].isin(sendable_statuses(options.keep_risky))
+    return sendable & (results["presend_reason"] != "malformed_row")

@@ -223,6 +223,13 @@ class CsvLines:
         return texts
 
 
+def sendable_statuses(keep_risky: bool) -> frozenset[str]:
+    """The statuses whose rows go to the clean list: ``deliverable`` (and ``risky`` with ``--keep-risky``)."""
+    if keep_risky:
+        return frozenset((Status.DELIVERABLE.value, Status.RISKY.value))
+    return frozenset((Status.DELIVERABLE.value,))
+
+
 class RowFormat:
     """How rows become the lines of the results and clean lists: the header's width, the
     delimiter and quoting, and which statuses are sendable. Holds no file, so it can be
@@ -230,7 +237,7 @@ class RowFormat:
 
     def __init__(self, width: int, delimiter: str, *, keep_risky: bool = False) -> None:
         self._width = width
-        self._sendable = {Status.DELIVERABLE.value, Status.RISKY.value} if keep_risky else {Status.DELIVERABLE.value}
+        self._sendable = sendable_statuses(keep_risky)
         self._lines = CsvLines(delimiter)
 
     def _fit(self, cells: Sequence[str]) -> Sequence[str]:
