@@ -310,22 +310,7 @@ class DnsResolver:
 
     async def _resolve_fresh(self, names: list[str], progress: ProgressCallback) -> dict[str, Decision]:
         """Resolve ``names`` with a pool of workers; queries are bounded by a semaphore."""
-        self._gate = asyncio.Semaphore(self.options.concurrency)
-        self._inflight = {}
-        pending: Iterator[str] = iter(names)
-        decisions: dict[str, Decision] = {}
-
-        async def worker() -> None:
-            for name in pending:
-                decisions[name] = await self._one(name)
-                self._advance(1, progress)
-
-        workers = min(len(names), max(1, self.options.concurrency))
-        self._sockets = SocketPool()
-        try:
-            await asyncio.gather(*(worker() for _ in range(workers)))
-        finally:
-            await self._sockets.close()
+        decisions: dict[str, Decision] = await self._each(names, self._one, progress)
         return decisions
 
     # --- the questions in bulk, for a resolution spread over many processes -------------------
@@ -338,7 +323,9 @@ class DnsResolver:
         """The A and AAAA answers of each mail host (asked as :meth:`resolve` asks them)."""
         return run_sync(lambda: self._each(hosts, self._look_up_host), name="presend-dns")
 
-    async def _each(self, names: list[str], ask: Any) -> dict[str, Any]:
+    async def _each(self, names: list[str], ask: Any, progress: ProgressCallback | None = None) -> dict[str, Any]:
+        """``ask(name)`` for every name, by a pool of ``concurrency`` workers sharing this
+        resolver's gate and sockets; ``progress`` hears of each name answered."""
         self._gate = asyncio.Semaphore(self.options.concurrency)
         self._inflight = {}
         pending: Iterator[str] = iter(names)
@@ -347,6 +334,8 @@ class DnsResolver:
         async def worker() -> None:
             for name in pending:
                 answers[name] = await ask(name)
+                if progress is not None:
+                    self._advance(1, progress)
 
         self._sockets = SocketPool()
         try:
