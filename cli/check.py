@@ -16,12 +16,9 @@ import typer
 from pipeline.errors import PresendError, UsageError
 from pipeline.io.safetext import printable
 
-from .events import EventLog
+from .events import EXIT_FAILURE, EXIT_USAGE, EventLog
 from .params import CHECK_SPECS
 
-#: The exit statuses (as ``presend clean``'s).
-EXIT_USAGE = 2
-EXIT_FAILURE = 1
 #: The names of the options that go to the run (the rest are the command line's own).
 RUN_NAMES = {spec.name for spec in CHECK_SPECS} - {"config", "log_format"}
 

@@ -16,6 +16,12 @@ from typing import Any, TextIO
 
 from pipeline.io.safetext import json_safe, printable
 
+#: The exit statuses of every command: done, failed, a usage or input error, a --fail-over threshold.
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_THRESHOLD = 3
+
 _QUIET_EVENTS = {"settings", "note", "warning", "error", "run_finished"}
 
 

@@ -26,7 +26,7 @@ from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
 
 from .check import check
-from .events import EventLog
+from .events import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, EventLog
 from .params import (
     BY_FLAG,
     BY_NAME,
@@ -41,11 +41,6 @@ from .progress import make_progress
 from .settings import CliSettings
 from .signals import exit_status, stop_on_signals, stopped_by
 from .streams import stdin_spooled, write_results
-
-EXIT_OK = 0
-EXIT_FAILURE = 1
-EXIT_USAGE = 2
-EXIT_THRESHOLD = 3
 
 #: --report-rows of ``presend report`` is the run option's.
 REPORT_ROWS = BY_NAME["report_rows"]
