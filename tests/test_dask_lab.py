@@ -22,7 +22,7 @@ from tests.conftest import postfix_binaries, require_binary
 from tests.lab.delayer import Delayer
 from tests.lab.dnslab import BLACKHOLE_HOST, NSD_HOST, SLOW_HOST, UNBOUND_HOST, DnsLab, pick_port
 from tests.lab.postfixlab import PostfixLab, session_peaks, start_postfix
-from tests.run_helpers import SUMMARY_COUNTS, result_rows, summary_of
+from tests.run_helpers import assert_same_outputs
 from tests.test_e2e_lab import (
     LIST,
     SLOW_DELAY,
@@ -44,18 +44,9 @@ MADE_UP = re.compile(r"presend-check-[0-9a-f]+@")
 RESOLVER = re.compile(r"resolver 127\.[0-9.]+:\d+")
 
 
-def same_outputs(out: Path, reference: Path, stem: str) -> None:
-    """The outputs of two runs are the same, but for check times, made-up local parts and the
-    lab resolver's port."""
-    def rows(folder: Path) -> list[list[str]]:
-        return [[RESOLVER.sub("resolver R", MADE_UP.sub("presend-check-X@", cell)) for cell in row]
-                for row in result_rows(folder / f"{stem}.results.csv")]
-
-    assert rows(out) == rows(reference)
-    assert (out / f"{stem}.clean.csv").read_bytes() == (reference / f"{stem}.clean.csv").read_bytes()
-    mine, theirs = summary_of(out, stem), summary_of(reference, stem)
-    for key in SUMMARY_COUNTS:
-        assert mine[key] == theirs[key], key
+def unmade(cell: str) -> str:
+    """A results cell with what differs between two runs by design put the same."""
+    return RESOLVER.sub("resolver R", MADE_UP.sub("presend-check-X@", cell))
 
 
 @dataclass
@@ -104,7 +95,8 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Probed]:
 @pytest.mark.parametrize("engine", ["processes", "dask"])
 def test_the_probed_list_matches_local(runs: dict[str, Probed], engine: str) -> None:
     local, other = runs["local"].run, runs[engine].run
-    same_outputs(other.out, local.out, "e2e_lab")
+    # The run's working folder (see test_e2e_lab.launch) sits beside its outputs.
+    assert_same_outputs(other.out, local.out, "e2e_lab", cell=unmade, beside=("cwd",))
     assert any(MADE_UP.search(row["presend_detail"]) for row in other.results)  # a catch-all was asked
     assert other.summary["engine"] == engine and other.summary["workers"] == 2
     for key in ("probe_greylisting_domains", "levels"):
