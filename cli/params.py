@@ -110,8 +110,8 @@ def _info(spec: OptionSpec) -> Any:
 
 
 def env_name(spec: OptionSpec) -> str:
-    """The environment variable that sets the option: ``PRESEND_`` and its name in capitals."""
-    return ENV_PREFIX + spec.name.upper()
+    """The environment variable that sets the option: ``PRESEND_`` and its flag's name in capitals."""
+    return ENV_PREFIX + spec.meta.flag.lstrip("-").replace("-", "_").upper()
 
 
 def _read_config(ctx: typer.Context, value: Path | None) -> Path | None:

@@ -53,11 +53,13 @@ class Flag:
     hidden: bool = False
     config: bool = True
     positional: bool = False
+    #: the option's name when the flag's own is no Python name (``--from`` → ``from_addr``)
+    key: str = ""
 
     @property
     def name(self) -> str:
-        """The option's name: the flag without dashes, ``_`` for ``-`` (also its config key)."""
-        return self.flag.lstrip("-").replace("-", "_")
+        """The option's name: ``key``, else the flag without dashes, ``_`` for ``-`` (also its config key)."""
+        return self.key or self.flag.lstrip("-").replace("-", "_")
 
 
 def option(flag: str, help: str, **details: Any) -> dict[str, Flag]:
@@ -344,6 +346,58 @@ class CacheOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class SenderOptions:
+    """Our own side of the send: the From address, sending IPs, relay and message (issue 14).
+
+    The sender checks run when ``from_addr`` is set. The relay's password is never an option:
+    it is read from the environment variable ``password_env`` names (or asked at a prompt).
+    """
+
+    from_addr: str = field(
+        default="",
+        metadata=option(
+            "--from", "The campaign's From address: turns the sender checks on.", metavar="ADDR", key="from_addr"
+        ),
+    )
+    ips: tuple[str, ...] = field(
+        default=(), metadata=option("--ip", "An IP address the campaign is sent from; repeatable.", metavar="IP")
+    )
+    relay: str | None = field(
+        default=None,
+        metadata=option("--relay", "Your submission server, HOST[:PORT] (never sent DATA).", metavar="HOST[:PORT]"),
+    )
+    user: str = field(default="", metadata=option("--user", "The relay's AUTH user name."))
+    password_env: str = field(
+        default="",
+        metadata=option("--password-env", "The environment variable holding the relay's password.", metavar="VAR"),
+    )
+    tls: bool = field(
+        default=False, metadata=option("--tls", "Connect to the relay over TLS at once (port 465 style).")
+    )
+    starttls: bool = field(
+        default=False, metadata=option("--starttls", "Require STARTTLS on the relay (port 587 style).")
+    )
+    message: Path | None = field(
+        default=None, metadata=option("--message", "The campaign's message (.eml) to check.", metavar="FILE.eml")
+    )
+    dkim_selectors: tuple[str, ...] = field(
+        default=(), metadata=option("--dkim-selector", "A DKIM selector of the From domain; repeatable.", metavar="S")
+    )
+    bulk: bool = field(
+        default=False, metadata=option("--bulk", "Hold the send to the bulk-sender rules (one-click unsubscribe).")
+    )
+    #: DNS block-list zones to look the sending IPs up in; empty = the documented default set
+    dnsbl_zones: tuple[str, ...] = field(
+        default=(), metadata=option("--dnsbl", "A DNS block-list zone to check the IPs in; repeatable.", metavar="ZONE")
+    )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether the sender checks run (a From address was given)."""
+        return bool(self.from_addr)
+
+
+@dataclass(frozen=True, slots=True)
 class RunOptions:
     """Everything one ``presend clean`` run needs to know."""
 
@@ -364,6 +418,7 @@ class RunOptions:
     probe: ProbeOptions = field(default_factory=ProbeOptions)
     hygiene: HygieneOptions = field(default_factory=HygieneOptions)
     cache: CacheOptions = field(default_factory=CacheOptions)
+    sender: SenderOptions = field(default_factory=SenderOptions)
     keep_risky: bool = field(default=False, metadata=option("--keep-risky", "Put risky rows in the clean list too."))
     chunk_size: int = field(
         default=50_000, metadata=option("--chunk-size", "Rows judged and committed at a time.", low=1, high=10_000_000)

@@ -11,6 +11,7 @@ which can only lower a deliverable verdict to risky.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING
 
 from pipeline.models import (
     AddressCheck,
@@ -29,14 +30,19 @@ MALFORMED_REASON = "malformed_row"
 #: The reason slug of a well-formed address when only syntax ran (``--no-dns``).
 SYNTAX_OK_REASON = "syntax_ok"
 
+if TYPE_CHECKING:
+    from pipeline.sender.findings import SenderImpact
+
 _NO_FLAGS = HygieneFlags()
 
 
 @dataclass(frozen=True, slots=True)
 class VerdictOptions:
-    """The options that change a verdict (``--role-risky``)."""
+    """The options that change a verdict (``--role-risky``, the sender checks' findings)."""
 
     role_is_risky: bool = False
+    #: what the sender checks found (``--from`` ...); None when they did not run
+    sender: SenderImpact | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,9 +83,36 @@ def decide(facts: RowFacts, options: VerdictOptions = VerdictOptions()) -> RowOu
         return RowOutcome(verdict, check.email, facts.flags)
     mailbox = facts.mailbox
     verdict = forecast(check, facts.domain, mailbox, facts.flags, role_is_risky=options.role_is_risky)
+    if options.sender is not None:
+        verdict = fold_sender(verdict, options.sender, facts.domain, mailbox)
     if not verdict.checked_at:
         verdict = replace(verdict, checked_at=facts.checked_at)
     return RowOutcome(verdict, check.email, facts.flags, mailbox is not None and mailbox.catch_all)
+
+
+def fold_sender(
+    verdict: Verdict, impact: SenderImpact, domain: DomainVerdict | None, mailbox: MailboxVerdict | None
+) -> Verdict:
+    """A sendable row's verdict once our own side of the send is counted in.
+
+    A row the recipient side would accept (deliverable or risky) takes the reply of the first
+    sender finding that touches it, with status unknown: the send would be refused because of
+    how it is sent, so nothing is known of the mailbox's own answer. Rows the recipient side
+    already refuses, duplicates and unknowns keep their own verdict.
+    """
+    if verdict.status not in (Status.DELIVERABLE, Status.RISKY):
+        return verdict
+    finding = impact.for_row(domain, mailbox)
+    if finding is None:
+        return verdict
+    return replace(
+        verdict,
+        status=Status.UNKNOWN,
+        code=finding.code,
+        enhanced=finding.enhanced,
+        reason=finding.reason,
+        detail=f"A sender problem: {finding.detail} (The recipient side: {verdict.detail})",
+    )
 
 
 def shares_outcome(mailbox: MailboxVerdict | None, flags: HygieneFlags, options: VerdictOptions) -> bool:

@@ -1,0 +1,74 @@
+"""Sender findings and how they bear on each row: the records every sender check returns.
+
+A finding is one fact about our side of the send with the reply a send would draw because of
+it. Its scope says which rows it touches: the whole campaign (a relay that refuses our
+password, a sending IP on a block list), the rows of one mailbox provider (Gmail's rule on
+unauthenticated mail), or the rows whose mail host cannot take the message (its SIZE).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from pipeline.models import DomainVerdict, MailboxVerdict
+
+
+class Scope(StrEnum):
+    """Which rows a finding touches."""
+
+    CAMPAIGN = "campaign"  # every row that would be sent
+    PROVIDER = "provider"  # rows whose MX belongs to one of ``providers``
+    HOST = "host"  # rows whose deciding mail host is one of ``hosts``
+
+
+@dataclass(frozen=True, slots=True)
+class SenderFinding:
+    """One sender, relay or message fact, and the reply a send would draw because of it.
+
+    ``check`` names the check (``spf``, ``dkim``, ``dmarc``, ``ptr``, ``dnsbl``, ``relay``,
+    ``message`` ...). ``ok`` findings are reported but change no row. For a problem, ``code``
+    and ``enhanced`` are the forecast reply, ``reason`` the row's machine slug, ``detail`` one
+    sentence of what was found and ``remedy`` what to do about it.
+    """
+
+    check: str
+    ok: bool
+    code: str
+    enhanced: str
+    reason: str
+    detail: str
+    remedy: str = ""
+    scope: Scope = Scope.CAMPAIGN
+    providers: tuple[str, ...] = ()
+    hosts: tuple[str, ...] = ()
+
+    def touches(self, domain: DomainVerdict | None, mailbox: MailboxVerdict | None) -> bool:
+        """Whether this (problem) finding bears on a row with this domain and mailbox answer."""
+        if self.ok:
+            return False
+        if self.scope is Scope.CAMPAIGN:
+            return True
+        if self.scope is Scope.PROVIDER:
+            return domain is not None and domain.provider in self.providers
+        host = mailbox.verdict.mx if mailbox is not None else (domain.preferred_mx if domain else "")
+        return bool(host) and host.lower().rstrip(".") in self.hosts
+
+
+@dataclass(frozen=True, slots=True)
+class SenderImpact:
+    """Every finding of a run's sender checks, in the order they bear on a row (first wins)."""
+
+    findings: tuple[SenderFinding, ...] = ()
+
+    def for_row(self, domain: DomainVerdict | None, mailbox: MailboxVerdict | None) -> SenderFinding | None:
+        """The finding that decides a sendable row's forecast, or None when none touches it."""
+        for finding in self.findings:
+            if finding.touches(domain, mailbox):
+                return finding
+        return None
+
+    @property
+    def problems(self) -> tuple[SenderFinding, ...]:
+        """The findings that change rows (not ``ok``)."""
+        return tuple(f for f in self.findings if not f.ok)
