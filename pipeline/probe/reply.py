@@ -465,6 +465,19 @@ def apply_catch_all(mailbox: MailboxVerdict, domain: str, probe_address: str, ca
     return replace(mailbox, verdict=verdict, catch_all=True)
 
 
+def catch_all_unchecked(mailbox: MailboxVerdict) -> MailboxVerdict:
+    """An accepted address asked without the catch-all question (``--no-catch-all-check``):
+    the detail says that a domain accepting any address would have answered the same."""
+    verdict = mailbox.verdict
+    if verdict.reason != MAILBOX_EXISTS:
+        return mailbox
+    detail = (
+        f"{verdict.detail} The catch-all check was off (--no-catch-all-check), so whether {verdict.mx} "
+        "accepts any address at this domain is not known."
+    )
+    return replace(mailbox, verdict=replace(verdict, detail=detail))
+
+
 # --- cache lifetimes ----------------------------------------------------------------------
 
 #: Seconds a mailbox verdict stays in the cache, by reason. Unknown outcomes (greylisting,
