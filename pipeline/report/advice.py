@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable
 
 #: Reason slug -> what to do about its rows.
 REASON_ADVICE: dict[str, str] = {
+    "mx_loops_back": "The domain's MX names localhost or 127.0.0.1, so any sender's mail server would deliver "
+    "to itself and bounce the message: remove the address, or ask its owner to fix the MX record.",
     "mailbox_disabled": "The provider disabled the mailbox: remove the address; it will bounce.",
     "mailbox_rejected": "The mail host refuses the address as written: correct it at its source or remove it.",
     "relay_denied": "The domain's mail host does not take mail for it (a broken or stale MX): remove the address, "

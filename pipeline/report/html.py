@@ -61,6 +61,7 @@ REASONS: dict[str, str] = {
     "mx_unresolvable": "Mail host has no address",
     "dns_error": "DNS failed or timed out",
     "mx_private_address": "Mail host on a private address",
+    "mx_loops_back": "MX points back at the sender (localhost)",
     "domain_accepts_mail": "Domain takes mail (mailbox not probed)",
     "mailbox_exists": "Mailbox confirmed",
     "catch_all": "Domain accepts any address",
