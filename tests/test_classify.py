@@ -134,6 +134,13 @@ TABLE: list[tuple[str, int, str, Kind, Limit | None, Status | None, str | None]]
      None, K, "sender_blocked"),
     ("gmail", 452, "4.5.3 Your message has too many recipients.", Kind.LIMIT, L.RECIPIENTS, None, None),
     ("gmail", 451, "4.3.0 Mail server temporarily rejected message.", Kind.DEFERRED, None, K, "temporary_failure"),
+    # --- Yahoo / AOL (no enhanced code; most unknown users are accepted at RCPT and bounced later) ---
+    ("yahoo", 554, "delivery error: dd Sorry, this user doesn't have a yahoo.example account - mta7.lab",
+     Kind.MAILBOX_UNKNOWN, None, U, "mailbox_not_found"),
+    ("yahoo", 421, "4.7.0 [TSS04] Messages from 192.0.2.7 temporarily deferred due to unexpected volume",
+     Kind.LIMIT, L.RATE, K, "host_unavailable"),
+    ("yahoo", 553, "5.7.1 [BL21] Connections from 192.0.2.7 are not accepted: the ip is in Spamhaus's list",
+     Kind.SENDER, None, K, "sender_blocked"),
     # --- generic forms without enhanced codes ---
     ("plain", 550, "Requested action not taken: mailbox unavailable", Kind.MAILBOX_UNKNOWN, None, U,
      "mailbox_not_found"),

@@ -113,7 +113,7 @@ _TOO_MANY_CONNECTIONS = _words(
 _RATE = _words(
     r"rate limit", r"rate-limit", r"\brate\b.*\b(exceeded|limited)", r"unusual rate", r"too (much|many) mail",
     r"too many (messages|connection attempts)", r"throttl", r"sending too fast",
-    r"too many recipients from", r"server busy",
+    r"too many recipients from", r"server busy", r"unexpected volume", r"excessive (volume|unknown recipients)",
 )
 _BUSY = _words(
     r"too busy", r"\bbusy\b", r"overload", r"not accepting (network )?messages", r"resources? temporarily",
@@ -130,6 +130,7 @@ _UNKNOWN_USER = _words(
     r"invalid (recipient|mailbox)", r"mailbox unavailable", r"mailbox not available", r"unrouteable address",
     r"unroutable address", r"no mailbox", r"address rejected", r"not a valid (recipient|mailbox|user)",
     r"account .*(does not|doesn't) exist", r"rejected: user", r"no account",
+    r"(does not|doesn't) have an? [\w.-]+ account",
 )
 _MOVED = _words(r"user not local", r"has moved", r"no longer (here|at)", r"forward(ed)? to")
 _RELAY = _words(r"relay(ing)? (access )?(denied|not (permitted|allowed))", r"unable to relay",
