@@ -55,6 +55,7 @@ TABLE: list[tuple[str, int, str, Kind, Limit | None, Status | None, str | None]]
     ("postfix", 450, "4.7.1 Error: too many recipients from 192.0.2.7", Kind.LIMIT, L.RATE, K, "host_busy"),
     ("postfix", 452, "4.3.1 Insufficient system storage", Kind.SYSTEM_FULL, None, K, "system_full"),
     ("postfix", 503, "5.5.1 Error: need MAIL command", Kind.PROTOCOL, None, K, "protocol_error"),
+    ("plain", 503, "Bad sequence of commands: send MAIL FROM first", Kind.PROTOCOL, None, K, "protocol_error"),
     ("postfix", 501, "5.1.3 Bad recipient address syntax", Kind.ADDRESS_REFUSED, None, U, "mailbox_rejected"),
     # --- Exim (no enhanced codes unless configured) ---
     ("exim", 550, "Unrouteable address", Kind.MAILBOX_UNKNOWN, None, U, "mailbox_not_found"),
@@ -133,6 +134,9 @@ TABLE: list[tuple[str, int, str, Kind, Limit | None, Status | None, str | None]]
     ("gmail", 550, "5.7.26 This mail is unauthenticated; the sender domain must pass SPF or DKIM.", Kind.SENDER,
      None, K, "sender_blocked"),
     ("gmail", 452, "4.5.3 Your message has too many recipients.", Kind.LIMIT, L.RECIPIENTS, None, None),
+    ("gmail", 421, "4.7.0 Try again later, closing connection. (EHLO)", Kind.CLOSING, None, K, "host_unavailable"),
+    ("postfix", 504, "5.5.2 <bad_host>: Helo command rejected: need fully-qualified hostname", Kind.SENDER, None, K,
+     "sender_blocked"),
     ("gmail", 451, "4.3.0 Mail server temporarily rejected message.", Kind.DEFERRED, None, K, "temporary_failure"),
     # --- Yahoo / AOL (no enhanced code; most unknown users are accepted at RCPT and bounced later) ---
     ("yahoo", 554, "delivery error: dd Sorry, this user doesn't have a yahoo.example account - mta7.lab",

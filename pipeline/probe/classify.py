@@ -140,7 +140,7 @@ _UTF8 = _words(r"smtputf8", r"utf-?8", r"non-ascii", r"internationali[sz]ed")
 #: Our sender address: sender verification (callouts), the MAIL FROM domain or address.
 _SENDER_ADDRESS = _words(
     r"sender (address )?(verif|rejected|not allowed|denied|domain)", r"verification failed",
-    r"callout", r"sender address", r"return path", r"mail from", r"envelope sender", r"unverified address",
+    r"callout", r"sender address", r"return path", r"envelope sender", r"unverified address",
     r"bad sender", r"sender (is )?(blocked|not permitted)", r"unregistered domain", r"null mx",
 )
 #: Our probing IP or HELO: block lists, reputation, reverse DNS, bans.
@@ -150,7 +150,9 @@ _SENDER_IP = _words(
     r"client host( \[[^\]]*\])? (rejected|blocked)", r"(your|sending|source|client|remote) ip",
     r"ip address .*(blocked|listed|rejected|not allowed)", r"traffic not accepted", r"reputation",
     r"reverse (dns|hostname)", r"\bptr\b", r"\brdns\b", r"cannot find your (reverse )?hostname",
-    r"helo", r"ehlo", r"dynamic ip", r"residential", r"\bspam\b", r"unsolicited", r"blocked\b",
+    r"(helo|ehlo)[^.;]{0,30}(rejected|refused|invalid|not (allowed|accepted|valid))",
+    r"(invalid|bad|forged|unknown) (helo|ehlo)", r"dynamic ip", r"residential", r"\bspam\b", r"unsolicited",
+    r"blocked\b",
     r"not authori[sz]ed", r"access denied", r"prohibited", r"administrative prohibition", r"policy",
     r"authenticat", r"\bspf\b", r"\bdkim\b", r"\bdmarc\b",
 )
@@ -227,7 +229,11 @@ def _by_enhanced(code: int, enhanced: str, text: str) -> Classification | None:
     if subject == "4":
         return _routing(detail, text, temporary)
     if subject == "5":
-        return Classification(Kind.PROTOCOL) if not _UNKNOWN_USER.search(text) else _address("1", text, temporary)
+        if _UNKNOWN_USER.search(text):
+            return _address("1", text, temporary)
+        if _SENDER_IP.search(text):
+            return Classification(Kind.SENDER, cause=_sender_cause(text))
+        return Classification(Kind.PROTOCOL)
     if subject == "6":
         if detail == "7" or _UTF8.search(text):
             return Classification(Kind.SMTPUTF8)
@@ -372,7 +378,8 @@ def _sender_cause(text: str, *, address: bool = False) -> str:
         return "the probing IP is on a block list the host uses"
     if re.search(r"reverse|ptr|rdns|hostname", text, re.IGNORECASE):
         return "the probing IP has no (matching) reverse DNS name"
-    if re.search(r"helo|ehlo", text, re.IGNORECASE):
+    if re.search(r"(helo|ehlo)\b.*(rejected|refused|invalid|not)|(invalid|bad|forged|unknown) (helo|ehlo)",
+                 text, re.IGNORECASE):
         return "the host refused the HELO name"
     if re.search(r"banned|ip|traffic not accepted|reputation|dynamic|residential", text, re.IGNORECASE):
         return "the host refuses mail from the probing IP"
