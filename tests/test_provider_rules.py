@@ -163,6 +163,8 @@ def test_provider_rules_end_to_end_against_lab_hosts_with_provider_mx_names(tmp_
     assert "Yahoo" in rows.loc["user0@yahoo-lab.example"].presend_detail
     # the gentler plan for Yahoo: batches of 5, one session at a time (--per-host 4 notwithstanding)
     assert len(yahoo_log.sessions) == 2 and yahoo_log.open_max == 1
+    # no made-up address at a provider that accepts every recipient: it would tell nothing
+    assert not any("presend-check-" in line for session in yahoo_log.sessions for line in session)
     assert "DATA" not in yahoo_log.commands()
     # summary.json and the report name how far a probe can be trusted at each provider met
     trust = done.summary["probe_trust"]

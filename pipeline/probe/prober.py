@@ -48,7 +48,7 @@ from pipeline.probe.reply import (
     with_retries,
 )
 from pipeline.probe.session import SessionPlan, SessionResult, run_session
-from pipeline.rules.probe_trust import gentle_per_host
+from pipeline.rules.probe_trust import accepts_every_rcpt, gentle_per_host
 
 CACHE_KIND = "mailbox"
 
@@ -455,7 +455,7 @@ class _Run:
                 probe_locals={t.ascii_domain: prober.probe_local(t.ascii_domain) for t in targets},
                 rcpt_limit=prober.rcpt_limit(address),
                 tls=prober.tls_context,
-                catch_all_check=self.options.catch_all_check,
+                catch_all_check=self.options.catch_all_check and not accepts_every_rcpt(host),
             )
             self.in_flight += 1
             try:

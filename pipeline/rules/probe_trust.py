@@ -12,6 +12,7 @@ What the rules change:
   accepted address is ``risky`` with reason ``rcpt_accepts_all`` (like a catch-all domain,
   which it is, seen from RCPT), never "mailbox confirmed". Refusals keep their verdict: a
   refusal from such a host is still the host's word on the address.
+- :func:`accepts_every_rcpt`: the session leaves out the catch-all question at such a provider.
 - :func:`gentle_batch_size` and :func:`gentle_per_host`: providers known to rate-limit or
   tarpit probing clients get fewer sessions at once per mail host and fewer addresses per
   session than the command line's defaults (the smaller of the two wins).
@@ -138,6 +139,13 @@ def fold_provider(verdict: Verdict) -> Verdict:
     )
 
 
+def accepts_every_rcpt(mx_host: str) -> bool:
+    """True when ``mx_host``'s provider accepts every recipient at RCPT: the catch-all question
+    (one more unknown recipient, which such providers count against the client) tells nothing there."""
+    rule = rule_for_host(mx_host)
+    return rule is not None and rule.rcpt_accepts_all
+
+
 def gentle_batch_size(mx_host: str, batch_size: int) -> int:
     """Addresses per session at ``mx_host``: ``batch_size``, lowered for providers that need it."""
     rule = rule_for_host(mx_host)
@@ -178,6 +186,7 @@ __all__ = [
     "RULES",
     "ProviderRule",
     "Trust",
+    "accepts_every_rcpt",
     "fold_provider",
     "gentle_batch_size",
     "gentle_per_host",
