@@ -152,6 +152,9 @@ TABLE: list[tuple[str, int, str, Kind, Limit | None, Status | None, str | None]]
     ("plain", 450, "Mailbox busy, try again later", Kind.HOST_BUSY, None, K, "host_busy"),
     ("plain", 550, "Your IP address is on our block list", Kind.SENDER, None, K, "sender_blocked"),
     ("plain", 550, "Mailbox disabled for this recipient", Kind.MAILBOX_DISABLED, None, U, "mailbox_disabled"),
+    ("plain", 550, "5.2.1 Mailbox unavailable. Your IP is blocked", Kind.SENDER, None, K, "sender_blocked"),
+    ("postfix", 450, "4.7.1 <ann@a.example>: Recipient address rejected: Service is unavailable", Kind.TEMPORARY,
+     None, K, "temporary_failure"),
 ]
 
 

@@ -258,10 +258,10 @@ def _policy(code: int, enhanced: str, text: str) -> Classification:
         return Classification(Kind.SENDER, cause=_sender_cause(text))
     if temporary and _LATER.search(text):
         return Classification(Kind.DEFERRED)
-    if _UNKNOWN_USER.search(text) and not re.search(r"access denied|policy", text, re.IGNORECASE):
-        return Classification(Kind.MAILBOX_UNKNOWN)
     if temporary:
         return Classification(Kind.TEMPORARY)
+    if _UNKNOWN_USER.search(text) and not re.search(r"access denied|policy", text, re.IGNORECASE):
+        return Classification(Kind.MAILBOX_UNKNOWN)
     return Classification(Kind.SENDER, cause="a security or policy rule of the host (RFC 3463 X.7)")
 
 
@@ -296,10 +296,10 @@ def _mailbox(detail: str, text: str, temporary: bool) -> Classification:
         if detail == "0" and _LATER.search(text):
             return Classification(Kind.DEFERRED)
         return Classification(Kind.TEMPORARY)
+    if _SENDER_IP.search(text) and not _DISABLED.search(text):
+        return Classification(Kind.SENDER, cause=_sender_cause(text))
     if detail == "1" or _DISABLED.search(text):
         return Classification(Kind.MAILBOX_DISABLED)
-    if _SENDER_IP.search(text) and not _UNKNOWN_USER.search(text):
-        return Classification(Kind.SENDER, cause=_sender_cause(text))
     return Classification(Kind.MAILBOX_UNKNOWN)
 
 
