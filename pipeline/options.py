@@ -309,6 +309,14 @@ class ProbeOptions:
     batch_size: int = field(
         default=25, metadata=option("--batch-size", "Addresses asked per SMTP session.", low=1, high=1000)
     )
+    #: "socks5://[user:password@]host:port": every SMTP session goes through this proxy; empty = direct
+    proxy: str = field(
+        default="",
+        metadata=option(
+            "--proxy", "Carry every SMTP session through this SOCKS5 proxy (DNS stays with the resolver).",
+            metavar="socks5://[USER:PASS@]HOST:PORT",
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -29,6 +29,7 @@ from pipeline.cache import VerdictCache, mailbox_from_dict, mailbox_to_dict
 from pipeline.models import MailboxVerdict, Verdict
 from pipeline.options import CacheOptions, ProbeOptions
 from pipeline.ports import MailboxProber, ProbeTarget, ProgressCallback, no_progress
+from pipeline.probe.connect import parse_proxy
 from pipeline.probe.plan import (
     BLOCKED_AFTER,
     Batch,
@@ -150,6 +151,8 @@ class SmtpProber:
         self._rcpt_limits: dict[str, int] = {}
         self._blocked = BlockedDetector(blocked_after)
         self.tls_context = tls_context or _opportunistic_tls()
+        #: the SOCKS5 proxy every session goes through (--proxy), or None
+        self.proxy = parse_proxy(options.proxy)
         #: Where the addresses the cache did not know are asked (None: here).
         self.spread: SpreadProbing | None = None
 
@@ -451,6 +454,7 @@ class _Run:
                 probe_locals={t.ascii_domain: prober.probe_local(t.ascii_domain) for t in targets},
                 rcpt_limit=prober.rcpt_limit(address),
                 tls=prober.tls_context,
+                proxy=prober.proxy,
             )
             self.in_flight += 1
             try:
