@@ -82,6 +82,14 @@ def test_the_flag_and_the_config_file_take_a_number_or_a_schedule(tmp_path: Path
         load_config(config)
 
 
+def test_due_addresses_are_asked_first() -> None:
+    from pipeline.probe.pending import due_first
+
+    targets = [scripted_target(f"{name}@x.example") for name in ("a", "b", "c", "d")]
+    ordered = due_first(targets, {"c@x.example", "a@x.example"})
+    assert [t.email for t in ordered] == ["a@x.example", "c@x.example", "b@x.example", "d@x.example"]
+
+
 # --- a scripted host that counts what it is asked -----------------------------------------------
 
 HOST = "127.0.6.50"

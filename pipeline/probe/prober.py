@@ -393,7 +393,8 @@ class SmtpProber:
             self._notes.append(
                 f"Probing stopped early: the SMTP port ({self.options.port}) answered on none of "
                 f"the first {hosts} mail hosts tried; outbound port 25 is probably blocked "
-                "here, so the remaining addresses are marked unknown (probe_unreachable)."
+                f"{'beyond the proxy ' + self.proxy.shown if self.proxy else 'here'}, so the remaining "
+                "addresses are marked unknown (probe_unreachable)."
             )
 
     @property
