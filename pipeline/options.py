@@ -110,6 +110,8 @@ class OutOfRange(UsageError):
 def check_value(meta: Flag, value: Any) -> None:
     """Raise :class:`OutOfRange` when ``value`` is not one of the choices or lies outside the range."""
     if meta.schedule:
+        if not value:
+            raise OutOfRange(meta.flag, f"{meta.flag}: expected at least one wait (seconds)")
         for wait in value:
             check_value(replace(meta, schedule=False), wait)
         return

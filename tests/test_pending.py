@@ -52,6 +52,8 @@ def test_one_number_keeps_its_meaning_and_a_schedule_sets_the_waits() -> None:
     assert schedule.retry_after == (60.0, 300.0, 900.0) and schedule.retries == 3
     assert [schedule.wait_before(n) for n in (1, 2, 3, 4, 9)] == [60.0, 300.0, 900.0, 900.0, 900.0]
     assert ProbeOptions(retry_after=(60.0, 300.0), max_retries=0).retries == 0  # cron: never wait in the run
+    with pytest.raises(OutOfRange, match="at least one wait"):
+        check_options(ProbeOptions(retry_after=()))
 
 
 def test_the_flag_and_the_config_file_take_a_number_or_a_schedule(tmp_path: Path) -> None:
