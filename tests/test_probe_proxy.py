@@ -8,7 +8,9 @@ log shows the sessions came through it. Without the lab: the URL's form and its 
 from __future__ import annotations
 
 import dataclasses
+import os
 import re
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +26,7 @@ from tests.conftest import postfix_binaries, require_binary
 from tests.lab.postfixlab import LAB_MX, LAB_SENDER, PostfixLab, lab_mx, probe_lab_spec, start_postfix
 from tests.lab.socksproxy import PROXY_NET, SocksProxy
 from tests.lab.staticdns import StaticResolver
-from tests.run_helpers import assert_same_outputs, clean_command, one_error_line, run_cli
+from tests.run_helpers import REPO, assert_same_outputs, clean_command, one_error_line
 
 E2E_CSV = Path(__file__).parent / "data" / "probe_e2e.csv"
 OPEN_PROXY = f"{PROXY_NET}.1"  # no credentials; connects out from this address
@@ -186,25 +188,20 @@ def test_an_open_proxy_and_refused_credentials(proxy_lab: PostfixLab, microsocks
     assert SECRET not in message and "wrong" not in message
 
 
-def test_a_proxy_that_is_down_stops_the_run_in_one_line(tmp_path: Path) -> None:
+@pytest.mark.parametrize("given", ["flag", "environment"])
+def test_a_proxy_that_is_down_stops_the_run_in_one_line(tmp_path: Path, given: str) -> None:
     out = tmp_path / "out"
     url = f"socks5://probe:{SECRET}@{DOWN_PROXY}:1080"
-    command = clean_command(
-        E2E_CSV,
-        out,
-        "--email-column",
-        "email",
-        "--probe",
-        "--mail-from",
-        LAB_SENDER,
-        "--nameserver",
-        "127.0.0.1:9",
-        "--proxy",
-        url,
-    )
-    done = run_cli(command, timeout=60)
+    options = ["--email-column", "email", "--probe", "--mail-from", LAB_SENDER, "--nameserver", "127.0.0.1:9"]
+    if given == "flag":
+        options += ["--proxy", url]
+    command = clean_command(E2E_CSV, out, *options)
+    env = {**os.environ, "PRESEND_PROXY": url} if given == "environment" else None
+    done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=60, env=env)
     assert done.returncode == 1, done.stderr
-    line = one_error_line(done.stderr)
+    # (a setting from the environment is announced first, by name)
+    errors = "".join(line for line in done.stderr.splitlines(keepends=True) if not line.startswith("presend: note:"))
+    line = one_error_line(errors)
     assert "the SOCKS5 proxy at 127.0.6.9:1080 cannot be reached (connection refused)" in line
     assert SECRET not in done.stderr + done.stdout
     assert not out.exists() or not list(out.iterdir())  # nothing was written
