@@ -312,21 +312,6 @@ class DnsOptions:
 class ProbeOptions:
     """How the mailbox level talks to mail hosts (only when ``enabled``)."""
 
-    def __post_init__(self) -> None:
-        # one wait (a number, as before schedules) or a schedule's text are held as a tuple
-        if not isinstance(self.retry_after, tuple):
-            object.__setattr__(self, "retry_after", parse_schedule(self.retry_after, "--retry-after"))
-
-    @property
-    def retries(self) -> int:
-        """How many times one run asks a temporary answer again."""
-        return len(self.retry_after) if self.max_retries is None else self.max_retries
-
-    def wait_before(self, retry: int) -> float:
-        """Seconds to wait before retry number ``retry`` (1-based, over every run) of an address."""
-        schedule = self.retry_after or (0.0,)
-        return schedule[min(max(retry, 1), len(schedule)) - 1]
-
     enabled: bool = field(default=False, metadata=option("--probe", "Ask mail hosts with RCPT TO (never DATA)."))
     mail_from: str = field(default="", metadata=option("--mail-from", "MAIL FROM address (a domain you control)."))
     helo: str = field(default="", metadata=option("--helo", "EHLO/HELO name."))
@@ -369,6 +354,21 @@ class ProbeOptions:
             metavar="socks5://[USER:PASS@]HOST:PORT",
         ),
     )
+
+    def __post_init__(self) -> None:
+        # one wait (a number, as before schedules) or a schedule's text are held as a tuple
+        if not isinstance(self.retry_after, tuple):
+            object.__setattr__(self, "retry_after", parse_schedule(self.retry_after, "--retry-after"))
+
+    @property
+    def retries(self) -> int:
+        """How many times one run asks a temporary answer again."""
+        return len(self.retry_after) if self.max_retries is None else self.max_retries
+
+    def wait_before(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based, over every run) of an address."""
+        schedule = self.retry_after or (0.0,)
+        return schedule[min(max(retry, 1), len(schedule)) - 1]
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,9 @@ timeout or a 421 moves on to the next MX host. Temporary answers (450/451 greyli
 in a retry queue (a timer that holds no session) and are asked again after the waits of
 ``retry_after`` (a schedule), ``retries`` times; an address still deferred then is left
 pending in the verdict cache for a later run (:mod:`pipeline.probe.pending`). When the first
-few hosts all fail to connect and none ever answered, outbound port 25 is taken to be blocked and probing stops.
+few hosts all fail to connect and none ever answered, outbound port 25 is taken to be blocked
+and probing stops. With ``--proxy`` every session goes through a SOCKS5 proxy
+(:mod:`pipeline.probe.connect`).
 """
 
 from __future__ import annotations
