@@ -19,7 +19,7 @@ import pytest
 from pipeline.cache import VerdictCache
 from pipeline.config import load_config
 from pipeline.errors import UsageError
-from pipeline.models import MxHost, Status
+from pipeline.models import MxHost, Status, Verdict
 from pipeline.options import (
     CacheOptions,
     DnsOptions,
@@ -29,7 +29,8 @@ from pipeline.options import (
     build_options,
     check_options,
 )
-from pipeline.probe.pending import PENDING_KIND
+from pipeline.ports import ProbeTarget
+from pipeline.probe.pending import PENDING_KIND, Pending, due_first
 from pipeline.probe.prober import SmtpProber
 from pipeline.run import run
 from tests.conftest import postfix_binaries
@@ -85,8 +86,6 @@ def test_the_flag_and_the_config_file_take_a_number_or_a_schedule(tmp_path: Path
 
 
 def test_due_addresses_are_asked_first() -> None:
-    from pipeline.probe.pending import due_first
-
     targets = [scripted_target(f"{name}@x.example") for name in ("a", "b", "c", "d")]
     ordered = due_first(targets, {"c@x.example", "a@x.example"})
     assert [t.email for t in ordered] == ["a@x.example", "c@x.example", "b@x.example", "d@x.example"]
@@ -104,11 +103,10 @@ def scripted_prober(cache: VerdictCache, **overrides: object) -> SmtpProber:
     return SmtpProber(ProbeOptions(**values), cache)  # type: ignore[arg-type]
 
 
-def scripted_target(email: str):  # type: ignore[no-untyped-def]
-    from pipeline.ports import ProbeTarget
-
+def scripted_target(email: str, host: str = HOST) -> ProbeTarget:
     local, domain = email.rsplit("@", 1)
-    return ProbeTarget(email, local, domain, domain, False, (MxHost(10, "mx50.lab.example", (HOST,)),))
+    mx = MxHost(10, f"mx{host.rsplit('.', 1)[1]}.lab.example", (host,))
+    return ProbeTarget(email, local, domain, domain, False, (mx,))
 
 
 def test_a_schedule_within_the_run_then_pending_then_answered(tmp_path: Path) -> None:
@@ -163,8 +161,32 @@ def test_a_schedule_within_the_run_then_pending_then_answered(tmp_path: Path) ->
     assert cache.get_many(PENDING_KIND, [k for k in _keys(third, targets)]) == {}
 
 
-def _keys(prober: SmtpProber, targets: list) -> list[str]:  # type: ignore[type-arg]
+def _keys(prober: SmtpProber, targets: list[ProbeTarget]) -> list[str]:
     return [prober._cache_key(t) for t in targets]
+
+
+def test_a_worker_elsewhere_goes_on_with_the_history() -> None:
+    """--engine dask: the coordinator hands each worker the pending records of its due addresses."""
+    from pipeline.engine.cluster import probe_task
+
+    a = "127.0.6.52"
+    email = "again@hist.example"
+    script = HostScript(a, replies={email: "450 4.2.0 Greylisted"})
+    target = scripted_target(email, a)
+    before = Verdict(
+        Status.UNKNOWN, "450", "4.2.0", "greylisted", "deferred", "mx52.lab.example", "2026-01-01T00:00:00Z"
+    )
+    history = {email: Pending(email, before, 2, 0.0, "presend-check-0123456789ab")}
+    options = ProbeOptions(enabled=True, mail_from="p@s.example", port=PORT, max_retries=0, retry_after=(10, 20, 30))
+    with ScriptedHosts([script], PORT) as hosts:
+        started = time.time()
+        verdicts, findings = probe_task(options, [target], history)
+    asked = [address for _, address in hosts.log(a).rcpt_times]
+    assert sorted(asked) == sorted([email, "presend-check-0123456789ab@hist.example"])  # the same made-up address
+    assert verdicts[email].verdict.reason == "greylisted"
+    pending = findings.deferred[email]
+    assert pending.asked == 3  # two asks in earlier runs, one here
+    assert 30 <= pending.next_at - started < 40  # the schedule's third wait comes next
 
 
 def test_without_the_cache_nothing_is_pending() -> None:
@@ -172,17 +194,7 @@ def test_without_the_cache_nothing_is_pending() -> None:
     script = HostScript(a, replies={"late@nocache.example": "450 4.2.0 Greylisted"})
     with ScriptedHosts([script], PORT):
         prober = SmtpProber(ProbeOptions(enabled=True, mail_from="p@s.example", port=PORT, max_retries=0))
-        from pipeline.ports import ProbeTarget
-
-        target = ProbeTarget(
-            "late@nocache.example",
-            "late",
-            "nocache.example",
-            "nocache.example",
-            False,
-            (MxHost(10, "mx51.lab.example", (a,)),),
-        )
-        verdict = prober.probe([target])["late@nocache.example"].verdict
+        verdict = prober.probe([scripted_target("late@nocache.example", a)])["late@nocache.example"].verdict
     assert verdict.reason == "greylisted" and "Pending" not in verdict.detail
     assert prober.notes() == [] and prober.stats()["pending_recorded"] == 0
 

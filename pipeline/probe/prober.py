@@ -231,12 +231,25 @@ class SmtpProber:
                 self.counters["pending_waiting"] += 1
                 self._pending_next.append(pending.next_at)
                 continue
-            self._history[target.email] = pending
-            if pending.probe_local:  # a greylisting host knows the made-up address asked with it
-                self._probe_locals.setdefault(target.ascii_domain, pending.probe_local)
+            self.adopt({target.email: pending}, [target])
             self.counters["pending_asked"] += 1
             asked.append(target)
         return due_first(asked, self._history)
+
+    def adopt(self, history: dict[str, Pending], targets: Sequence[ProbeTarget]) -> None:
+        """Ask these due pending ``targets`` as their ``history`` says: the schedule goes on from
+        their number of asks, with the made-up address a greylisting host saw beside them."""
+        for target in targets:
+            pending = history.get(target.email)
+            if pending is None:
+                continue
+            self._history[target.email] = pending
+            if pending.probe_local:
+                self._probe_locals.setdefault(target.ascii_domain, pending.probe_local)
+
+    def history_of(self, targets: Sequence[ProbeTarget]) -> dict[str, Pending]:
+        """The pending history of those ``targets`` that have one (for a prober elsewhere)."""
+        return {t.email: self._history[t.email] for t in targets if t.email in self._history}
 
     def _settle_pending(self, fresh: dict[str, MailboxVerdict], keys: dict[str, str]) -> dict[str, MailboxVerdict]:
         """Record the addresses this run leaves pending; drop the records a real answer settled."""
