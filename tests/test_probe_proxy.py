@@ -59,6 +59,7 @@ def test_proxy_url_is_parsed_and_never_shown_with_credentials() -> None:
         "socks5://127.0.0.1:99999",
         f"socks5://user:{SECRET}@127.0.0.1:1080/path",
         f"socks5://:{SECRET}@127.0.0.1:1080",  # a password without a user
+        f"socks5://user:{SECRET}/x@127.0.0.1:1080",  # an unescaped "/" in the password
         "127.0.0.1:1080",
     ],
 )
@@ -73,6 +74,9 @@ def test_a_bad_proxy_url_is_one_line_without_the_password(url: str) -> None:
 def test_redaction_in_the_options_dump_and_the_resume_fingerprint(tmp_path: Path) -> None:
     url = f"socks5://probe:{SECRET}@127.0.6.2:1080"
     assert redact_proxy(url) == "socks5://***@127.0.6.2:1080"
+    assert redact_proxy(f"socks5://probe:{SECRET}/x#y@127.0.6.2:1080") == "socks5://***@127.0.6.2:1080"
+    assert redact_proxy(f"probe:{SECRET}@127.0.6.2:1080") == "***@127.0.6.2:1080"
+    assert redact_proxy("socks5://127.0.6.2:1080") == "socks5://127.0.6.2:1080"
     options = RunOptions(input=tmp_path / "a.csv", probe=ProbeOptions(enabled=True, proxy=url))
     assert options_as_data(options)["probe"]["proxy"] == "socks5://***@127.0.6.2:1080"
     # the route is not an answer: a run stopped with a proxy may resume without, and the

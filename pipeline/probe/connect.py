@@ -79,7 +79,7 @@ class ProxySpec:
     def __repr__(self) -> str:  # never the password, even in a traceback or a debugger
         return f"ProxySpec({self.shown!r})"
 
-    def tunnel(self) -> Any:
+    def tunnel(self) -> Proxy:
         """python-socks' blocking SOCKS5 client for this proxy."""
         return Proxy(
             ProxyType.SOCKS5,
@@ -115,14 +115,14 @@ def parse_proxy(url: str) -> ProxySpec | None:
 
 
 def redact_proxy(url: str) -> str:
-    """``url`` with whatever stands before ``@`` in its authority replaced by ``***``."""
+    """``url`` with whatever stands before its last ``@`` replaced by ``***`` (an unescaped ``/``
+    or ``#`` in a password must not let part of it through)."""
     scheme, sep, rest = url.partition("://")
     if not sep:
-        return "***" if "@" in url else url
-    authority, slash, tail = rest.partition("/")
-    if "@" in authority:
-        authority = "***@" + authority.rpartition("@")[2]
-    return f"{scheme}://{authority}{slash}{tail}"
+        scheme, rest = "", url
+    if "@" not in rest:
+        return url
+    return f"{scheme}{sep}***@{rest.rpartition('@')[2]}"
 
 
 def open_tunnel(proxy: ProxySpec, host: str, port: int, timeout: float) -> socket.socket:
