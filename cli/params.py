@@ -94,7 +94,7 @@ def _value_type(spec: OptionSpec) -> Any:
         return bool
     # A duration ("7d", "12h", "3600") is read by the record (pipeline.options.parse_duration);
     # choices are checked with the ranges (pipeline.options.check_options), from any source.
-    base: Any = str if spec.meta.duration else spec.kind
+    base: Any = str if spec.meta.duration or spec.meta.schedule else spec.kind
     return base | None if spec.flag_default is None and not spec.meta.positional else base
 
 

@@ -135,6 +135,16 @@ class VerdictCache:
         """Store one value for ``ttl`` seconds."""
         self.put_many(kind, [(key, value, ttl)])
 
+    def delete_many(self, kind: str, keys: Iterable[str]) -> None:
+        """Forget the values under ``keys`` (those that exist)."""
+        rows = [(kind, key) for key in dict.fromkeys(keys)]
+        if not rows:
+            return
+        with self._lock:
+            self._db.execute("BEGIN")
+            self._db.executemany("DELETE FROM verdicts WHERE kind = ? AND key = ?", rows)
+            self._db.execute("COMMIT")
+
     def purge_expired(self) -> int:
         """Delete expired rows; return how many went."""
         with self._lock:

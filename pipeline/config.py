@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from pipeline.errors import UsageError
-from pipeline.options import OptionSpec, RunOptions, one_of, option_specs, parse_duration
+from pipeline.options import OptionSpec, RunOptions, one_of, option_specs, parse_duration, parse_schedule
 
 __all__ = ["DEFAULT_NAME", "Config", "find_config", "load_config", "parse_duration"]
 
@@ -164,6 +164,10 @@ def check_config_value(spec: OptionSpec, value: Any, where: str, base: Path) -> 
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
             raise UsageError(f"{where} must be a list of strings, not {value!r}")
         return list(value)
+    if spec.meta.schedule:
+        if isinstance(value, bool) or not isinstance(value, str | int | float | list):
+            raise UsageError(f"{where} must be seconds or a schedule such as \"60,300,900\", not {value!r}")
+        return spec.from_field(parse_schedule(value, where))
     if spec.meta.duration:
         if isinstance(value, bool) or not isinstance(value, str | int | float):
             raise UsageError(f"{where} must be a duration such as \"7d\" or 3600, not {value!r}")

@@ -18,7 +18,7 @@ import re
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -37,6 +37,8 @@ class Flag:
 
     ``negate``: the flag is a switch that turns the field off (``--no-dns`` for ``dns.enabled``).
     ``duration``: the value is given as a duration (``7d``, ``12h``, ``3600``) and held in seconds.
+    ``schedule``: the value is one duration or several, comma-separated (``60,300,900``), held as
+    a tuple of seconds (the field's type is ``tuple[float, ...]``, set by one flag, not repeated).
     ``config``: whether the config file may set it. ``positional``: a command-line argument.
     """
 
@@ -48,6 +50,7 @@ class Flag:
     choices: tuple[str, ...] = ()
     negate: bool = False
     duration: bool = False
+    schedule: bool = False
     short: str | None = None
     metavar: str | None = None
     hidden: bool = False
@@ -106,6 +109,12 @@ class OutOfRange(UsageError):
 
 def check_value(meta: Flag, value: Any) -> None:
     """Raise :class:`OutOfRange` when ``value`` is not one of the choices or lies outside the range."""
+    if meta.schedule:
+        if not value:
+            raise OutOfRange(meta.flag, f"{meta.flag}: expected at least one wait (seconds)")
+        for wait in value:
+            check_value(replace(meta, schedule=False), wait)
+        return
     if meta.choices:
         if value not in meta.choices:
             raise OutOfRange(meta.flag, f"{meta.flag}: expected {one_of(meta.choices)}, not {value!r}")
@@ -151,6 +160,19 @@ def parse_duration(text: str | float, what: str = "--max-age") -> float:
     return seconds
 
 
+def parse_schedule(value: Any, what: str) -> tuple[float, ...]:
+    """Seconds from one duration or several: ``300``, ``"60,300,900"``, ``"1m,5m,15m"``, ``[60, 300]``."""
+    if isinstance(value, tuple | list):
+        items: list[Any] = list(value)
+    elif isinstance(value, str):
+        items = [part.strip() for part in value.split(",")]
+    else:
+        items = [value]
+    if not items or any(item == "" for item in items):
+        raise UsageError(f"{what}: expected seconds or a schedule of waits such as 60,300,900, not {value!r}")
+    return tuple(parse_duration(item, what) for item in items)
+
+
 def _duration_text(text: str, what: str) -> float:
     match = _DURATION.match(text)
     if match:
@@ -192,6 +214,8 @@ class OptionSpec:
             return not value
         if value is None:
             return self.default
+        if self.meta.schedule:
+            return parse_schedule(value, self.meta.flag)
         if self.many:
             return tuple(value)
         if self.meta.duration:
@@ -204,6 +228,8 @@ class OptionSpec:
             return not value
         if value is None or value == "" or value == ():
             return None
+        if self.meta.schedule and isinstance(value, tuple | list):
+            return ",".join(f"{float(wait):g}" for wait in value)
         return list(value) if self.many else value
 
 
@@ -225,6 +251,7 @@ def option_specs(record: type) -> tuple[OptionSpec, ...]:
         meta = flag_of(spec)
         if meta is not None:
             kind, many, optional = _shape(hint)
+            many = many and not meta.schedule  # a schedule is one value: "60,300,900"
             default = None if spec.default is MISSING else spec.default
             found.append(OptionSpec(meta, "", spec.name, kind, many, optional, default))
     return tuple(found)
@@ -289,12 +316,22 @@ class ProbeOptions:
     mail_from: str = field(default="", metadata=option("--mail-from", "MAIL FROM address (a domain you control)."))
     helo: str = field(default="", metadata=option("--helo", "EHLO/HELO name."))
     port: int = field(default=25, metadata=option("--smtp-port", "SMTP port (labs).", low=1, high=65535))
-    retry_after: float = field(
-        default=300.0,
-        metadata=option("--retry-after", "Seconds before retrying 450/451.", low=0, high=86_400, unit=_SECONDS),
+    #: the waits before retry 1, 2, 3 ... of a temporary answer (the last one repeats); a
+    #: number given here (a Python caller, an old config) is the one wait before every retry
+    retry_after: tuple[float, ...] = field(
+        default=(300.0,),
+        metadata=option(
+            "--retry-after", "Seconds before retrying 450/451: one wait, or the waits before retry 1, 2, 3 "
+            "(60,300,900).", low=0, high=86_400, unit=_SECONDS, schedule=True, metavar="SECONDS[,SECONDS...]",
+        ),
     )
-    max_retries: int = field(
-        default=1, metadata=option("--max-retries", "Retries of temporary answers.", low=0, high=100)
+    #: retries within one run; None = one per wait of --retry-after (one for a single number)
+    max_retries: int | None = field(
+        default=None,
+        metadata=option(
+            "--max-retries", "Retries of temporary answers in one run (default: one per --retry-after wait).",
+            low=0, high=100,
+        ),
     )
     concurrency: int = field(
         default=20, metadata=option("--probe-concurrency", "SMTP sessions at once overall.", low=1, high=1000)
@@ -315,6 +352,29 @@ class ProbeOptions:
         metadata=option("--no-catch-all-check", "Do not ask a made-up address to detect catch-all domains.",
                         negate=True),
     )
+    #: "socks5://[user:password@]host:port": every SMTP session goes through this proxy; empty = direct
+    proxy: str = field(
+        default="",
+        metadata=option(
+            "--proxy", "Carry every SMTP session through this SOCKS5 proxy (DNS stays with the resolver).",
+            metavar="socks5://[USER:PASS@]HOST:PORT",
+        ),
+    )
+
+    def __post_init__(self) -> None:
+        # one wait (a number, as before schedules) or a schedule's text are held as a tuple
+        if not isinstance(self.retry_after, tuple):
+            object.__setattr__(self, "retry_after", parse_schedule(self.retry_after, "--retry-after"))
+
+    @property
+    def retries(self) -> int:
+        """How many times one run asks a temporary answer again."""
+        return len(self.retry_after) if self.max_retries is None else self.max_retries
+
+    def wait_before(self, retry: int) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based, over every run) of an address."""
+        schedule = self.retry_after or (0.0,)
+        return schedule[min(max(retry, 1), len(schedule)) - 1]
 
 
 @dataclass(frozen=True, slots=True)

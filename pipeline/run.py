@@ -89,6 +89,10 @@ def run(
     """
     check_options(options)
     check_engine(options)
+    if options.probe.enabled and options.probe.proxy:
+        from pipeline.probe.connect import preflight
+
+        preflight(options.probe)  # a proxy that is down stops the run here, in one line
     with open_table(options.input, options.email_column, options.encoding) as table:
         ensure_writable_dir(options.output_dir)
         files = RunFiles.of(options.output_dir, options.stem)

@@ -326,7 +326,7 @@ def test_cached_verdicts_need_no_network(tmp_path: Path) -> None:
     targets = [target("kept@cache.example", route(a)), target("gone@cache.example", route(a)),
                target("grey@cache.example", route(a))]
     with ScriptedHosts([HostScript(a, mailboxes=boxes, replies={"grey@cache.example": reply})], PORT):
-        first = prober(VerdictCache(cache_path), max_retries=0).probe(targets)
+        first = prober(VerdictCache(cache_path), max_retries=0, retry_after=0).probe(targets)  # due at once
     assert first["kept@cache.example"].verdict.reason == "mailbox_exists"
     assert first["gone@cache.example"].verdict.reason == "mailbox_not_found"
     assert first["grey@cache.example"].verdict.reason == "greylisted"

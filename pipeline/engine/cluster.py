@@ -59,6 +59,7 @@ from pipeline.io.positional import write_at
 from pipeline.models import MailboxVerdict
 from pipeline.options import DnsOptions, ProbeOptions, RunOptions
 from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressCallback
+from pipeline.probe.pending import Pending
 from pipeline.probe.prober import ProbeFindings, SmtpProber
 from pipeline.report.tally import DomainCounter
 
@@ -155,10 +156,12 @@ def hosts_task(
 
 
 def probe_task(
-    options: ProbeOptions, targets: list[ProbeTarget]
+    options: ProbeOptions, targets: list[ProbeTarget], history: dict[str, Pending] | None = None
 ) -> tuple[dict[str, MailboxVerdict], ProbeFindings]:
-    """Ask one group of mail hosts about their addresses (no cache: the coordinator has it)."""
+    """Ask one group of mail hosts about their addresses (no cache: the coordinator has it;
+    ``history``: the pending records of the due addresses among them)."""
     prober = SmtpProber(options, None)
+    prober.adopt(history or {}, targets)
     verdicts = prober.probe(targets)
     return verdicts, prober.findings()
 
@@ -241,7 +244,7 @@ class SpreadProbing:
         self, prober: SmtpProber, targets: Sequence[ProbeTarget], progress: ProgressCallback
     ) -> dict[str, MailboxVerdict]:
         """Every group at once on the cluster; back when all of them are done."""
-        futures = [self.client.submit(probe_task, prober.options, group, pure=False)
+        futures = [self.client.submit(probe_task, prober.options, group, prober.history_of(group), pure=False)
                    for group in _host_groups(targets)]
         verdicts: dict[str, MailboxVerdict] = {}
         for found, findings in _gather(self.client, futures):

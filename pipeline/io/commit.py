@@ -22,6 +22,7 @@ from pipeline.io.runfiles import RunFiles
 from pipeline.io.state import InputFingerprint, RunState, StateStore, check_resumable, dedupe_path
 from pipeline.io.textfile import reading_own_outputs
 from pipeline.options import RunOptions
+from pipeline.probe.connect import redact_proxy
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import RECORD, DuplicateIndex
 
@@ -41,6 +42,9 @@ _REBUILD_BATCH = 50_000
 def options_as_data(options: RunOptions) -> dict[str, Any]:
     """``options`` as plain JSON data (paths as text)."""
     cleaned: dict[str, Any] = _plain(asdict(options))
+    probe = cleaned.get("probe", {})
+    if probe.get("proxy"):
+        probe["proxy"] = redact_proxy(probe["proxy"])  # never the proxy's user name or password
     return cleaned
 
 
@@ -64,6 +68,7 @@ def fingerprint_options(options: RunOptions) -> dict[str, Any]:
         data.pop(key, None)
     data.get("dns", {}).pop("concurrency", None)
     data.get("probe", {}).pop("concurrency", None)
+    data.get("probe", {}).pop("proxy", None)  # the route, not the answers: the same through a proxy
     return data
 
 

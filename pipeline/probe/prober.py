@@ -8,15 +8,19 @@ worker thread; what replies mean is decided in :mod:`pipeline.probe.reply`.
 
 One session per batch of addresses that share their MX hosts. A refused connection, a
 timeout or a 421 moves on to the next MX host. Temporary answers (450/451 greylisting) wait
-in a retry queue (a timer that holds no session) and are asked again after ``retry_after``
-seconds, up to ``max_retries`` times. When the first few hosts all fail to connect and none
-ever answered, outbound port 25 is taken to be blocked and probing stops.
+in a retry queue (a timer that holds no session) and are asked again after the waits of
+``retry_after`` (a schedule), ``retries`` times; an address still deferred then is left
+pending in the verdict cache for a later run (:mod:`pipeline.probe.pending`). When the first
+few hosts all fail to connect and none ever answered, outbound port 25 is taken to be blocked
+and probing stops. With ``--proxy`` every session goes through a SOCKS5 proxy
+(:mod:`pipeline.probe.connect`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import ssl
+import time
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,6 +33,17 @@ from pipeline.cache import VerdictCache, mailbox_from_dict, mailbox_to_dict
 from pipeline.models import MailboxVerdict, Verdict
 from pipeline.options import CacheOptions, ProbeOptions
 from pipeline.ports import MailboxProber, ProbeTarget, ProgressCallback, no_progress
+from pipeline.probe.connect import parse_proxy
+from pipeline.probe.pending import (
+    PENDING_KIND,
+    PENDING_STATS,
+    Pending,
+    answered_later,
+    due_first,
+    iso_utc,
+    recorded,
+    waiting,
+)
 from pipeline.probe.plan import (
     BLOCKED_AFTER,
     Batch,
@@ -127,6 +142,7 @@ class ProbeFindings:
     greylisting: set[str]
     notes: list[str]
     blocked: bool
+    deferred: dict[str, Pending] = field(default_factory=dict)  # addresses left pending (see pending.py)
 
 
 class SmtpProber:
@@ -151,6 +167,12 @@ class SmtpProber:
         self._rcpt_limits: dict[str, int] = {}
         self._blocked = BlockedDetector(blocked_after)
         self.tls_context = tls_context or _opportunistic_tls()
+        #: the SOCKS5 proxy every session goes through (--proxy), or None
+        self.proxy = parse_proxy(options.proxy)
+        self.clock = time.time
+        self._history: dict[str, Pending] = {}  # due pending addresses asked in this run
+        self._deferred: dict[str, Pending] = {}  # addresses this run leaves pending (not written yet)
+        self._pending_next: list[float] = []  # when the addresses left pending may be asked again
         #: Where the addresses the cache did not know are asked (None: here).
         self.spread: SpreadProbing | None = None
 
@@ -173,11 +195,15 @@ class SmtpProber:
                 self.counters["cache_hits"] += 1
             else:
                 todo.append(target)
+        if todo and self.cache is not None:
+            todo = self._sort_out_pending(todo, keys, results)
         if todo:
             if self.spread is not None:
                 fresh = self.spread(self, todo, progress)
             else:
                 fresh = run_sync(_Run(self, todo, progress).go, name="presend-probe")
+            if self.cache is not None:
+                fresh = self._settle_pending(fresh, keys)
             results.update(fresh)
             if self.cache is not None:
                 self.cache.put_many(
@@ -185,6 +211,89 @@ class SmtpProber:
                     ((keys[email], mailbox_to_dict(m), cache_lifetime(m)) for email, m in fresh.items()),
                 )
         return results
+
+    def _sort_out_pending(
+        self, todo: list[ProbeTarget], keys: dict[str, str], results: dict[str, MailboxVerdict]
+    ) -> list[ProbeTarget]:
+        """Addresses pending from an earlier run: those still waiting get their row from the
+        record (unasked); the due ones are asked first, with their history."""
+        assert self.cache is not None
+        found = self.cache.get_many(PENDING_KIND, (keys[t.email] for t in todo))
+        now = self.clock()
+        asked: list[ProbeTarget] = []
+        for target in todo:
+            data = found.get(keys[target.email])
+            if data is None:
+                asked.append(target)
+                continue
+            pending = replace(Pending.from_dict(data), email=target.email)
+            if not pending.due(now):
+                results[target.email] = waiting(pending)
+                self.counters["pending_waiting"] += 1
+                self._pending_next.append(pending.next_at)
+                continue
+            self.adopt({target.email: pending}, [target])
+            self.counters["pending_asked"] += 1
+            asked.append(target)
+        return due_first(asked, self._history)
+
+    def adopt(self, history: dict[str, Pending], targets: Sequence[ProbeTarget]) -> None:
+        """Ask these due pending ``targets`` as their ``history`` says: the schedule goes on from
+        their number of asks, with the made-up address a greylisting host saw beside them."""
+        for target in targets:
+            pending = history.get(target.email)
+            if pending is None:
+                continue
+            self._history[target.email] = pending
+            if pending.probe_local:
+                self._probe_locals.setdefault(target.ascii_domain, pending.probe_local)
+
+    def history_of(self, targets: Sequence[ProbeTarget]) -> dict[str, Pending]:
+        """The pending history of those ``targets`` that have one (for a prober elsewhere)."""
+        return {t.email: self._history[t.email] for t in targets if t.email in self._history}
+
+    def _settle_pending(self, fresh: dict[str, MailboxVerdict], keys: dict[str, str]) -> dict[str, MailboxVerdict]:
+        """Record the addresses this run leaves pending; drop the records a real answer settled."""
+        assert self.cache is not None
+        now = self.clock()
+        settled: dict[str, MailboxVerdict] = {}
+        records: list[tuple[str, dict[str, Any], float]] = []
+        resolved: list[str] = []
+        for email, mailbox in fresh.items():
+            pending = self._deferred.pop(email, None)
+            before = self._history.pop(email, None)
+            if pending is not None:
+                records.append((keys[email], pending.to_dict(), pending.lifetime(now)))
+                self._pending_next.append(pending.next_at)
+                mailbox = recorded(mailbox, pending)
+            elif before is not None and cache_lifetime(mailbox) > 0:
+                resolved.append(keys[email])
+                mailbox = answered_later(mailbox, before)
+            settled[email] = mailbox
+        self.cache.put_many(PENDING_KIND, records)
+        self.cache.delete_many(PENDING_KIND, resolved)
+        self.counters["pending_recorded"] += len(records)
+        self.counters["pending_resolved"] += len(resolved)
+        return settled
+
+    def defer(self, target: ProbeTarget, verdict: Verdict, asks_here: int) -> None:
+        """``target`` is still deferred after ``asks_here`` asks in this run: pending from now."""
+        asked = self.asked_before(target.email) + asks_here
+        stamped = verdict if verdict.checked_at else replace(verdict, checked_at=utc_now())
+        self._deferred[target.email] = Pending(
+            target.email, stamped, asked, self.clock() + self.options.wait_before(asked),
+            self.probe_local(target.ascii_domain),
+        )
+
+    def asked_before(self, email: str) -> int:
+        """How many times earlier runs asked ``email`` (it was pending)."""
+        pending = self._history.get(email)
+        return pending.asked if pending is not None else 0
+
+    def waits(self, email: str, retries: int) -> tuple[float, ...]:
+        """The waits before this run's first ``retries`` retries of ``email``."""
+        before = self.asked_before(email)
+        return tuple(self.options.wait_before(before + n) for n in range(1, retries + 1))
 
     def _cache_key(self, target: ProbeTarget) -> str:
         """The cache key of one question: the address (lower-cased, like the duplicate key, so
@@ -200,7 +309,7 @@ class SmtpProber:
         Every counter of :data:`STAT_KEYS` is there, 0 when nothing happened, so a script can
         read ``summary["probe"]["sessions"]`` whatever the run did.
         """
-        counts = dict.fromkeys(STAT_KEYS, 0)
+        counts = dict.fromkeys(STAT_KEYS + PENDING_STATS, 0)
         counts.update(self.counters)
         counts["hosts"] = len(self.hosts)
         for ext in ("STARTTLS", "SMTPUTF8", "8BITMIME", "SIZE", "PIPELINING"):
@@ -211,8 +320,19 @@ class SmtpProber:
         return counts
 
     def notes(self) -> list[str]:
-        """Run-level observations (e.g. outbound port 25 looks blocked)."""
-        return list(self._notes)
+        """Run-level observations (e.g. outbound port 25 looks blocked, addresses pending)."""
+        return list(self._notes) + self._pending_notes()
+
+    def _pending_notes(self) -> list[str]:
+        if not self._pending_next:
+            return []
+        count = len(self._pending_next)
+        first, last = iso_utc(min(self._pending_next)), iso_utc(max(self._pending_next))
+        span = f"from {first} (UTC)" if first == last else f"from {first} to {last} (UTC)"
+        return [
+            f"Pending addresses: {count} deferred by their mail host (greylisting or another temporary "
+            f"answer) and kept in the verdict cache; a run asks them again {span}."
+        ]
 
     def greylisting_domains(self) -> list[str]:
         """Domains whose hosts answered 450/451 at least once in this run (sorted)."""
@@ -225,7 +345,7 @@ class SmtpProber:
     def findings(self) -> ProbeFindings:
         """What this prober learnt besides its verdicts (for a prober that spreads its work)."""
         return ProbeFindings(Counter(self.counters), dict(self.hosts), set(self.greylisting), self.notes(),
-                             self._blocked.blocked)
+                             self._blocked.blocked, dict(self._deferred))
 
     def absorb(self, found: ProbeFindings) -> None:
         """Add what another prober with the same options learnt (see :class:`SpreadProbing`)."""
@@ -242,6 +362,7 @@ class SmtpProber:
         self.greylisting |= found.greylisting
         self._notes.extend(note for note in found.notes if note not in self._notes)
         self._blocked.blocked = self._blocked.blocked or found.blocked
+        self._deferred.update(found.deferred)
 
     # --- helpers the run uses ------------------------------------------------------------
 
@@ -289,7 +410,8 @@ class SmtpProber:
             self._notes.append(
                 f"Probing stopped early: the SMTP port ({self.options.port}) answered on none of "
                 f"the first {hosts} mail hosts tried; outbound port 25 is probably blocked "
-                "here, so the remaining addresses are marked unknown (probe_unreachable)."
+                f"{'beyond the proxy ' + self.proxy.shown if self.proxy else 'here'}, so the remaining "
+                "addresses are marked unknown (probe_unreachable)."
             )
 
     @property
@@ -365,8 +487,8 @@ class _Run:
             answered = answered or outcome.answered
             for email, mailbox in outcome.decided.items():
                 if batch.attempt:
-                    verdict = answered_on_retry(mailbox.verdict, batch.attempt, self.options.retry_after)
-                    mailbox = replace(mailbox, verdict=verdict)
+                    waits = self.prober.waits(email, batch.attempt)
+                    mailbox = replace(mailbox, verdict=answered_on_retry(mailbox.verdict, batch.attempt, waits))
                 self.finish(email, mailbox)
             retry = [t for t in pending if t.email in outcome.retry]
             if retry:
@@ -413,17 +535,25 @@ class _Run:
         self.prober.greylisting.update(
             t.ascii_domain for t in targets if verdicts[t.email].code in GREYLIST_CODES
         )
-        if batch.attempt >= self.options.max_retries:
+        prober = self.prober
+        if batch.attempt >= self.options.retries:
             for target in targets:
-                verdict = with_retries(verdicts[target.email], batch.attempt, self.options.retry_after)
+                waits = prober.waits(target.email, batch.attempt)
+                verdict = with_retries(verdicts[target.email], batch.attempt, waits)
+                prober.defer(target, verdicts[target.email], batch.attempt + 1)  # pending across runs
                 self.finish(target.email, MailboxVerdict(target.email, verdict))
             return
-        self.prober.counters["retries"] += len(targets)
-        self.spawn(self.retry_later(Batch(batch.route, tuple(targets), batch.attempt + 1)))
+        prober.counters["retries"] += len(targets)
+        by_wait: dict[float, list[ProbeTarget]] = {}
+        for target in targets:  # the schedule goes on where each address's history left it
+            wait = self.options.wait_before(prober.asked_before(target.email) + batch.attempt + 1)
+            by_wait.setdefault(wait, []).append(target)
+        for wait, group in by_wait.items():
+            self.spawn(self.retry_later(Batch(batch.route, tuple(group), batch.attempt + 1), wait))
 
-    async def retry_later(self, batch: Batch) -> None:
+    async def retry_later(self, batch: Batch, wait: float) -> None:
         # Waiting here holds no semaphore: other hosts' sessions go on meanwhile.
-        await asyncio.sleep(self.options.retry_after)
+        await asyncio.sleep(wait)
         await self.run_batch(batch)
 
     # --- one SMTP session ------------------------------------------------------------------
@@ -456,6 +586,7 @@ class _Run:
                 rcpt_limit=prober.rcpt_limit(address),
                 tls=prober.tls_context,
                 catch_all_check=self.options.catch_all_check and not accepts_every_rcpt(host),
+                proxy=prober.proxy,
             )
             self.in_flight += 1
             try:

@@ -12,6 +12,7 @@ Codes and enhanced codes: RFC 5321 §4.2 (reply codes) and RFC 3463 (enhanced st
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from enum import StrEnum
 
@@ -322,20 +323,30 @@ _LIMIT_WORDS: dict[Limit, str] = {
 }
 
 
-def with_retries(verdict: Verdict, retries: int, retry_after: float) -> Verdict:
-    """The final form of a temporary verdict: say how often it was asked."""
+def with_retries(verdict: Verdict, retries: int, retry_after: float | Sequence[float]) -> Verdict:
+    """The final form of a temporary verdict: say how often it was asked (``retry_after``: the
+    wait before every retry, or the waits before each)."""
     if verdict.status is not Status.UNKNOWN:
         return verdict
     if not retries:
         return replace(verdict, detail=f"{verdict.detail} Not retried (--max-retries 0).")
     times = "once more" if retries == 1 else f"{retries} more times"
-    return replace(
-        verdict,
-        detail=f"{verdict.detail} Still temporary after asking {times}, {retry_after:g} s apart.",
-    )
+    waits = _waits(retry_after)
+    spacing = f"{waits[0]:g} s apart" if len(set(waits)) == 1 else f"after waits of {_seconds(waits)}"
+    return replace(verdict, detail=f"{verdict.detail} Still temporary after asking {times}, {spacing}.")
 
 
-def answered_on_retry(verdict: Verdict, retries: int, retry_after: float) -> Verdict:
+def _waits(retry_after: float | Sequence[float]) -> tuple[float, ...]:
+    return (float(retry_after),) if isinstance(retry_after, int | float) else tuple(retry_after) or (0.0,)
+
+
+def _seconds(waits: Sequence[float]) -> str:
+    """``60, 300 and 900 s``."""
+    named = [f"{wait:g}" for wait in waits]
+    return f"{', '.join(named[:-1])} and {named[-1]} s" if len(named) > 1 else f"{named[0]} s"
+
+
+def answered_on_retry(verdict: Verdict, retries: int, retry_after: float | Sequence[float]) -> Verdict:
     """A final answer that came only when asked again: say so (the domain defers at first).
 
     Greylisting passed is worth knowing: a real send to this domain is deferred too. Temporary
@@ -343,10 +354,13 @@ def answered_on_retry(verdict: Verdict, retries: int, retry_after: float) -> Ver
     """
     if not retries or verdict.status is Status.UNKNOWN:
         return verdict
+    waits = _waits(retry_after)
     if retries == 1:
-        when = f"when asked again {retry_after:g} s after a temporary one"
+        when = f"when asked again {waits[0]:g} s after a temporary one"
+    elif len(set(waits)) == 1:
+        when = f"on try {retries + 1}, {waits[0]:g} s after each temporary one"
     else:
-        when = f"on try {retries + 1}, {retry_after:g} s after each temporary one"
+        when = f"on try {retries + 1}, after waits of {_seconds(waits)}"
     return replace(
         verdict,
         detail=f"{verdict.detail} This answer came {when} (greylisting, most likely), so a real send "

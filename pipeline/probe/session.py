@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from pipeline.models import MailboxVerdict, Verdict
 from pipeline.ports import ProbeTarget
+from pipeline.probe.connect import ProxySpec, smtp_client
 from pipeline.probe.plan import REFUSALS_PER_SESSION, by_domain, host_label
 from pipeline.probe.reply import (
     Action,
@@ -60,6 +61,7 @@ class SessionPlan:
     rcpt_limit: int
     tls: ssl.SSLContext
     catch_all_check: bool = True  # ask the made-up local part first (off: --no-catch-all-check)
+    proxy: ProxySpec | None = None  # carry the session through this SOCKS5 proxy (--proxy)
 
 
 @dataclass
@@ -117,7 +119,7 @@ class _Session:
         try:
             try:
                 # Connecting in the constructor also sets the name TLS is negotiated for.
-                self.smtp = smtplib.SMTP(plan.address, plan.port, local_hostname=plan.helo, timeout=plan.timeout)
+                self.smtp = smtp_client(plan.proxy, plan.address, plan.port, helo=plan.helo, timeout=plan.timeout)
             except smtplib.SMTPConnectError as exc:  # a greeting other than 220
                 result.answered = True
                 greeting = _reply(exc.smtp_code, exc.smtp_error)
