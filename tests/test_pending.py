@@ -111,7 +111,7 @@ def scripted_target(email: str, host: str = HOST) -> ProbeTarget:
 
 def test_a_schedule_within_the_run_then_pending_then_answered(tmp_path: Path) -> None:
     late, fine = "late@slow.example", "fine@slow.example"
-    script = HostScript(HOST, mailboxes={late, fine}, replies={late: "451 4.7.1 Try again later"})
+    script = HostScript(HOST, mailboxes={late, fine}, replies={late: "451 4.7.1 Greylisted, try again later"})
     cache = VerdictCache(tmp_path / "cache.sqlite3")
     targets = [scripted_target(fine), scripted_target(late)]
     with ScriptedHosts([script], PORT) as hosts:
