@@ -27,6 +27,7 @@ from pipeline.options import OutOfRange, RunOptions, build_options, check_option
 
 from .check import check
 from .events import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, EventLog
+from .helptext import CLEAN_EPILOG, Command, Group
 from .params import (
     BY_FLAG,
     BY_NAME,
@@ -50,7 +51,23 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Clean an email list and forecast the SMTP reply each address would get.",
     pretty_exceptions_enable=False,
+    cls=Group,
 )
+
+
+def _print_version(value: bool) -> None:
+    """``presend --version``: print the version and leave (exit status 0)."""
+    if value:
+        _say(f"presend {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _presend(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_print_version, metavar="")] = False,
+) -> None:
+    """Clean an email list and forecast the SMTP reply each address would get."""
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -157,8 +174,8 @@ def _over_thresholds(summary: dict[str, Any], settings: CliSettings) -> list[str
     return over
 
 
-app.command()(with_option_parameters(clean))
-app.command(name="check")(with_check_parameters(check))
+app.command(cls=Command, epilog=CLEAN_EPILOG)(with_option_parameters(clean))
+app.command(name="check", cls=Command)(with_check_parameters(check))
 
 
 def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:
