@@ -26,6 +26,7 @@ from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
 
 from .check import check
+from .closing import closing_lines
 from .events import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, EventLog
 from .helptext import CLEAN_EPILOG, Command, Group
 from .params import (
@@ -87,7 +88,11 @@ def _warn(line: str) -> None:
 
 def clean(ctx: typer.Context, **values: Any) -> None:
     """Clean INPUT and write <stem>.results.csv, .clean.csv, .summary.json and .report.html."""
+    import time
+
     from pipeline.run import network_levels, run
+
+    started = time.perf_counter()
 
     # The values hold the config file's too (click's default_map): the log is as the user set it.
     log = EventLog("json" if values["log_format"] == "json" else "text", values["quiet"])
@@ -99,11 +104,12 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     log("settings", settings_sources(ctx))
 
     quiet = settings.quiet
-    progress = make_progress(enabled=not quiet and not log.json)
+    progress = make_progress(enabled=not quiet and not log.json, input_path=options.input)
+    progress.begin(resuming=options.resume)
     try:
         with stdin_spooled(options) as spooled:
             resolver, prober = network_levels(spooled)
-            result = run(spooled, resolver=resolver, prober=prober, progress=progress, events=log)
+            result = run(spooled, resolver=resolver, prober=prober, progress=progress, events=progress.tee(log))
     except (InputError, UsageError, OutputError, LockedError) as exc:
         progress.close()
         log.error(str(exc), EXIT_USAGE)
@@ -142,14 +148,9 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     if settings.stdout:
         write_results(result.paths["results"], result.delimiter, settings.format)
     if not quiet and not log.json:
-        counts = summary["by_status"]
-        line = ", ".join(f"{counts[k]} {k}" for k in counts)
         say = _warn if settings.stdout else _say  # stdout holds the results table
-        say(f"{rows} rows: {line}")
-        dns_stats = summary.get("dns") or {}
-        if dns_stats:
-            say(_dns_line(dns_stats))
-        say(f"report: {result.paths['report']}")
+        for line in closing_lines(summary, result.paths, time.perf_counter() - started):
+            say(line)
     if code == EXIT_THRESHOLD:
         if not log.json:
             for line in over:
@@ -219,20 +220,6 @@ def _naming_the_source(ctx: typer.Context, exc: UsageError) -> UsageError:
     return UsageError(f"{exc}{where}") if where else exc
 
 
-def _dns_line(stats: dict[str, object]) -> str:
-    """One line on the DNS level: domains, cache use, queries, main providers."""
-    line = (
-        f"dns: {stats.get('domains', 0)} domains, {stats.get('cache_hits', 0)} from cache, "
-        f"{stats.get('queries', 0)} queries"
-    )
-    providers = stats.get("providers")
-    if isinstance(providers, dict):
-        named = [f"{name} {count}" for name, count in providers.items() if name != "other"][:5]
-        if named:
-            line += f"; providers: {', '.join(named)}"
-    return line
-
-
 @app.command()
 def report(
     results: Annotated[Path, typer.Argument(help="A <stem>.results.csv written by presend clean.")],
@@ -289,12 +276,8 @@ def demo(
         raise _fail(f"the demo lab could not start on loopback: {exc}", EXIT_FAILURE) from None
     finally:
         progress.close()
-    counts = result.summary["by_status"]
-    line = ", ".join(f"{counts[k]} {k}" for k in counts)
-    _say(f"demo: {result.summary['rows']} rows in {time.perf_counter() - started:.1f} s: {line}")
-    for kind in ("results", "clean", "summary"):
-        _say(f"{kind}: {result.paths[kind]}")
-    _say(f"report: {result.paths['report']}")
+    for line in closing_lines(result.summary, result.paths, time.perf_counter() - started):
+        _say(line)
 
 
 @app.command()
