@@ -220,11 +220,11 @@ def _naming_the_source(ctx: typer.Context, exc: UsageError) -> UsageError:
     return UsageError(f"{exc}{where}") if where else exc
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
-    results: Annotated[Path, typer.Argument(help="A <stem>.results.csv written by presend clean.")],
-    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <stem>.report.html beside the results).")] = None,
-    report_rows: Annotated[int, typer.Option("--report-rows", min=0, help=REPORT_ROWS.meta.help)] = REPORT_ROWS.default,
+    results: Annotated[Path, typer.Argument(help="A <stem>.results.csv written by presend clean.", metavar="RESULTS.csv")],
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <stem>.report.html beside the results).", metavar="FILE.html")] = None,
+    report_rows: Annotated[int, typer.Option("--report-rows", min=0, help=REPORT_ROWS.meta.help, metavar="N")] = REPORT_ROWS.default,
 ) -> None:
     """Re-render the HTML report from a results file."""
     import os
@@ -254,10 +254,10 @@ def report(
     _say(f"report: {target}")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.", metavar="DIR")] = Path("reports"),
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.", metavar="")] = False,
 ) -> None:
     """Run the whole pipeline on sample_lists/demo.csv against an embedded loopback lab."""
     import time
@@ -280,7 +280,7 @@ def demo(
         _say(line)
 
 
-@app.command()
+@app.command(cls=Command)
 def version() -> None:
     """Print the presend version."""
     _say(__version__)

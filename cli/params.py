@@ -77,7 +77,7 @@ def with_check_parameters(command: F) -> F:
     output = inspect.Parameter(
         "output_format", inspect.Parameter.KEYWORD_ONLY, default="text",
         annotation=Annotated[str, typer.Option(
-            "--format", help="text (a line per address) or json (an object per line).", metavar="<text|json>"
+            "--format", help="text (a line per address) or json (an object per line).", metavar="text|json"
         )],
     )
     parameters = [context, addresses, output, *(_parameter(spec) for spec in by_panel(CHECK_SPECS))]
