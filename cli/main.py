@@ -262,9 +262,10 @@ def demo(
     """Run the whole pipeline on sample_lists/demo.csv against an embedded loopback lab."""
     import time
 
+    from pipeline.lab import DEMO_LIST
     from pipeline.lab.demo import run_demo
 
-    progress = make_progress(enabled=not quiet)
+    progress = make_progress(enabled=not quiet, input_path=DEMO_LIST)
     started = time.perf_counter()
     try:
         result = run_demo(out, progress)
