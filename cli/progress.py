@@ -131,8 +131,16 @@ class Progress:
             total = estimate_rows(self.input_path)
             estimated = total is not None
         bar = Bar(
-            total=total, desc=title or stage, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True,
-            initial=done, bar_format=_BAR if total else _COUNTER, mininterval=0.2, estimated=estimated,
+            total=total,
+            desc=title or stage,
+            unit=unit,
+            file=sys.stderr,
+            leave=False,
+            dynamic_ncols=True,
+            initial=done,
+            bar_format=_BAR if total else _COUNTER,
+            mininterval=0.2,
+            estimated=estimated,
         )
         self._bars[stage] = bar
         return bar

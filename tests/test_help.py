@@ -31,13 +31,18 @@ def _panels(text: str) -> list[str]:
 SHOWN = [spec for spec in SPECS if not spec.meta.hidden]
 
 
-def test_every_option_of_clean_is_in_a_named_panel() -> None:
-    assert {spec.panel for spec in SHOWN} <= set(PANELS)
+def test_the_options_of_clean_are_shown_in_panels() -> None:
+    # An option added without a panel lands in the default one, after the named panels.
+    order = [*PANELS, DEFAULT_PANEL]
+    assert {spec.panel for spec in SHOWN} <= set(order)
     assert {"Input", "DNS", "Probe", "Hygiene", "Outputs", "Cache & resume", "Automation"} <= {
         spec.panel for spec in SHOWN
     }
     text = _help("clean")
-    assert _panels(text) == ["Arguments", "Options", *(p for p in PANELS if any(s.panel == p for s in SHOWN))]
+    assert _panels(text) == ["Arguments", "Options", *(p for p in order if any(s.panel == p for s in SHOWN))]
+    for spec in SHOWN:  # each option under its own panel's heading
+        heading = text.index(f"╭─ {spec.panel} ─", text.index("╭─ Options ─"))
+        assert heading < text.index(spec.meta.flag + " ", heading), spec.meta.flag
 
 
 def test_no_type_noise_defaults_shown_and_examples() -> None:
@@ -75,7 +80,8 @@ def test_an_option_without_a_panel_falls_into_the_default_one() -> None:
 
 
 def test_version_flag_exits_0() -> None:
-    done = subprocess.run([sys.executable, "-m", "cli", "--version"], cwd=REPO, capture_output=True, text=True,
-                          timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli", "--version"], cwd=REPO, capture_output=True, text=True, timeout=60, check=False
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == f"presend {__version__}"

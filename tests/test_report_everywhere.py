@@ -163,8 +163,9 @@ def test_the_address_column_stays_in_view_on_a_phone(chromium: Any, demo: RunRes
         scroller = page.locator(".scroll.tall")
         scroller.scroll_into_view_if_needed()
         # The scroller lays its rows out once it is on screen (content-visibility: auto).
-        page.wait_for_function("(() => { const s = document.querySelector('.scroll.tall');"
-                               " return s.scrollWidth > s.clientWidth; })()")
+        page.wait_for_function(
+            "(() => { const s = document.querySelector('.scroll.tall'); return s.scrollWidth > s.clientWidth; })()"
+        )
         first = page.locator("#problem-table tbody tr").first
         address, detail = first.locator("td").nth(0), first.locator("td").nth(5)
         before = detail.bounding_box()

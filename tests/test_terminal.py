@@ -53,8 +53,13 @@ def on_a_terminal(*args: str, columns: int = 80) -> Screen:
     primary, secondary = pty.openpty()
     fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, columns, 0, 0))
     started = time.monotonic()
-    process = subprocess.Popen([sys.executable, "-m", "cli", *args], cwd=REPO, stdout=secondary, stderr=secondary,
-                               env={**os.environ, "COLUMNS": str(columns)})
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli", *args],
+        cwd=REPO,
+        stdout=secondary,
+        stderr=secondary,
+        env={**os.environ, "COLUMNS": str(columns)},
+    )
     os.close(secondary)
     chunks: list[bytes] = []
     first = 0.0
@@ -77,8 +82,9 @@ def on_a_terminal(*args: str, columns: int = 80) -> Screen:
 
 def write_list(path: Path, rows: int) -> Path:
     """A list of ``rows`` well-formed addresses with a header."""
-    path.write_text("email,name\n" + "".join(f"person{i}@example.com,Person {i}\n" for i in range(rows)),
-                    encoding="utf-8")
+    path.write_text(
+        "email,name\n" + "".join(f"person{i}@example.com,Person {i}\n" for i in range(rows)), encoding="utf-8"
+    )
     return path
 
 
@@ -98,7 +104,7 @@ def test_progress_line_and_closing_summary(tmp_path: Path) -> None:
     assert rates and max(rates) < SANE_RATE, rates
     assert all(len(frame) <= 80 for frame in screen.frames if BAR.search(frame))
 
-    closing = screen.frames[screen.frames.index(next(f for f in screen.frames if f.startswith("60,000 rows in "))):]
+    closing = screen.frames[screen.frames.index(next(f for f in screen.frames if f.startswith("60,000 rows in "))) :]
     assert re.fullmatch(r"60,000 rows in \d+\.\d s: .+", closing[0]), closing
     for name in sorted(p.name for p in out.iterdir()):
         assert any(line.endswith(str(out / name)) for line in closing), (name, closing)
@@ -114,8 +120,19 @@ def test_a_resumed_run_shows_something_at_once(tmp_path: Path) -> None:
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
-    screen = on_a_terminal("clean", str(listing), "--no-dns", "--no-cache", "--chunk-size", "2000",
-                           "--engine", "local", "--out", str(out), "--resume")
+    screen = on_a_terminal(
+        "clean",
+        str(listing),
+        "--no-dns",
+        "--no-cache",
+        "--chunk-size",
+        "2000",
+        "--engine",
+        "local",
+        "--out",
+        str(out),
+        "--resume",
+    )
     assert screen.returncode == 0, screen.text
     # The first thing drawn, before the committed rows are re-read; then the bar starts from them.
     assert screen.frames[0].startswith("rows (resuming):"), screen.frames[:3]
@@ -140,17 +157,33 @@ def test_estimate_rows(tmp_path: Path) -> None:
 
 
 def test_closing_lines_fit_80_columns() -> None:
-    summary = {"rows": 1_234_567, "by_status": {"deliverable": 1_000_000, "risky": 100_000, "undeliverable": 100_000,
-                                                "unknown": 34_000, "duplicate": 567},
-               "dns": {"domains": 12_345, "cache_hits": 1_000, "queries": 30_000,
-                       "providers": {"Google": 5_000, "Microsoft": 3_000, "Yahoo": 1_000, "other": 9}}}
-    paths = {"results": Path("/data/out/list.results.csv"), "clean": Path("/data/out/list.clean.csv"),
-             "undeliverable": Path("/data/out/list.undeliverable.csv"),
-             "report": Path("/a/very/long/folder/name/that/goes/on/and/on/and/on/for/ever/list.report.html")}
+    summary = {
+        "rows": 1_234_567,
+        "by_status": {
+            "deliverable": 1_000_000,
+            "risky": 100_000,
+            "undeliverable": 100_000,
+            "unknown": 34_000,
+            "duplicate": 567,
+        },
+        "dns": {
+            "domains": 12_345,
+            "cache_hits": 1_000,
+            "queries": 30_000,
+            "providers": {"Google": 5_000, "Microsoft": 3_000, "Yahoo": 1_000, "other": 9},
+        },
+    }
+    paths = {
+        "results": Path("/data/out/list.results.csv"),
+        "clean": Path("/data/out/list.clean.csv"),
+        "undeliverable": Path("/data/out/list.undeliverable.csv"),
+        "report": Path("/a/very/long/folder/name/that/goes/on/and/on/and/on/for/ever/list.report.html"),
+    }
     lines = closing_lines(summary, paths, 3725.0)
     assert lines[0].startswith("1,234,567 rows in 1 h 2 min: 1,000,000 deliverable, 100,000 risky")
-    assert any("dns: 12,345 domains, 1,000 from cache, 30,000 queries; providers: Google 5,000" in line
-               for line in lines)
+    assert any(
+        "dns: 12,345 domains, 1,000 from cache, 30,000 queries; providers: Google 5,000" in line for line in lines
+    )
     assert "undeliverable: /data/out/list.undeliverable.csv" in lines
     assert lines[-2:] == ["report:", f"  {paths['report']}"]
     assert all(len(line) <= 80 for line in lines[:-1])
