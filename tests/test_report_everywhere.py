@@ -118,6 +118,11 @@ def _check_readable(page: Any) -> None:
         assert _contrast(colour, background) >= 4.5, (colour, background)
     for key in page.query_selector_all(".legend .key"):
         assert _contrast(key.evaluate(_STYLE, "color"), background) >= 4.5
+    # Solid and dotted bars stand out from the page (3:1, as for any graphic); hatched ones are striped.
+    fills = page.eval_on_selector_all(".bar", "bars => bars.map(b => getComputedStyle(b).backgroundColor)")
+    solid = [fill for fill in fills if not fill.startswith("rgba(0, 0, 0, 0)")]
+    assert solid and len(solid) < len(fills)
+    assert all(_contrast(fill, background) >= 3 for fill in solid), (solid, background)
 
 
 @pytest.mark.parametrize("scheme", SCHEMES)
@@ -201,6 +206,10 @@ def test_the_demo_prints_on_a_handful_of_pages(chromium: Any, demo: RunResult, t
         )
         assert table and len(heads) == 7
         assert min(heads) >= 0.035 * table["width"] and heads[5] >= 0.25 * table["width"]  # Detail: a real column
+        sizes = page.eval_on_selector_all(
+            "#problem-table td", "tds => tds.map(t => parseFloat(getComputedStyle(t).fontSize))"
+        )
+        assert min(sizes) >= 8
         pdf = tmp_path / "report.pdf"
         page.pdf(path=str(pdf), format=paper)
         assert 2 <= _pdf_pages(pdf) <= 8
