@@ -34,7 +34,7 @@ def estimate_rows(path: Path | None) -> int | None:
     Its line ends counted in its first MiB, scaled to its size, less a header line. None for
     a workbook, an empty or unreadable file (stdin's ``-``), or no path.
     """
-    if path is None:
+    if path is None or str(path) == "-":  # stdin: its size is not known up front
         return None
     try:
         size = path.stat().st_size
