@@ -327,6 +327,12 @@ class ProbeOptions:
     batch_size: int = field(
         default=25, metadata=option("--batch-size", "Addresses asked per SMTP session.", low=1, high=1000)
     )
+    #: the made-up RCPT per domain and session that tells catch-all domains apart
+    catch_all_check: bool = field(
+        default=True,
+        metadata=option("--no-catch-all-check", "Do not ask a made-up address to detect catch-all domains.",
+                        negate=True),
+    )
 
 
 @dataclass(frozen=True, slots=True)

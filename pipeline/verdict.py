@@ -22,6 +22,7 @@ from pipeline.models import (
     Status,
     Verdict,
 )
+from pipeline.rules.probe_trust import fold_provider
 
 #: The reason slug of a repeated address (its status is :attr:`Status.DUPLICATE`).
 DUPLICATE_REASON = "duplicate"
@@ -207,7 +208,7 @@ def forecast(
     elif domain.verdict is not None:
         verdict = domain.verdict
     elif mailbox is not None:
-        verdict = mailbox.verdict
+        verdict = fold_provider(mailbox.verdict)
     else:
         verdict = domain_accepts_verdict(domain)
     if verdict.status is Status.DELIVERABLE:

@@ -282,11 +282,12 @@ MAILBOX_REASONS = {
     "mailbox_rejected",
     "smtputf8_unsupported",
     "greylisted",
+    "temporary_failure",
     "host_unavailable",
     "sender_blocked",
 }
 #: Reasons that describe the moment, not the address: never taken from the cache.
-MOMENTARY_REASONS = {"greylisted", "host_unavailable", "sender_blocked", "dns_error"}
+MOMENTARY_REASONS = {"greylisted", "temporary_failure", "host_unavailable", "sender_blocked", "dns_error"}
 
 
 def expectations() -> list[Expected]:

@@ -71,7 +71,7 @@ EXPECTED = {
     "quota@probe-a.example": (Status.UNDELIVERABLE, "552", "5.2.2", "mailbox_full", "mx-main"),
     "moved@probe-a.example": (Status.UNDELIVERABLE, "551", "5.1.6", "user_not_local", "mx-main"),
     "odd@probe-a.example": (Status.UNDELIVERABLE, "553", "5.1.3", "mailbox_rejected", "mx-main"),
-    "busy@probe-a.example": (Status.UNKNOWN, "451", "4.3.0", "greylisted", "mx-main"),
+    "busy@probe-a.example": (Status.UNKNOWN, "451", "4.3.0", "temporary_failure", "mx-main"),
     "jürgen@probe-a.example": (Status.DELIVERABLE, "250", "2.1.5", "mailbox_exists", "mx-main"),
     "someone@catchall.example": (Status.RISKY, "250", "2.1.5", "catch_all", "mx-main"),
     "carol@noutf8.example": (Status.DELIVERABLE, "250", "2.1.5", "mailbox_exists", "mx-noutf8"),

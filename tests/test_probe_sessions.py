@@ -280,9 +280,10 @@ def test_still_greylisted_after_the_retries_is_unknown() -> None:
         result = prober(retry_after=0.2, max_retries=2).probe([target("late@grey2.example", route(a))])
     verdict = result["late@grey2.example"].verdict
     assert (verdict.status, verdict.code, verdict.enhanced, verdict.reason) == (
-        Status.UNKNOWN, "451", "4.7.1", "greylisted"
-    )
+        Status.UNKNOWN, "451", "4.7.1", "temporary_failure"
+    )  # a bare "try again later" is not called greylisting: it never passed, and it does not say so
     assert "Please try again later" in verdict.detail and "2 more times" in verdict.detail
+    assert "greylisting looks like this" in verdict.detail
     assert len(hosts.log(a).sessions) == 3
 
 

@@ -14,6 +14,12 @@ The rules (RFC 5321 §5.1, RFC 7505, RFC 2308):
 - No MX records → the domain itself is the mail host (implicit MX) if it has A/AAAA
   records; if it has neither → 550 5.1.2 ``no_mail_host``.
 - Mail hosts of which none has an address → 550 5.4.4 ``mx_unresolvable``.
+- A mail host that is the sending machine itself (``localhost``, ``localhost.*``, or a name
+  resolving to 127.0.0.1 or ::1): a sending MTA drops it and every host of the same or a
+  worse preference (Postfix's rule); when that leaves none, or the domain's own address is
+  one of those (implicit MX), the mail would loop back to the sender → 554 5.4.6
+  ``mx_loops_back``, undeliverable, and nobody is probed (even with ``--allow-private-mx``:
+  lab hosts live on other 127.x addresses).
 - A lookup that failed twice (SERVFAIL, timeout) where the answer mattered → 451 4.4.3
   ``dns_error``, status unknown.
 - Otherwise the domain accepts mail: the verdict is ``None`` and the next layer decides.
@@ -186,6 +192,13 @@ def decide(
         return Decision(DomainVerdict(domain, verdict, checked_at=checked_at), mx.ttl)
 
     lookups = [(preference, host, addresses[host]) for preference, host in hosts]
+    home = [(preference, host) for preference, host, lookup in lookups if points_home(host, lookup.addresses)]
+    if home:
+        cutoff = min(preference for preference, _ in home)
+        lookups = [entry for entry in lookups if entry[0] < cutoff]
+        if not lookups:
+            return _loops_back(domain, mx, hosts, addresses, home[0][1], checked_at)
+        hosts = [(preference, host) for preference, host, _ in lookups]
     provider = _provider(host for _, host, _ in lookups)
     usable = tuple(
         MxHost(preference, host, lookup.addresses) for preference, host, lookup in lookups if lookup.addresses
@@ -222,6 +235,10 @@ def decide(
 
 def _decide_implicit(domain: str, mx: MxLookup, lookup: AddressLookup, checked_at: str) -> Decision:
     """No MX records: the domain's own A/AAAA records make it its own mail host."""
+    if points_home(domain, lookup.addresses):
+        verdict = loops_back_verdict(domain, domain, lookup.addresses, checked_at, implicit=True)
+        ttl = min(mx.ttl, lookup.ttl)
+        return Decision(DomainVerdict(domain, verdict, implicit_mx=True, checked_at=checked_at), ttl)
     if lookup.addresses:
         ttl = min(mx.ttl, lookup.ttl) if lookup.complete else 0
         hosts = (MxHost(0, domain, lookup.addresses),)
@@ -240,6 +257,68 @@ def _decide_implicit(domain: str, mx: MxLookup, lookup: AddressLookup, checked_a
         checked_at,
     )
     return Decision(DomainVerdict(domain, verdict, checked_at=checked_at), min(mx.ttl, lookup.ttl))
+
+
+#: The sending machine's own addresses: a mail host there is the sender itself.
+_OWN_LOOPBACK = frozenset({ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")})
+
+
+def points_home(host: str, addresses: Iterable[str]) -> bool:
+    """True when a mail host is the sending machine itself: it is named ``localhost`` (or
+    ``localhost.`` anything) or one of its addresses is 127.0.0.1 or ::1.
+
+    Other loopback addresses (127.0.0.2 ...) are not the sender's own: labs put mail hosts there.
+    """
+    name = host.rstrip(".").lower()
+    if name == "localhost" or name.startswith("localhost."):
+        return True
+    for address in addresses:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            continue
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if ip in _OWN_LOOPBACK or (mapped is not None and mapped in _OWN_LOOPBACK):
+            return True
+    return False
+
+
+def loops_back_verdict(
+    domain: str, host: str, addresses: Iterable[str], checked_at: str, *, implicit: bool = False
+) -> Verdict:
+    """554 5.4.6: the domain's mail would go to the sending machine itself (a routing loop,
+    RFC 3463 X.4.6); a real MTA bounces it ("mail loops back to myself") instead of sending."""
+    shown = ", ".join(addresses) or "no address"
+    if implicit:
+        where = f"The domain {domain} has no MX record and its own address ({shown}) is the sending machine itself"
+    else:
+        where = f"The preferred mail host of {domain}, {host} ({shown}), is the sending machine itself"
+    return _verdict(
+        Status.UNDELIVERABLE,
+        "554",
+        "5.4.6",
+        "mx_loops_back",
+        f"{where}: a sending mail server refuses to deliver there (mail loops back to itself) and bounces "
+        "the message, so nothing was probed.",
+        host,
+        checked_at,
+    )
+
+
+def _loops_back(
+    domain: str,
+    mx: MxLookup,
+    hosts: list[tuple[int, str]],
+    addresses: Mapping[str, AddressLookup],
+    host: str,
+    checked_at: str,
+) -> Decision:
+    """The decision for a domain whose preferred mail host is the sending machine itself."""
+    ttl = min([mx.ttl, *(addresses[name].ttl for _, name in hosts)])
+    verdict = loops_back_verdict(domain, host, addresses[host].addresses, checked_at)
+    named = tuple(MxHost(preference, name) for preference, name in hosts)
+    provider = _provider(name for _, name in hosts)
+    return Decision(DomainVerdict(domain, verdict, named, provider=provider, checked_at=checked_at), ttl)
 
 
 def _provider(hosts: Iterable[str]) -> str:

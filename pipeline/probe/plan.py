@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from pipeline.models import MxHost
 from pipeline.ports import ProbeTarget
+from pipeline.rules.probe_trust import gentle_batch_size
 
 #: After this many distinct mail host addresses failed to connect while none ever answered,
 #: the probe assumes outbound port 25 is blocked and stops.
@@ -42,15 +43,16 @@ def plan_batches(targets: Iterable[ProbeTarget], batch_size: int) -> list[Batch]
     """Group addresses by their MX hosts, keep each domain together, cut into batches.
 
     Routes come in order of first appearance (so the work order follows the input); inside a
-    route the addresses are ordered by domain, so a session opens few transactions.
+    route the addresses are ordered by domain, so a session opens few transactions. A provider
+    that wants a gentler plan gets smaller batches (:mod:`pipeline.rules.probe_trust`).
     """
-    size = max(1, batch_size)
     routes: dict[Route, dict[str, list[ProbeTarget]]] = {}
     for target in targets:
         routes.setdefault(target.mx_hosts, {}).setdefault(target.ascii_domain, []).append(target)
     batches: list[Batch] = []
     for route, domains in routes.items():
         ordered = [t for group in domains.values() for t in group]
+        size = gentle_batch_size(preferred_host(route), max(1, batch_size))
         for start in range(0, len(ordered), size):
             batches.append(Batch(route, tuple(ordered[start : start + size])))
     return batches

@@ -48,6 +48,7 @@ from pipeline.probe.reply import (
     with_retries,
 )
 from pipeline.probe.session import SessionPlan, SessionResult, run_session
+from pipeline.rules.probe_trust import accepts_every_rcpt, gentle_per_host
 
 CACHE_KIND = "mailbox"
 
@@ -190,7 +191,8 @@ class SmtpProber:
         straße and strasse stay apart) plus the route asked (port and mail hosts), so verdicts
         learnt in a lab or an intranet never answer for a run that reaches other hosts."""
         hosts = ",".join(mx.host.lower() for mx in target.mx_hosts)
-        return f"{target.email.lower()}|{self.options.port}|{hosts}"
+        unchecked = "" if self.options.catch_all_check else "|no-catch-all-check"
+        return f"{target.email.lower()}|{self.options.port}|{hosts}{unchecked}"
 
     def stats(self) -> dict[str, int]:
         """Counters for summary.json: sessions, RCPTs, retries, cache hits, hosts seen ...
@@ -429,7 +431,9 @@ class _Run:
     async def session(self, host: str, address: str, targets: list[ProbeTarget], batch: Batch) -> SessionResult:
         """One session at ``address`` for ``targets``, within the per-host and overall bounds."""
         prober = self.prober
-        sem = self.host_sems.setdefault(address, asyncio.Semaphore(max(1, self.options.per_host)))
+        sem = self.host_sems.get(address) or self.host_sems.setdefault(
+            address, asyncio.Semaphore(gentle_per_host(host, max(1, self.options.per_host)))
+        )
         async with sem, self.all_sem:
             if prober.block_suspected:
                 # Several hosts failed and none answered: let the attempts under way finish
@@ -451,6 +455,7 @@ class _Run:
                 probe_locals={t.ascii_domain: prober.probe_local(t.ascii_domain) for t in targets},
                 rcpt_limit=prober.rcpt_limit(address),
                 tls=prober.tls_context,
+                catch_all_check=self.options.catch_all_check and not accepts_every_rcpt(host),
             )
             self.in_flight += 1
             try:

@@ -1,7 +1,8 @@
 """SMTP replies → mailbox verdicts: the pure decisions of the mailbox level (no I/O).
 
 The session engine (:mod:`pipeline.probe.prober`) hands every reply it gets here together with the
-stage it came at; :func:`decide` says what the reply means (a verdict, a retry, try the next
+stage it came at; :mod:`pipeline.probe.classify` says what the reply is about (the mailbox, our
+sender, a limit, greylisting ...) and :func:`decide` what it means (a verdict, a retry, try the next
 MX host, shrink the transaction, upgrade to TLS). The verdict builders, the catch-all rule and
 the cache lifetimes per outcome live here too, so one table of cases tests them all.
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from pipeline.models import MailboxVerdict, Status, Verdict
+from pipeline.probe.classify import Classification, Kind, Limit, classify
 
 DAY = 86_400.0
 
@@ -25,17 +27,19 @@ MAILBOX_NOT_FOUND = "mailbox_not_found"
 USER_NOT_LOCAL = "user_not_local"
 MAILBOX_FULL = "mailbox_full"
 MAILBOX_REJECTED = "mailbox_rejected"
+MAILBOX_DISABLED = "mailbox_disabled"
+RELAY_DENIED = "relay_denied"
+PROTOCOL_ERROR = "protocol_error"
 SMTPUTF8_UNSUPPORTED = "smtputf8_unsupported"
 GREYLISTED = "greylisted"
 TEMPORARY_FAILURE = "temporary_failure"
+HOST_BUSY = "host_busy"
+SYSTEM_FULL = "system_full"
 HOST_UNAVAILABLE = "host_unavailable"
 SENDER_BLOCKED = "sender_blocked"
 PROBE_UNREACHABLE = "probe_unreachable"
 
 _ENHANCED = re.compile(r"^([245])\.(\d{1,3})\.(\d{1,3})(?=\s|$)")
-_TOO_MANY = re.compile(r"too many recipients|recipient limit|too many rcpt", re.IGNORECASE)
-_FULL = re.compile(r"full|quota|over ?limit|insufficient storage|storage exceeded", re.IGNORECASE)
-_UTF8 = re.compile(r"smtputf8|utf-?8|non-ascii|internationali[sz]ed", re.IGNORECASE)
 
 #: Enhanced code used when the server gave none (by reply code).
 DEFAULT_ENHANCED: dict[int, str] = {
@@ -127,16 +131,14 @@ class Reply:
         return " ".join(parts)
 
     @property
-    def too_many_recipients(self) -> bool:
-        """452 4.5.3 (or the old 552 form, RFC 5321 §4.5.3.1.10): a per-message limit."""
-        if self.code not in (452, 552):
-            return False
-        return self.enhanced.endswith(".5.3") or bool(_TOO_MANY.search(self.text))
+    def classification(self) -> Classification:
+        """What the reply is about (:func:`pipeline.probe.classify.classify`)."""
+        return classify(self.code, self.enhanced, self.text)
 
     @property
-    def mailbox_full(self) -> bool:
-        """A quota reply: enhanced X.2.2, or words saying so."""
-        return self.enhanced.endswith(".2.2") or bool(_FULL.search(self.text))
+    def too_many_recipients(self) -> bool:
+        """452 4.5.3 (or the old 552 form, RFC 5321 §4.5.3.1.10): a per-message limit."""
+        return self.classification.limit is Limit.RECIPIENTS
 
 
 def default_enhanced(code: int) -> str:
@@ -153,63 +155,84 @@ class Decision:
 
     action: Action
     verdict: Verdict | None = None
+    #: what the reply is about; a limit the planner can plan under is ``classification.limit``
+    classification: Classification | None = None
 
 
 def decide(reply: Reply, stage: Stage, mx: str) -> Decision:
     """Classify ``reply`` met at ``stage`` on mail host ``mx``.
 
-    RCPT-stage verdicts follow the forecast table of PRODUCT.md; replies before RCPT only
-    say whether the session can go on, and when it cannot, whose problem it is.
+    What the reply is about comes from :func:`pipeline.probe.classify.classify`; this turns
+    it into an action and a verdict. RCPT-stage verdicts follow the forecast table of
+    PRODUCT.md; replies before RCPT only say whether the session can go on, and when it
+    cannot, whose problem it is.
     """
-    code = reply.code
+    found = reply.classification
     if stage is not Stage.RCPT:
-        if 200 <= code < 400:
-            return Decision(Action.OK)
-        if code == 530:
-            return Decision(Action.STARTTLS, host_reply_verdict(reply, mx, stage))
-        if code == 421 or (400 <= code < 500 and stage in (Stage.CONNECT, Stage.HELO, Stage.STARTTLS)):
-            return Decision(Action.NEXT_MX, host_reply_verdict(reply, mx, stage))
-        if 400 <= code < 500:  # 4xx at MAIL FROM: temporary for every recipient of the batch
-            return Decision(Action.RETRY, temporary_verdict(reply, mx, Stage.MAIL))
-        return Decision(Action.SENDER, sender_blocked_verdict(reply, mx, stage))
+        return Decision(*_before_rcpt(reply, found, stage, mx), found)
+    return Decision(*_at_rcpt(reply, found, mx), found)
 
-    if 200 <= code < 300:
-        return Decision(Action.DECIDED, exists_verdict(reply, mx))
-    if code == 421:
-        return Decision(Action.NEXT_MX, host_reply_verdict(reply, mx, stage))
-    if reply.too_many_recipients:
-        return Decision(Action.SHRINK)
+
+def _before_rcpt(reply: Reply, found: Classification, stage: Stage, mx: str) -> tuple[Action, Verdict | None]:
+    code = reply.code
+    if 200 <= code < 400:
+        return Action.OK, None
     if code == 530:
-        return Decision(Action.STARTTLS, host_reply_verdict(reply, mx, stage))
-    if code == 452 and reply.mailbox_full:
-        return Decision(
-            Action.DECIDED,
-            _verdict(Status.RISKY, reply, MAILBOX_FULL, mx, "4.2.2", "the mailbox is full for now"),
-        )
+        return Action.STARTTLS, host_reply_verdict(reply, mx, stage)
+    if code == 421 or (400 <= code < 500 and stage in (Stage.CONNECT, Stage.HELO, Stage.STARTTLS)):
+        if found.about_sender:
+            return Action.NEXT_MX, sender_blocked_verdict(reply, mx, stage, found)
+        return Action.NEXT_MX, host_reply_verdict(reply, mx, stage, found)
+    if 400 <= code < 500:  # 4xx at MAIL FROM: temporary for every recipient of the batch
+        return Action.RETRY, temporary_verdict(reply, mx, Stage.MAIL)
+    return Action.SENDER, sender_blocked_verdict(reply, mx, stage, found)
+
+
+#: Permanent RCPT refusals about the address: (status, reason, fallback enhanced code, words).
+_REFUSALS: dict[Kind, tuple[Status, str, str, str]] = {
+    Kind.MAILBOX_UNKNOWN: (Status.UNDELIVERABLE, MAILBOX_NOT_FOUND, "", "the mailbox does not exist there"),
+    Kind.USER_MOVED: (Status.UNDELIVERABLE, USER_NOT_LOCAL, "5.1.6", "the user is not local there"),
+    Kind.MAILBOX_FULL: (Status.UNDELIVERABLE, MAILBOX_FULL, "5.2.2", "the mailbox is over its quota"),
+    Kind.MAILBOX_DISABLED: (Status.UNDELIVERABLE, MAILBOX_DISABLED, "5.2.1", "the mailbox is disabled"),
+    Kind.RELAY_DENIED: (
+        Status.UNDELIVERABLE, RELAY_DENIED, "5.7.1",
+        "this mail host does not take mail for the domain, so a send would bounce",
+    ),
+    Kind.PROTOCOL: (
+        Status.UNKNOWN, PROTOCOL_ERROR, "5.5.0",
+        "the conversation went wrong (a protocol error, not a verdict on the address)",
+    ),
+}
+
+
+def _at_rcpt(reply: Reply, found: Classification, mx: str) -> tuple[Action, Verdict | None]:
+    code, kind = reply.code, found.kind
+    if 200 <= code < 300:
+        return Action.DECIDED, exists_verdict(reply, mx)
+    if code == 421:
+        if found.about_sender:
+            return Action.NEXT_MX, sender_blocked_verdict(reply, mx, Stage.RCPT, found)
+        return Action.NEXT_MX, host_reply_verdict(reply, mx, Stage.RCPT, found)
+    if found.limit is Limit.RECIPIENTS:
+        return Action.SHRINK, None
+    if code == 530:
+        return Action.STARTTLS, host_reply_verdict(reply, mx, Stage.RCPT)
     if 400 <= code < 500:
-        return Decision(Action.RETRY, temporary_verdict(reply, mx, stage))
-    if code == 551:
-        return Decision(
-            Action.DECIDED,
-            _verdict(Status.UNDELIVERABLE, reply, USER_NOT_LOCAL, mx, "", "the user is not local there"),
-        )
-    if code == 552:
-        return Decision(
-            Action.DECIDED,
-            _verdict(Status.UNDELIVERABLE, reply, MAILBOX_FULL, mx, "", "the mailbox is over its quota"),
-        )
-    if code == 553 and (reply.enhanced == "5.6.7" or _UTF8.search(reply.text)):
-        return Decision(Action.DECIDED, smtputf8_verdict(mx, reply))
-    if code == 554:
-        return Decision(Action.SENDER, sender_blocked_verdict(reply, mx, stage))
-    if code == 550:
-        return Decision(
-            Action.DECIDED,
-            _verdict(Status.UNDELIVERABLE, reply, MAILBOX_NOT_FOUND, mx, "", "the mailbox does not exist there"),
-        )
-    return Decision(
-        Action.DECIDED,
-        _verdict(Status.UNDELIVERABLE, reply, MAILBOX_REJECTED, mx, "", "the address is refused there"),
+        if kind is Kind.MAILBOX_FULL:
+            full = _verdict(Status.RISKY, reply, MAILBOX_FULL, mx, "4.2.2", "the mailbox is full for now")
+            return Action.DECIDED, full
+        return Action.RETRY, temporary_verdict(reply, mx, Stage.RCPT)
+    if kind is Kind.SMTPUTF8:
+        return Action.DECIDED, smtputf8_verdict(mx, reply)
+    if kind is Kind.SENDER:
+        return Action.SENDER, sender_blocked_verdict(reply, mx, Stage.RCPT, found)
+    if kind is Kind.LIMIT:  # a limit given with a 5xx: this host will not go on now
+        return Action.NEXT_MX, host_reply_verdict(reply, mx, Stage.RCPT, found)
+    if kind in _REFUSALS:
+        status, reason, enhanced, what = _REFUSALS[kind]
+        return Action.DECIDED, _verdict(status, reply, reason, mx, enhanced, what)
+    return Action.DECIDED, _verdict(
+        Status.UNDELIVERABLE, reply, MAILBOX_REJECTED, mx, "", "the address is refused there"
     )
 
 
@@ -255,10 +278,30 @@ def catch_all_verdict(verdict: Verdict, domain: str, probe_address: str) -> Verd
     )
 
 
+#: Temporary reasons by what the deferral is about (others: ``temporary_failure``).
+_TEMPORARY_REASONS: dict[Kind, tuple[str, str]] = {
+    Kind.GREYLIST: (GREYLISTED, "greylisting, as the host says"),
+    Kind.DEFERRED: (
+        TEMPORARY_FAILURE,
+        "a deferral without a stated reason; greylisting looks like this, so it is asked again",
+    ),
+    Kind.HOST_BUSY: (HOST_BUSY, "the host is busy or not taking mail now"),
+    Kind.SYSTEM_FULL: (SYSTEM_FULL, "the host's own storage is full"),
+    Kind.LIMIT: (HOST_BUSY, "a limit of the host on how much one client may ask"),
+    Kind.CLOSING: (HOST_BUSY, "the host is closing the session"),
+}
+
+
 def temporary_verdict(reply: Reply, mx: str, stage: Stage) -> Verdict:
-    """A 4xx answer: ``greylisted`` for 450/451, ``temporary_failure`` otherwise."""
-    reason = GREYLISTED if reply.code in (450, 451) else TEMPORARY_FAILURE
-    what = "greylisting or another temporary condition" if reason == GREYLISTED else "a temporary condition"
+    """A 4xx answer, named for what it is about: ``greylisted`` only when the host says so;
+    a refusal of our sender is ``sender_blocked``; ``host_busy``, ``system_full`` or
+    ``temporary_failure`` otherwise."""
+    found = reply.classification
+    if found.about_sender:
+        return sender_blocked_verdict(reply, mx, stage, found)
+    reason, what = _TEMPORARY_REASONS.get(found.kind, (TEMPORARY_FAILURE, "a temporary condition"))
+    if found.limit is not None:
+        what = f"{what}: {_LIMIT_WORDS[found.limit]}"
     at = "MAIL FROM" if stage is Stage.MAIL else "RCPT TO"
     return Verdict(
         Status.UNKNOWN,
@@ -270,9 +313,18 @@ def temporary_verdict(reply: Reply, mx: str, stage: Stage) -> Verdict:
     )
 
 
+_LIMIT_WORDS: dict[Limit, str] = {
+    Limit.RECIPIENTS: "too many recipients in one message",
+    Limit.SESSION: "too many recipients in one session",
+    Limit.ERRORS: "too many refused commands in one session",
+    Limit.CONNECTIONS: "too many connections at once from this client",
+    Limit.RATE: "too many connections, messages or recipients per unit of time",
+}
+
+
 def with_retries(verdict: Verdict, retries: int, retry_after: float) -> Verdict:
     """The final form of a temporary verdict: say how often it was asked."""
-    if verdict.reason not in (GREYLISTED, TEMPORARY_FAILURE):
+    if verdict.status is not Status.UNKNOWN:
         return verdict
     if not retries:
         return replace(verdict, detail=f"{verdict.detail} Not retried (--max-retries 0).")
@@ -289,7 +341,7 @@ def answered_on_retry(verdict: Verdict, retries: int, retry_after: float) -> Ver
     Greylisting passed is worth knowing: a real send to this domain is deferred too. Temporary
     verdicts are left to :func:`with_retries`.
     """
-    if not retries or verdict.reason in (GREYLISTED, TEMPORARY_FAILURE):
+    if not retries or verdict.status is Status.UNKNOWN:
         return verdict
     if retries == 1:
         when = f"when asked again {retry_after:g} s after a temporary one"
@@ -302,28 +354,34 @@ def answered_on_retry(verdict: Verdict, retries: int, retry_after: float) -> Ver
     )
 
 
-def host_reply_verdict(reply: Reply, mx: str, stage: Stage) -> Verdict:
-    """A host that answered but would not work with us now (421, 4xx greeting, 530)."""
+def host_reply_verdict(reply: Reply, mx: str, stage: Stage, found: Classification | None = None) -> Verdict:
+    """A host that answered but would not work with us now (421, 4xx greeting, 530).
+
+    When the reply names a limit (too many errors, connections ...), the detail says so: it
+    is the host's limit on us, not a verdict on any address.
+    """
+    limit = f" (a limit of the host: {_LIMIT_WORDS[found.limit]})" if found and found.limit else ""
     return Verdict(
         Status.UNKNOWN,
         str(reply.code),
         reply.enhanced or ("4.4.1" if reply.code == 421 else default_enhanced(reply.code)),
         HOST_UNAVAILABLE,
-        f"{mx} answered {_stage_words(stage)} with {reply}.",
+        f"{mx} answered {_stage_words(stage)} with {reply}{limit}.",
         mx=mx,
     )
 
 
-def sender_blocked_verdict(reply: Reply, mx: str, stage: Stage) -> Verdict:
-    """554, or a 5xx before RCPT: the host refuses the sender, not the recipient."""
+def sender_blocked_verdict(reply: Reply, mx: str, stage: Stage, found: Classification | None = None) -> Verdict:
+    """A refusal of our side (554, a 5xx before RCPT, a block list, a failed callout ...):
+    the host refuses the sender or the probing IP, not the recipient."""
+    cause = (found or reply.classification).cause or "our IP, HELO name or MAIL FROM address is refused"
     return Verdict(
         Status.UNKNOWN,
         str(reply.code),
         reply.status_code,
         SENDER_BLOCKED,
-        f"{mx} refused us at {_stage_words(stage)} with {reply}: a sender problem (our IP, "
-        "HELO name or MAIL FROM address is blocked), not the recipient's; fix the sending "
-        "side and probe again.",
+        f"{mx} refused us at {_stage_words(stage)} with {reply}: a sender problem ({cause}), "
+        "not the recipient's, so nothing is known of the mailbox; fix the sending side and probe again.",
         mx=mx,
     )
 
@@ -407,6 +465,19 @@ def apply_catch_all(mailbox: MailboxVerdict, domain: str, probe_address: str, ca
     return replace(mailbox, verdict=verdict, catch_all=True)
 
 
+def catch_all_unchecked(mailbox: MailboxVerdict) -> MailboxVerdict:
+    """An accepted address asked without the catch-all question (``--no-catch-all-check``):
+    the detail says that a domain accepting any address would have answered the same."""
+    verdict = mailbox.verdict
+    if verdict.reason != MAILBOX_EXISTS:
+        return mailbox
+    detail = (
+        f"{verdict.detail} The catch-all check was off (--no-catch-all-check), so whether {verdict.mx} "
+        "accepts any address at this domain is not known."
+    )
+    return replace(mailbox, verdict=replace(verdict, detail=detail))
+
+
 # --- cache lifetimes ----------------------------------------------------------------------
 
 #: Seconds a mailbox verdict stays in the cache, by reason. Unknown outcomes (greylisting,
@@ -418,6 +489,8 @@ LIFETIMES: dict[str, float] = {
     MAILBOX_NOT_FOUND: 90 * DAY,
     USER_NOT_LOCAL: 90 * DAY,
     MAILBOX_REJECTED: 90 * DAY,
+    MAILBOX_DISABLED: 90 * DAY,
+    RELAY_DENIED: 7 * DAY,
     SMTPUTF8_UNSUPPORTED: 30 * DAY,
 }
 

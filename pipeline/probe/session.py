@@ -35,6 +35,7 @@ from pipeline.probe.reply import (
     Reply,
     Stage,
     apply_catch_all,
+    catch_all_unchecked,
     decide,
     is_catch_all,
     smtputf8_verdict,
@@ -58,6 +59,7 @@ class SessionPlan:
     probe_locals: dict[str, str]  # domain -> made-up local part (the same for the whole run)
     rcpt_limit: int
     tls: ssl.SSLContext
+    catch_all_check: bool = True  # ask the made-up local part first (off: --no-catch-all-check)
 
 
 @dataclass
@@ -218,7 +220,8 @@ class _Session:
                 continue
             utf8 = any(t.smtputf8 for t in asked)
             probe_address = f"{self.plan.probe_locals[domain]}@{domain}"
-            queue: list[ProbeTarget | None] = [None, *asked]  # None = the catch-all question
+            # None = the catch-all question
+            queue: list[ProbeTarget | None] = [None, *asked] if self.plan.catch_all_check else [*asked]
             probe_reply: Reply | None = None
             answered_here: list[str] = []
             try:
@@ -269,9 +272,10 @@ class _Session:
                 catch_all = is_catch_all(probe_reply)
                 self.result.counters["catch_all_domains"] += bool(catch_all)
                 for email in answered_here:
-                    self.result.decided[email] = apply_catch_all(
-                        self.result.decided[email], domain, probe_address, catch_all
-                    )
+                    mailbox = apply_catch_all(self.result.decided[email], domain, probe_address, catch_all)
+                    if not self.plan.catch_all_check:
+                        mailbox = catch_all_unchecked(mailbox)
+                    self.result.decided[email] = mailbox
 
     def open_transaction(self, utf8: bool) -> None:
         """MAIL FROM (after STARTTLS when a 530 demands it); a refusal ends the session."""

@@ -27,7 +27,9 @@ from platformdirs import user_cache_dir
 
 from pipeline.codes import CodeInfo, lookup
 from pipeline.models import Status
+from pipeline.report.advice import reason_notes
 from pipeline.report.tally import ProblemRow, Tally
+from pipeline.report.trust_view import probe_trust_rows
 from pipeline.rules.providers import identify_provider
 from pipeline.verdict import DUPLICATE_REASON, MALFORMED_REASON, SYNTAX_OK_REASON
 
@@ -59,15 +61,24 @@ REASONS: dict[str, str] = {
     "mx_unresolvable": "Mail host has no address",
     "dns_error": "DNS failed or timed out",
     "mx_private_address": "Mail host on a private address",
+    "mx_loops_back": "MX points back at the sender (localhost)",
     "domain_accepts_mail": "Domain takes mail (mailbox not probed)",
     "mailbox_exists": "Mailbox confirmed",
     "catch_all": "Domain accepts any address",
     "mailbox_not_found": "Mailbox does not exist",
     "user_not_local": "User moved elsewhere",
     "mailbox_full": "Mailbox full / over quota",
+    "mailbox_disabled": "Mailbox disabled",
+    "mailbox_rejected": "Address refused by the mail host",
+    "relay_denied": "Mail host does not take mail for the domain",
+    "rcpt_accepts_all": "Provider accepts every address at RCPT",
     "greylisted": "Greylisted, still deferred",
+    "temporary_failure": "Temporary failure, still deferred",
+    "host_busy": "Mail host busy or limiting us",
+    "system_full": "Mail host out of storage",
     "host_unavailable": "Mail host unreachable",
     "sender_blocked": "Our sender was refused",
+    "protocol_error": "SMTP conversation went wrong",
     "smtputf8_unsupported": "Host cannot take a non-ASCII address",
     "probe_unreachable": "Port 25 unreachable from here",
     "disposable_domain": "Disposable address",
@@ -260,6 +271,7 @@ def report_context(
                 "kind_label": _kind_label(catalogued),
                 "reasons": reasons[:8],
                 "notes": _card_notes(catalogued, statuses),
+                "advice": reason_notes((r for (_, r), _ in statuses.most_common()), reason_label),
             }
         )
 
@@ -313,6 +325,7 @@ def report_context(
         "reason_bars": _bars(reason_items, total),
         "reasons_more": max(0, len(tally.by_reason) - 20),
         "what_to_do": what_to_do,
+        "probe_trust": probe_trust_rows(summary),
         "domains": domains,
         "domains_total": len(tally.domain_rows),
         "domains_pruned": tally.domains_pruned,

@@ -13,6 +13,7 @@ from pipeline.io.safetext import json_safe
 from pipeline.options import RunOptions
 from pipeline.ports import DomainResolver, MailboxProber
 from pipeline.report.tally import Tally
+from pipeline.rules.probe_trust import probe_trust
 
 #: At most this many greylisting domains are listed in summary.json.
 GREYLIST_LIST_CAP = 10_000
@@ -82,6 +83,7 @@ def build_summary(
         "probe": network.probe,
         "probe_hosts": network.probe_hosts,
         "probe_greylisting_domains": network.greylisting_domains,
+        "probe_trust": probe_trust(network.dns.get("providers"), catch_all_check=options.probe.catch_all_check),
         "notes": notes,
         "options": options_as_data(options),
     }
