@@ -24,6 +24,9 @@ SAMPLE_BYTES = 1 << 20
 #: Workbooks (ZIP: XLSX, ODS; OLE2: XLS): their size says nothing about their rows.
 _WORKBOOK_MAGIC = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0")
 
+#: The events that may print a line of text (cli.events): the bars make way for them.
+_SAID = frozenset({"settings", "note", "warning", "error"})
+
 _BAR = "{desc}: {percentage:3.0f}%|{bar}| {done}/{about}{whole} {unit}s [{elapsed}<{remaining}, {speed}]"
 _COUNTER = "{desc}: {done} {unit}s [{elapsed}, {speed}]"
 
@@ -114,7 +117,7 @@ class Progress:
 
         def both(name: str, fields: dict[str, Any]) -> None:
             self.event(name, fields)
-            if not self._bars:
+            if not self._bars or name not in _SAID:
                 events(name, fields)
                 return
             with tqdm.external_write_mode(file=sys.stderr):  # a note's line, not over a bar
