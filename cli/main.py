@@ -26,7 +26,9 @@ from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
 
 from .check import check
+from .closing import closing_lines
 from .events import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, EventLog
+from .helptext import CLEAN_EPILOG, Command, Group
 from .params import (
     BY_FLAG,
     BY_NAME,
@@ -50,7 +52,23 @@ app = typer.Typer(
     no_args_is_help=True,
     help="Clean an email list and forecast the SMTP reply each address would get.",
     pretty_exceptions_enable=False,
+    cls=Group,
 )
+
+
+def _print_version(value: bool) -> None:
+    """``presend --version``: print the version and leave (exit status 0)."""
+    if value:
+        _say(f"presend {__version__}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _presend(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.", is_eager=True,
+                                          callback=_print_version, metavar="")] = False,
+) -> None:
+    """Clean an email list and forecast the SMTP reply each address would get."""
 
 
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
@@ -70,7 +88,11 @@ def _warn(line: str) -> None:
 
 def clean(ctx: typer.Context, **values: Any) -> None:
     """Clean INPUT and write <stem>.results.csv, .clean.csv, .summary.json and .report.html."""
+    import time
+
     from pipeline.run import network_levels, run
+
+    started = time.perf_counter()
 
     # The values hold the config file's too (click's default_map): the log is as the user set it.
     log = EventLog("json" if values["log_format"] == "json" else "text", values["quiet"])
@@ -82,11 +104,12 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     log("settings", settings_sources(ctx))
 
     quiet = settings.quiet
-    progress = make_progress(enabled=not quiet and not log.json)
+    progress = make_progress(enabled=not quiet and not log.json, input_path=options.input)
+    progress.begin(resuming=options.resume)
     try:
         with stdin_spooled(options) as spooled:
             resolver, prober = network_levels(spooled)
-            result = run(spooled, resolver=resolver, prober=prober, progress=progress, events=log)
+            result = run(spooled, resolver=resolver, prober=prober, progress=progress, events=progress.tee(log))
     except (InputError, UsageError, OutputError, LockedError) as exc:
         progress.close()
         log.error(str(exc), EXIT_USAGE)
@@ -125,14 +148,9 @@ def clean(ctx: typer.Context, **values: Any) -> None:
     if settings.stdout:
         write_results(result.paths["results"], result.delimiter, settings.format)
     if not quiet and not log.json:
-        counts = summary["by_status"]
-        line = ", ".join(f"{counts[k]} {k}" for k in counts)
         say = _warn if settings.stdout else _say  # stdout holds the results table
-        say(f"{rows} rows: {line}")
-        dns_stats = summary.get("dns") or {}
-        if dns_stats:
-            say(_dns_line(dns_stats))
-        say(f"report: {result.paths['report']}")
+        for line in closing_lines(summary, result.paths, time.perf_counter() - started):
+            say(line)
     if code == EXIT_THRESHOLD:
         if not log.json:
             for line in over:
@@ -157,8 +175,8 @@ def _over_thresholds(summary: dict[str, Any], settings: CliSettings) -> list[str
     return over
 
 
-app.command()(with_option_parameters(clean))
-app.command(name="check")(with_check_parameters(check))
+app.command(cls=Command, epilog=CLEAN_EPILOG)(with_option_parameters(clean))
+app.command(name="check", cls=Command)(with_check_parameters(check))
 
 
 def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:
@@ -202,25 +220,11 @@ def _naming_the_source(ctx: typer.Context, exc: UsageError) -> UsageError:
     return UsageError(f"{exc}{where}") if where else exc
 
 
-def _dns_line(stats: dict[str, object]) -> str:
-    """One line on the DNS level: domains, cache use, queries, main providers."""
-    line = (
-        f"dns: {stats.get('domains', 0)} domains, {stats.get('cache_hits', 0)} from cache, "
-        f"{stats.get('queries', 0)} queries"
-    )
-    providers = stats.get("providers")
-    if isinstance(providers, dict):
-        named = [f"{name} {count}" for name, count in providers.items() if name != "other"][:5]
-        if named:
-            line += f"; providers: {', '.join(named)}"
-    return line
-
-
-@app.command()
+@app.command(cls=Command)
 def report(
-    results: Annotated[Path, typer.Argument(help="A <stem>.results.csv written by presend clean.")],
-    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <stem>.report.html beside the results).")] = None,
-    report_rows: Annotated[int, typer.Option("--report-rows", min=0, help=REPORT_ROWS.meta.help)] = REPORT_ROWS.default,
+    results: Annotated[Path, typer.Argument(help="A <stem>.results.csv written by presend clean.", metavar="RESULTS.csv")],
+    out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <stem>.report.html beside the results).", metavar="FILE.html")] = None,
+    report_rows: Annotated[int, typer.Option("--report-rows", min=0, help=REPORT_ROWS.meta.help, metavar="N")] = REPORT_ROWS.default,
 ) -> None:
     """Re-render the HTML report from a results file."""
     import os
@@ -250,17 +254,18 @@ def report(
     _say(f"report: {target}")
 
 
-@app.command()
+@app.command(cls=Command)
 def demo(
-    out: Annotated[Path, typer.Option("--out", help="Output folder.")] = Path("reports"),
-    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Output folder.", metavar="DIR")] = Path("reports"),
+    quiet: Annotated[bool, typer.Option("-q", "--quiet", help="No progress bars.", metavar="")] = False,
 ) -> None:
     """Run the whole pipeline on sample_lists/demo.csv against an embedded loopback lab."""
     import time
 
+    from pipeline.lab import DEMO_LIST
     from pipeline.lab.demo import run_demo
 
-    progress = make_progress(enabled=not quiet)
+    progress = make_progress(enabled=not quiet, input_path=DEMO_LIST)
     started = time.perf_counter()
     try:
         result = run_demo(out, progress)
@@ -272,15 +277,11 @@ def demo(
         raise _fail(f"the demo lab could not start on loopback: {exc}", EXIT_FAILURE) from None
     finally:
         progress.close()
-    counts = result.summary["by_status"]
-    line = ", ".join(f"{counts[k]} {k}" for k in counts)
-    _say(f"demo: {result.summary['rows']} rows in {time.perf_counter() - started:.1f} s: {line}")
-    for kind in ("results", "clean", "summary"):
-        _say(f"{kind}: {result.paths[kind]}")
-    _say(f"report: {result.paths['report']}")
+    for line in closing_lines(result.summary, result.paths, time.perf_counter() - started):
+        _say(line)
 
 
-@app.command()
+@app.command(cls=Command)
 def version() -> None:
     """Print the presend version."""
     _say(__version__)

@@ -24,7 +24,7 @@ import typer
 
 from pipeline.config import Config, find_config, load_config
 from pipeline.errors import UsageError
-from pipeline.options import OptionSpec, RunOptions, option_specs
+from pipeline.options import PANELS, OptionSpec, RunOptions, option_specs
 
 from .settings import CliSettings
 
@@ -47,9 +47,15 @@ F = TypeVar("F", bound=Callable[..., Any])
 def with_option_parameters(command: F) -> F:
     """Give ``command(ctx, **values)`` the signature typer reads: ``ctx`` and one parameter per option."""
     context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
-    parameters = [context, *(_parameter(spec) for spec in SPECS)]
+    parameters = [context, *(_parameter(spec) for spec in by_panel(SPECS))]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return command
+
+
+def by_panel(specs: tuple[OptionSpec, ...]) -> list[OptionSpec]:
+    """The options in the order of their help panels (:data:`~pipeline.options.PANELS`; others last)."""
+    order = {panel: index for index, panel in enumerate(PANELS)}
+    return sorted(specs, key=lambda spec: (not spec.meta.positional, order.get(spec.panel, len(PANELS))))
 
 
 #: The run options ``presend check`` takes: every one but those about a file (input, out, resume ...).
@@ -71,10 +77,10 @@ def with_check_parameters(command: F) -> F:
     output = inspect.Parameter(
         "output_format", inspect.Parameter.KEYWORD_ONLY, default="text",
         annotation=Annotated[str, typer.Option(
-            "--format", help="text (a line per address) or json (an object per line).", metavar="<text|json>"
+            "--format", help="text (a line per address) or json (an object per line).", metavar="text|json"
         )],
     )
-    parameters = [context, addresses, output, *(_parameter(spec) for spec in CHECK_SPECS)]
+    parameters = [context, addresses, output, *(_parameter(spec) for spec in by_panel(CHECK_SPECS))]
     command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     return command
 
@@ -102,11 +108,32 @@ def _info(spec: OptionSpec) -> Any:
     """typer's declaration of one option: flags, help, metavar; ``--config`` is read first."""
     meta = spec.meta
     if meta.positional:
-        return typer.Argument(help=meta.help, metavar=meta.metavar)
+        return typer.Argument(help=meta.help, metavar=meta.metavar or meta.name.upper())
     flags = [meta.flag, *([meta.short] if meta.short else [])]
     eager: dict[str, Any] = {"is_eager": True, "callback": _read_config} if spec.name == "config" else {}
-    metavar = meta.metavar or (f"<{'|'.join(meta.choices)}>" if meta.choices else None)
-    return typer.Option(*flags, help=meta.help, metavar=metavar, hidden=meta.hidden, envvar=env_name(spec), **eager)
+    return typer.Option(
+        *flags, help=meta.help, metavar=metavar(spec), hidden=meta.hidden, envvar=env_name(spec),
+        rich_help_panel=spec.panel, **eager,
+    )
+
+
+#: What ``--help`` calls an option's value when the option names none, by the value's type.
+_METAVARS: dict[type, str] = {int: "N", float: "NUMBER", str: "TEXT", Path: "PATH"}
+
+
+def metavar(spec: OptionSpec) -> str:
+    """The option's value as ``--help`` shows it: its own name for it, its choices, or a word for its
+    type (``SECONDS`` for a time); nothing for a switch."""
+    meta = spec.meta
+    if meta.metavar:
+        return meta.metavar
+    if meta.choices:
+        return "|".join(meta.choices)
+    if spec.kind is bool:
+        return ""
+    if meta.unit.strip() == "seconds":
+        return "SECONDS"
+    return _METAVARS.get(spec.kind, "VALUE")
 
 
 def env_name(spec: OptionSpec) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
 
 from pipeline.options import option
 
@@ -20,6 +21,8 @@ STDOUT_FORMATS = ("csv", "jsonl")
 @dataclass(frozen=True, slots=True)
 class CliSettings:
     """Settings of the ``clean`` command that are not run options."""
+
+    PANEL: ClassVar[str] = "Automation"
 
     config: Path | None = field(
         default=None, metadata=option("--config", "Options file (default: ./presend.toml if present).", config=False)
@@ -43,14 +46,16 @@ class CliSettings:
         default="text",
         metadata=option("--log-format", "stderr format: text, or json (one event per line).", choices=LOG_FORMATS),
     )
-    quiet: bool = field(default=False, metadata=option("--quiet", "No progress bars, no summary line.", short="-q"))
+    quiet: bool = field(
+        default=False, metadata=option("--quiet", "No progress bars, no summary line.", short="-q", panel="Outputs")
+    )
     stdout: bool = field(
         default=False,
         metadata=option("--stdout", "Also write the results table to stdout (the other outputs go to --out; "
-                                    "the closing lines then go to stderr)."),
+                                    "the closing lines then go to stderr).", panel="Outputs"),
     )
     format: str = field(
         default="csv",
         metadata=option("--format", "The results table on stdout: csv, or jsonl (one JSON object per row).",
-                        choices=STDOUT_FORMATS),
+                        choices=STDOUT_FORMATS, panel="Outputs"),
     )

@@ -20,7 +20,7 @@ import typing
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from pipeline.errors import UsageError
 
@@ -29,6 +29,11 @@ MAX_WORKERS = max(4, 4 * (os.cpu_count() or 1))
 
 #: The engines that can judge a list (see pipeline.engine); "auto" lets the run choose.
 ENGINES = ("auto", "local", "processes", "dask")
+
+#: The groups ``--help`` shows the options in, in this order (a Flag's ``panel``, else its record's
+#: ``PANEL``); an option in neither falls into :data:`DEFAULT_PANEL`, shown last.
+PANELS = ("Input", "DNS", "Probe", "Hygiene", "Sender", "Outputs", "Cache & resume", "Engine", "Automation")
+DEFAULT_PANEL = "Other options"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +63,8 @@ class Flag:
     positional: bool = False
     #: the option's name when the flag's own is no Python name (``--from`` → ``from_addr``)
     key: str = ""
+    #: the group ``--help`` lists it in (one of :data:`PANELS`; empty: its record's)
+    panel: str = ""
 
     @property
     def name(self) -> str:
@@ -70,9 +77,9 @@ def option(flag: str, help: str, **details: Any) -> dict[str, Flag]:
     return {"option": Flag(flag, help, **details)}
 
 
-def argument(name: str, help: str) -> dict[str, Flag]:
+def argument(name: str, help: str, **details: Any) -> dict[str, Flag]:
     """Field metadata: the field is the command's positional argument ``name``."""
-    return option(name, help, positional=True, config=False)
+    return option(name, help, positional=True, config=False, **details)
 
 
 def flag_of(spec: Any) -> Flag | None:
@@ -197,6 +204,12 @@ class OptionSpec:
     many: bool  # a tuple of values: a repeatable flag, a list in the config file
     optional: bool  # None is one of the field's values
     default: Any  # the field's default
+    group: str = ""  # the ``PANEL`` of the record the field lives in
+
+    @property
+    def panel(self) -> str:
+        """The group ``--help`` lists the option in: the Flag's, its record's, else :data:`DEFAULT_PANEL`."""
+        return self.meta.panel or self.group or DEFAULT_PANEL
 
     @property
     def name(self) -> str:
@@ -244,7 +257,8 @@ def option_specs(record: type) -> tuple[OptionSpec, ...]:
         hint = hints[spec.name]
         if is_dataclass(hint):
             found.extend(
-                OptionSpec(inner.meta, spec.name, inner.field, inner.kind, inner.many, inner.optional, inner.default)
+                OptionSpec(inner.meta, spec.name, inner.field, inner.kind, inner.many, inner.optional, inner.default,
+                           inner.group)
                 for inner in option_specs(hint)  # type: ignore[arg-type]
             )
             continue
@@ -253,7 +267,7 @@ def option_specs(record: type) -> tuple[OptionSpec, ...]:
             kind, many, optional = _shape(hint)
             many = many and not meta.schedule  # a schedule is one value: "60,300,900"
             default = None if spec.default is MISSING else spec.default
-            found.append(OptionSpec(meta, "", spec.name, kind, many, optional, default))
+            found.append(OptionSpec(meta, "", spec.name, kind, many, optional, default, getattr(record, "PANEL", "")))
     return tuple(found)
 
 
@@ -292,6 +306,8 @@ _SECONDS = " seconds"
 class DnsOptions:
     """How the DNS level resolves domains."""
 
+    PANEL: ClassVar[str] = "DNS"
+
     enabled: bool = field(default=True, metadata=option("--no-dns", "Stop after syntax (offline).", negate=True))
     #: "IP" or "IP:PORT"; empty = system resolver
     nameservers: tuple[str, ...] = field(
@@ -311,6 +327,8 @@ class DnsOptions:
 @dataclass(frozen=True, slots=True)
 class ProbeOptions:
     """How the mailbox level talks to mail hosts (only when ``enabled``)."""
+
+    PANEL: ClassVar[str] = "Probe"
 
     enabled: bool = field(default=False, metadata=option("--probe", "Ask mail hosts with RCPT TO (never DATA)."))
     mail_from: str = field(default="", metadata=option("--mail-from", "MAIL FROM address (a domain you control)."))
@@ -381,6 +399,8 @@ class ProbeOptions:
 class HygieneOptions:
     """List-hygiene policy."""
 
+    PANEL: ClassVar[str] = "Hygiene"
+
     role_is_risky: bool = field(default=False, metadata=option("--role-risky", "Mark role accounts (info@ ...) risky."))
     canonical_duplicates: bool = field(
         default=False, metadata=option("--canonical-duplicates", "Provider-aware duplicates (Gmail dots, +tags).")
@@ -397,6 +417,8 @@ class HygieneOptions:
 @dataclass(frozen=True, slots=True)
 class CacheOptions:
     """The persistent verdict cache."""
+
+    PANEL: ClassVar[str] = "Cache & resume"
 
     enabled: bool = field(default=True, metadata=option("--no-cache", "Use no persistent cache.", negate=True))
     #: None = the user's cache directory
@@ -418,6 +440,8 @@ class SenderOptions:
     The sender checks run when ``from_addr`` is set. The relay's password is never an option:
     it is read from the environment variable ``password_env`` names (or asked at a prompt).
     """
+
+    PANEL: ClassVar[str] = "Sender"
 
     from_addr: str = field(
         default="",
@@ -467,10 +491,15 @@ class SenderOptions:
 class RunOptions:
     """Everything one ``presend clean`` run needs to know."""
 
-    input: Path = field(metadata=argument("input", "The list to clean (CSV, TSV, XLSX, XLS or ODS)."))
-    out_dir: Path | None = field(default=None, metadata=option("--out", "Output folder (default: beside the input)."))
+    input: Path = field(
+        metadata=argument("input", "The list to clean (CSV, TSV, XLSX, XLS or ODS).", panel="Input")
+    )
+    out_dir: Path | None = field(
+        default=None, metadata=option("--out", "Output folder (default: beside the input).", panel="Outputs")
+    )
     email_column: str | None = field(
-        default=None, metadata=option("--email-column", "Column holding the addresses (a name or a 1-based number).")
+        default=None,
+        metadata=option("--email-column", "Column holding the addresses (a name or a 1-based number).", panel="Input"),
     )
     #: the input's text encoding; None = detect (or guess) it
     encoding: str | None = field(
@@ -478,6 +507,7 @@ class RunOptions:
         metadata=option(
             "--encoding",
             "The input's text encoding (cp1251, iso-8859-2, shift_jis ...) when presend's guess is wrong.",
+            panel="Input",
         ),
     )
     dns: DnsOptions = field(default_factory=DnsOptions)
@@ -485,15 +515,23 @@ class RunOptions:
     hygiene: HygieneOptions = field(default_factory=HygieneOptions)
     cache: CacheOptions = field(default_factory=CacheOptions)
     sender: SenderOptions = field(default_factory=SenderOptions)
-    keep_risky: bool = field(default=False, metadata=option("--keep-risky", "Put risky rows in the clean list too."))
+    keep_risky: bool = field(
+        default=False, metadata=option("--keep-risky", "Put risky rows in the clean list too.", panel="Outputs")
+    )
     chunk_size: int = field(
-        default=50_000, metadata=option("--chunk-size", "Rows judged and committed at a time.", low=1, high=10_000_000)
+        default=50_000, metadata=option(
+            "--chunk-size", "Rows judged and committed at a time.", low=1, high=10_000_000, panel="Cache & resume"
+        )
     )
     resume: bool = field(
-        default=False, metadata=option("--resume", "Continue an interrupted run from its last committed chunk.")
+        default=False,
+        metadata=option(
+            "--resume", "Continue an interrupted run from its last committed chunk.", panel="Cache & resume"
+        ),
     )
     report_row_cap: int = field(
-        default=5_000, metadata=option("--report-rows", "Problem rows shown in the report.", low=0, high=1_000_000)
+        default=5_000,
+        metadata=option("--report-rows", "Problem rows shown in the report.", low=0, high=1_000_000, panel="Outputs"),
     )
     #: False: check_address on every row (the reference path)
     fast_syntax: bool = field(
@@ -505,14 +543,16 @@ class RunOptions:
     #: how many workers the engine uses (0 = one per CPU; the local engine uses this process only)
     workers: int = field(
         default=0,
-        metadata=option("--workers", "How many workers the engine uses (0 = one per CPU).", low=0, high=MAX_WORKERS),
+        metadata=option(
+            "--workers", "How many workers the engine uses (0 = one per CPU).", low=0, high=MAX_WORKERS, panel="Engine"
+        ),
     )
     #: which engine judges the list: "auto", "local", "processes" or "dask" (see pipeline.engine)
     engine: str = field(
         default="auto",
         metadata=option(
             "--engine", "Where the run executes: auto, local (this process), processes (worker processes) "
-            "or dask (a dask.distributed cluster).", choices=ENGINES,
+            "or dask (a dask.distributed cluster).", choices=ENGINES, panel="Engine",
         ),
     )
     #: the dask scheduler to connect to ("tcp://HOST:8786"); None = start a local cluster
@@ -520,7 +560,7 @@ class RunOptions:
         default=None,
         metadata=option(
             "--scheduler", "The dask scheduler to connect to (tcp://HOST:8786); without it --engine dask "
-            "starts a local cluster of --workers workers.", metavar="ADDRESS",
+            "starts a local cluster of --workers workers.", metavar="ADDRESS", panel="Engine",
         ),
     )
     #: where the dask workers read the input (any fsspec URL); None = the input's absolute path
@@ -528,7 +568,7 @@ class RunOptions:
         default=None,
         metadata=option(
             "--input-url", "Where the dask workers read the input (an fsspec URL such as s3://bucket/list.csv; "
-            "default: the input's absolute path).", metavar="URL",
+            "default: the input's absolute path).", metavar="URL", panel="Engine",
         ),
     )
 

@@ -120,7 +120,7 @@ def test_loads_without_errors_or_fetches(browser: Any, report_file: Path) -> Non
         assert requests == [report_file.as_uri()]
         assert page.title() == "presend report — leads.csv"
         assert page.locator("h1").inner_text() == "leads.csv"
-        assert page.locator("svg[role=img]").count() == 3
+        assert page.locator(".chart [role=img]").count() == 3
         assert len(_visible_rows(page)) == 9
     finally:
         page.close()

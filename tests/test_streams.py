@@ -26,7 +26,7 @@ def test_stdin_in_and_the_results_table_out(tmp_path: Path) -> None:
         "stdin.clean.csv", "stdin.report.html", "stdin.results.csv", "stdin.summary.json"]
     assert done.stdout == (tmp_path / "stdin.results.csv").read_bytes()  # the table, and nothing else
     stderr = done.stderr.decode()
-    assert "3 rows: " in stderr and "report: " in stderr  # the closing lines went to stderr
+    assert "3 rows in " in stderr and "report:" in stderr  # the closing lines went to stderr
 
 
 def test_json_lines(tmp_path: Path) -> None:

@@ -38,3 +38,16 @@ def json_safe(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return value
+
+
+#: What a spreadsheet takes for the start of a formula when it opens a CSV file.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_text(value: str) -> str:
+    """``value`` as a cell a spreadsheet shows as text, never runs: a leading ``'`` when it starts like a formula.
+
+    For files made to be opened in a spreadsheet (the report's CSV export does the same in
+    its script); the outputs that keep the input's columns untouched do not use it.
+    """
+    return "'" + value if value.startswith(FORMULA_STARTS) else value

@@ -335,6 +335,8 @@ def report_context(
         "problem_rows": rows,
         "problem_rows_html": problem_rows_html(rows),
         "problem_rows_total": tally.problem_rows_total,
+        "export_name": f"{PurePath(input_name).stem}.problems.csv",
+        "downloads": category_downloads(summary, results_name),
         "problem_filters": problem_filters,
         "row_cap": tally.row_cap,
         "flags": {k: tally.flags.get(k, 0) for k in ("disposable", "role", "free", "catch_all")},
@@ -353,6 +355,46 @@ def report_context(
         "notes": list(summary.get("notes") or []),
         "generated_at": generated_at or datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
+
+
+#: The report's words for the per-category download files (summary["downloads"] keys), with
+#: the status whose colour marks them; a key not named here is shown de-slugged.
+DOWNLOADS: dict[str, tuple[str, str]] = {
+    "undeliverable": ("will bounce", Status.UNDELIVERABLE),
+    "risky": ("risky", Status.RISKY),
+    "unknown": ("uncertain", Status.UNKNOWN),
+    "fixable": ("fixable: a likely typo, with its suggestion", Status.RISKY),
+    "duplicates": ("repeats of earlier rows", Status.DUPLICATE),
+}
+
+
+def category_downloads(summary: dict[str, Any], results_name: str) -> list[dict[str, Any]]:
+    """The summary's per-category files as links beside the results file (none when it names none).
+
+    ``summary["downloads"]`` maps a category to ``{"file": NAME, "rows": N}``; the files lie
+    beside the results file, so each link is the results link's folder and the file's name.
+    """
+    found = summary.get("downloads")
+    if not isinstance(found, dict):
+        return []
+    folder = PurePath(results_name).parent
+    links = []
+    for key, entry in found.items():
+        if not isinstance(entry, dict) or not entry.get("file"):
+            continue
+        label, status = DOWNLOADS.get(str(key), (str(key).replace("_", " "), Status.UNKNOWN))
+        name = PurePath(str(entry["file"])).name
+        links.append(
+            {
+                "key": str(key),
+                "file": name,
+                "href": quote((folder / name).as_posix()),
+                "label": label,
+                "rows": int(entry.get("rows") or 0),
+                "css": f"st-{status}",
+            }
+        )
+    return links
 
 
 def _pct(value: float) -> str:
@@ -402,7 +444,8 @@ def problem_rows_html(rows: Sequence[ProblemRow]) -> Markup:
 
     Built here rather than by a template loop (one row is some twenty template outputs;
     a report holds up to ``--report-rows`` rows). ``data-*`` attributes feed the filters
-    of ``report.js``.
+    of ``report.js``. The input (the address as written) comes first: on a phone it is the
+    column that stays in view while the rest scrolls sideways.
     """
     glyphs = {status: glyph for status, (glyph, _) in STATUSES.items()}
     parts = []
@@ -411,11 +454,10 @@ def problem_rows_html(rows: Sequence[ProblemRow]) -> Markup:
         enhanced = f" {_text(r.enhanced)}" if r.enhanced else ""
         parts.append(
             f'\n      <tr data-status="{status}" data-code="{_text(r.code or "-")}" data-reason="{_text(r.reason)}">'
-            f'<td class="num">{r.row}</td>'
+            f'<td class="mono">{_text(r.input)}</td><td class="num">{r.row}</td>'
             f'<td class="st-{status}"><span aria-hidden="true">{_text(glyphs.get(r.status, ""))}</span> {status}</td>'
             f'<td class="mono">{_text(r.code)}{enhanced}</td><td>{_text(r.reason)}</td>'
-            f'<td class="mono">{_text(r.input)}</td><td>{_text(r.detail)}</td>'
-            f'<td class="mono">{_text(r.suggestion)}</td></tr>'
+            f'<td>{_text(r.detail)}</td><td class="mono">{_text(r.suggestion)}</td></tr>'
         )
     return Markup("".join(parts))
 
