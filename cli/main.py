@@ -25,6 +25,7 @@ from pipeline.errors import InputError, LockedError, OutputError, PresendError, 
 from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
 
+from .calibrate import calibrate, suppress
 from .check import check
 from .events import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, EventLog
 from .params import (
@@ -159,6 +160,8 @@ def _over_thresholds(summary: dict[str, Any], settings: CliSettings) -> list[str
 
 app.command()(with_option_parameters(clean))
 app.command(name="check")(with_check_parameters(check))
+app.command(name="calibrate")(calibrate)
+app.command(name="suppress")(suppress)
 
 
 def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.bounced import Suppressions
 from pipeline.engine.base import EngineOutcome, InOrder, Job, check_engine, pick_engine
 from pipeline.engine.chunks import utc_now
 from pipeline.io.commit import RunCommit
@@ -72,6 +73,21 @@ def network_levels(options: RunOptions) -> tuple[DomainResolver | None, MailboxP
     return resolver, prober
 
 
+def kept_bounces(options: RunOptions) -> Suppressions | None:
+    """The real bounces ``calibrate --suppress`` kept in the run's cache (None: no cache, or none kept)."""
+    from pipeline.cache import VerdictCache
+    from pipeline.calibrate.suppress import load
+
+    cache = VerdictCache.from_options(options.cache)
+    if cache is None:
+        return None
+    try:
+        bounces = load(cache, options.bounces.soft_limit)
+    finally:
+        cache.close()
+    return bounces if bounces else None
+
+
 def run(
     options: RunOptions,
     *,
@@ -121,7 +137,7 @@ def _run_locked(
         )
         keep = InOrder(commit.writer, index, tally, commit.commit, _committed(progress, events))
         engine = pick_engine(options, table)
-        outcome = engine.run(Job(options, table, keep, resolver, prober, progress, done))
+        outcome = engine.run(Job(options, table, keep, resolver, prober, progress, done, kept_bounces(options)))
         if outcome.read is not None:
             table.stats = outcome.read
         check_held_still(options.input, commit.fingerprint, table.stats.decode if table.text_format else None)

@@ -45,8 +45,8 @@ def parse(path: Path, counts: Counts) -> Iterator[Outcome]:
     if start == b"From ":
         box = mailbox.mbox(str(path), create=False)
         try:
-            for number, message in enumerate(box, start=1):
-                yield from _message(message, f"{path.name}#{number}", counts)
+            for number, stored in enumerate(box, start=1):
+                yield from _message(stored, f"{path.name}#{number}", counts)
         finally:
             box.close()
         return
