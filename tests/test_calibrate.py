@@ -160,6 +160,17 @@ def test_suppress_then_clean_then_remove(tmp_path: Path) -> None:
     assert rows[2][reason] == "syntax_ok"
 
 
+def test_the_same_log_read_twice_counts_a_soft_bounce_once(tmp_path: Path) -> None:
+    results = _forecast(tmp_path)
+    cache = str(tmp_path / "cache.sqlite3")
+    log = tmp_path / "maillog"
+    log.write_text(LOG)
+    for _ in range(2):
+        run_cli([*PRESEND, "calibrate", str(results), str(log), "--suppress", "--cache", cache])
+    listed = run_cli([*PRESEND, "suppress", "--list", "--cache", cache]).stdout
+    assert "gone@down.example  soft x1" in listed
+
+
 def test_a_delivery_clears_a_kept_bounce(tmp_path: Path) -> None:
     results = _forecast(tmp_path)
     cache = str(tmp_path / "cache.sqlite3")

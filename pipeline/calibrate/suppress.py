@@ -55,7 +55,8 @@ def remember(cache: VerdictCache, settled: Settled) -> Remembered:
         if actual.hard:
             hard += 1
             writes.append((key, _hard(actual, before)))
-        else:
+        elif before is None or not actual.at or actual.at != before.soft_at:
+            # (the same deferral read again, from the same log, is not counted twice)
             soft += 1
             writes.append((key, _soft(actual, before)))
     cache.put_many(KIND, [(key, fact.as_dict(), KEEP_SECONDS) for key, fact in writes])
