@@ -138,3 +138,20 @@ def test_bounced_addresses_are_not_asked_about(tmp_path: Path) -> None:
         assert resolver.lookups == 1  # other.example only: the bounced address's domain was never resolved
         rows = result_rows(tmp_path / engine / "list.results.csv")
         assert rows[1][1 + RESULT_COLUMNS.index("presend_reason")] == BOUNCED_REASON
+
+
+def test_the_dask_engine_agrees_with_kept_bounces(dask_cluster, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    listing = _generated(tmp_path / "generated.csv")
+    cache_path = tmp_path / "cache.sqlite3"
+    _keep(cache_path, _kept_in_generated())
+    outs = {}
+    for engine in ("local", "dask"):
+        out = tmp_path / engine
+        options = RunOptions(input=listing, out_dir=out, engine=engine, chunk_size=1_500,
+                             scheduler=dask_cluster.address if engine == "dask" else None,
+                             dns=DnsOptions(enabled=False), cache=CacheOptions(path=cache_path))
+        run(options)
+        outs[engine] = out
+    assert_same_outputs(outs["dask"], outs["local"], "generated")
+    results = (outs["dask"] / "generated.results.csv").read_text()
+    assert results.count(BOUNCED_REASON) > 10
