@@ -75,12 +75,15 @@ def network_levels(options: RunOptions) -> tuple[DomainResolver | None, MailboxP
 
 def kept_bounces(options: RunOptions) -> Suppressions | None:
     """The real bounces ``calibrate --suppress`` kept in the run's cache (None: no cache, or none kept)."""
-    from pipeline.cache import VerdictCache
+    from pipeline.cache import VerdictCache, default_cache_path
     from pipeline.calibrate.suppress import load
 
-    cache = VerdictCache.from_options(options.cache)
-    if cache is None:
+    if not options.cache.enabled:
         return None
+    path = options.cache.path or default_cache_path()
+    if str(path) == ":memory:" or not Path(path).exists():
+        return None  # nothing kept (and a run without DNS makes no cache of its own)
+    cache = VerdictCache(path)
     try:
         bounces = load(cache, options.bounces.soft_limit)
     finally:

@@ -155,3 +155,12 @@ def test_the_dask_engine_agrees_with_kept_bounces(dask_cluster, tmp_path: Path) 
     assert_same_outputs(outs["dask"], outs["local"], "generated")
     results = (outs["dask"] / "generated.results.csv").read_text()
     assert results.count(BOUNCED_REASON) > 10
+
+
+def test_a_run_without_dns_makes_no_cache_to_look_for_bounces(tmp_path: Path) -> None:
+    listing = tmp_path / "list.csv"
+    listing.write_text("email\na@example.com\n")
+    cache_path = tmp_path / "nowhere" / "cache.sqlite3"
+    run(RunOptions(input=listing, out_dir=tmp_path / "out", dns=DnsOptions(enabled=False),
+                   cache=CacheOptions(path=cache_path)))
+    assert not cache_path.parent.exists()
