@@ -40,6 +40,8 @@ def calibrate(
     """Hold the forecast in RESULTS against what really happened; write <stem>.calibration.json and .html."""
     from pipeline.calibrate.run import calibrate as run_calibration
 
+    if cache is not None and not suppress:
+        raise _fail("--cache is where --suppress keeps the bounces; add --suppress, or drop --cache")
     store = None
     try:
         store = _cache(cache) if suppress else None
@@ -80,7 +82,10 @@ def suppress(
             if address not in missing:
                 typer.echo(printable(f"removed: {address}"))
         if list_:
-            for fact in kept(store):
+            facts = kept(store)
+            if not facts:
+                typer.echo("presend: no bounces kept (presend calibrate --suppress keeps them)", err=True)
+            for fact in facts:
                 kind = "hard" if fact.hard else f"soft x{fact.soft_count}"
                 reply = quote_reply(fact.code, fact.enhanced, fact.text) if fact.hard else fact.soft_text
                 when = fact.at if fact.hard else fact.soft_at

@@ -124,6 +124,7 @@ def test_bad_input_is_one_line_naming_the_file(tmp_path: Path) -> None:
         ([str(tmp_path / "list.csv"), str(log)], "list.csv: no presend_status column"),
         ([str(results), str(tmp_path / "list.csv")], "list.csv: not a format presend reads"),
         ([str(results), str(tmp_path / "nothing.log")], "nothing.log: no such file"),
+        ([str(results), str(log), "--cache", str(tmp_path / "c.sqlite3")], "--cache is where --suppress keeps"),
     ]
     for arguments, expected in cases:
         done = run_cli([*PRESEND, "calibrate", *arguments])
