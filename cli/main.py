@@ -25,6 +25,7 @@ from pipeline.errors import InputError, LockedError, OutputError, PresendError, 
 from pipeline.io.safetext import printable
 from pipeline.options import OutOfRange, RunOptions, build_options, check_options
 
+from .calibrate import calibrate, suppress
 from .check import check
 from .closing import closing_lines
 from .events import EXIT_FAILURE, EXIT_OK, EXIT_THRESHOLD, EXIT_USAGE, EventLog
@@ -177,6 +178,8 @@ def _over_thresholds(summary: dict[str, Any], settings: CliSettings) -> list[str
 
 app.command(cls=Command, epilog=CLEAN_EPILOG)(with_option_parameters(clean))
 app.command(name="check", cls=Command)(with_check_parameters(check))
+app.command(name="calibrate", cls=Command)(calibrate)
+app.command(name="suppress", cls=Command)(suppress)
 
 
 def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:

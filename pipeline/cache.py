@@ -135,15 +135,27 @@ class VerdictCache:
         """Store one value for ``ttl`` seconds."""
         self.put_many(kind, [(key, value, ttl)])
 
-    def delete_many(self, kind: str, keys: Iterable[str]) -> None:
-        """Forget the values under ``keys`` (those that exist)."""
-        rows = [(kind, key) for key in dict.fromkeys(keys)]
-        if not rows:
-            return
+    def entries(self, kind: str) -> list[tuple[str, dict[str, Any], float]]:
+        """Every unexpired ``(key, value, stored_at)`` of one kind, by key (``max_age`` aside:
+        for records kept until removed, such as the bounces of ``calibrate --suppress``)."""
         with self._lock:
-            self._db.execute("BEGIN")
-            self._db.executemany("DELETE FROM verdicts WHERE kind = ? AND key = ?", rows)
-            self._db.execute("COMMIT")
+            rows = self._db.execute(
+                "SELECT key, value, stored_at FROM verdicts WHERE kind = ? AND expires_at > ? ORDER BY key",
+                (kind, self.clock()),
+            ).fetchall()
+        return [(key, json.loads(value), stored_at) for key, value, stored_at in rows]
+
+    def delete(self, kind: str, keys: Iterable[str]) -> int:
+        """Forget the values under ``keys``; how many there were."""
+        wanted = list(dict.fromkeys(keys))
+        gone = 0
+        with self._lock:
+            for start in range(0, len(wanted), _BATCH):
+                batch = wanted[start : start + _BATCH]
+                marks = ",".join("?" * len(batch))
+                cursor = self._db.execute(f"DELETE FROM verdicts WHERE kind = ? AND key IN ({marks})", (kind, *batch))
+                gone += cursor.rowcount
+        return gone
 
     def purge_expired(self) -> int:
         """Delete expired rows; return how many went."""

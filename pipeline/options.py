@@ -488,6 +488,21 @@ class SenderOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class BounceOptions:
+    """How the real bounces kept by ``presend calibrate --suppress`` weigh on a run."""
+
+    PANEL: ClassVar[str] = "Hygiene"
+
+    soft_limit: int = field(
+        default=3,
+        metadata=option(
+            "--soft-bounce-limit", "Soft bounces kept by calibrate --suppress that make an address risky.",
+            low=1, high=1000,
+        ),
+    )
+
+
+@dataclass(frozen=True, slots=True)
 class RunOptions:
     """Everything one ``presend clean`` run needs to know."""
 
@@ -515,6 +530,7 @@ class RunOptions:
     hygiene: HygieneOptions = field(default_factory=HygieneOptions)
     cache: CacheOptions = field(default_factory=CacheOptions)
     sender: SenderOptions = field(default_factory=SenderOptions)
+    bounces: BounceOptions = field(default_factory=BounceOptions)
     keep_risky: bool = field(
         default=False, metadata=option("--keep-risky", "Put risky rows in the clean list too.", panel="Outputs")
     )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.bounced import Suppressions
 from pipeline.engine.base import EngineOutcome, InOrder, Job, check_engine, pick_engine
 from pipeline.engine.chunks import utc_now
 from pipeline.io.commit import RunCommit
@@ -70,6 +71,24 @@ def network_levels(options: RunOptions) -> tuple[DomainResolver | None, MailboxP
 
         prober = make_prober(options.probe, options.cache)
     return resolver, prober
+
+
+def kept_bounces(options: RunOptions) -> Suppressions | None:
+    """The real bounces ``calibrate --suppress`` kept in the run's cache (None: no cache, or none kept)."""
+    from pipeline.cache import VerdictCache, default_cache_path
+    from pipeline.calibrate.suppress import load
+
+    if not options.cache.enabled:
+        return None
+    path = options.cache.path or default_cache_path()
+    if str(path) == ":memory:" or not Path(path).exists():
+        return None  # nothing kept (and a run without DNS makes no cache of its own)
+    cache = VerdictCache(path)
+    try:
+        bounces = load(cache, options.bounces.soft_limit)
+    finally:
+        cache.close()
+    return bounces if bounces else None
 
 
 def run(
@@ -125,7 +144,7 @@ def _run_locked(
         )
         keep = InOrder(commit.writer, index, tally, commit.commit, _committed(progress, events))
         engine = pick_engine(options, table)
-        outcome = engine.run(Job(options, table, keep, resolver, prober, progress, done))
+        outcome = engine.run(Job(options, table, keep, resolver, prober, progress, done, kept_bounces(options)))
         if outcome.read is not None:
             table.stats = outcome.read
         check_held_still(options.input, commit.fingerprint, table.stats.decode if table.text_format else None)

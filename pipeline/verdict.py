@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
+from pipeline.bounced import BounceFact, bounced_verdict, soft_bounced
 from pipeline.models import (
     AddressCheck,
     DomainVerdict,
@@ -56,7 +57,8 @@ class RowFacts:
     is new) and ``duplicate_note`` why two spellings are one mailbox. ``domain`` is
     ``None`` when DNS did not run, ``mailbox`` when the probe did not run or did not reach
     the address. ``checked_at`` stamps a verdict that no layer stamped (the time the row's
-    checks ran).
+    checks ran). ``bounced`` is a real bounce kept by ``calibrate --suppress``: a hard one
+    decides the row (reason ``bounced_before``), soft ones can lower a deliverable row to risky.
     """
 
     check: AddressCheck | None = None
@@ -67,6 +69,8 @@ class RowFacts:
     mailbox: MailboxVerdict | None = None
     flags: HygieneFlags = _NO_FLAGS
     checked_at: str = ""
+    #: what real sends taught about the address (``calibrate --suppress``); None: nothing kept
+    bounced: BounceFact | None = None
 
 
 def decide(facts: RowFacts, options: VerdictOptions = VerdictOptions()) -> RowOutcome:
@@ -82,8 +86,17 @@ def decide(facts: RowFacts, options: VerdictOptions = VerdictOptions()) -> RowOu
     if facts.first_row is not None:
         verdict = duplicate_verdict(facts.first_row, check.email, facts.duplicate_note)
         return RowOutcome(verdict, check.email, facts.flags)
+    bounced = facts.bounced
+    if bounced is not None and bounced.hard:
+        # A real bounce outranks any forecast: the network levels did not ask about it.
+        verdict = bounced_verdict(bounced)
+        if not verdict.checked_at:
+            verdict = replace(verdict, checked_at=facts.checked_at)
+        return RowOutcome(verdict, check.email, facts.flags)
     mailbox = facts.mailbox
     verdict = forecast(check, facts.domain, mailbox, facts.flags, role_is_risky=options.role_is_risky)
+    if bounced is not None:
+        verdict = soft_bounced(verdict, bounced)
     if options.sender is not None:
         verdict = fold_sender(verdict, options.sender, facts.domain, mailbox)
     if not verdict.checked_at:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Protocol
 
+from pipeline.bounced import Suppressions
 from pipeline.errors import UsageError
 from pipeline.io.ingest import ReadStats, Table
 from pipeline.io.outputs import TableWriter
@@ -56,7 +57,8 @@ class Job:
     """One run as an engine sees it: the list, the ordered parts, the network levels.
 
     ``resolver`` and ``prober`` are None when their level is off; ``done`` is how many rows an
-    interrupted run already committed (the engine starts after them).
+    interrupted run already committed (the engine starts after them). ``bounces`` are the real
+    bounces kept by ``calibrate --suppress`` (None: none kept, or no cache).
     """
 
     options: RunOptions
@@ -66,6 +68,7 @@ class Job:
     prober: MailboxProber | None = None
     progress: ProgressCallback = no_progress
     done: int = 0
+    bounces: Suppressions | None = None
 
 
 def stage_timings() -> dict[str, float]:

@@ -20,6 +20,7 @@ from itertools import compress
 
 import numpy as np
 
+from pipeline.bounced import Suppressions
 from pipeline.columns import CHECKED_AT_SLOT, Template, encode
 from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
 from pipeline.io.ingest import RowChunk
@@ -132,6 +133,8 @@ class ChunkJudge:
         self.syntax = SyntaxJudge(options.workers if syntax_workers is None else syntax_workers)
         self.index = DuplicateIndex()
         self.domains: dict[str, DomainVerdict] = {}
+        #: the real bounces kept by ``calibrate --suppress`` (None: none)
+        self.bounces: Suppressions | None = None
         self.timings: dict[str, float] = {"syntax": 0.0, "duplicates": 0.0, "dns": 0.0, "probe": 0.0, "verdicts": 0.0}
 
     def forget_domains(self) -> None:
@@ -175,6 +178,10 @@ class ChunkJudge:
         firsts = self.index.first_rows(hash_keys(keys), np.asarray(valid, dtype=np.int64) + chunk.start)
         duplicate_of = duplicates_found(valid, firsts)
         fresh = [i for i in valid if i not in duplicate_of] if duplicate_of else valid
+        if self.bounces:
+            # An address that bounced hard is decided by its bounce: no level asks about it.
+            hard, emails = self.bounces.is_hard, syntax.emails
+            fresh = [i for i in fresh if not hard(emails[i])]
         now = time.perf_counter()
         self.timings["duplicates"] += now - started
 
@@ -322,9 +329,10 @@ class ChunkJudge:
         tails = alike.tails if alike is not None else []
         domains = alike.domains if alike is not None else []
         duplicates = alike.duplicates if alike is not None else []
+        bounced = self.bounces.facts if self.bounces else None
         for i, email in enumerate(syntax.emails):
-            if not email or (problems and i in problems):
-                rest.append(i)
+            if not email or (problems and i in problems) or (bounced and email.lower() in bounced):
+                rest.append(i)  # a kept bounce is no shared outcome either
                 continue
             check = slow.get(i) if slow else None
             if check is None:
@@ -425,9 +433,10 @@ class ChunkJudge:
         shared = self._shared if self.options.fast_syntax else None
         if shared is not None and len(shared) >= TEMPLATE_MEMO_LIMIT:
             shared.clear()
+        bounced = self.bounces.facts if self.bounces else None
         for i in indexes:
             email = emails[i]
-            if shared is None or not email or (problems and i in problems):
+            if shared is None or not email or (problems and i in problems) or (bounced and email.lower() in bounced):
                 rows[i] = encode(decide(self._facts(chunk, syntax, i, duplicate_of, mailboxes, checked_at), options))
                 continue
             check = slow.get(i)
@@ -480,6 +489,7 @@ class ChunkJudge:
             mailbox=mailboxes.get(check.email) if mailboxes else None,
             flags=self.hygiene.flags(check, domain),
             checked_at=checked_at,
+            bounced=self.bounces.get(check.email) if self.bounces else None,
         )
 
 

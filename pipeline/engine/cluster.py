@@ -36,6 +36,7 @@ from typing import Any, BinaryIO
 
 import xxhash
 
+from pipeline.bounced import Suppressions
 from pipeline.dns.decide import AddressLookup, Decision, MxLookup, decide, hosts_to_look_up
 from pipeline.dns.resolver import DnsResolver, Nameserver, utc_now
 from pipeline.engine.base import EngineOutcome, InOrder, Job, paused_gc, stage_timings
@@ -417,7 +418,8 @@ class DaskEngine:
 
     def run(self, job: Job) -> EngineOutcome:
         """Judge the list on the cluster ``--scheduler`` names, or on a local one."""
-        return judge_on_cluster(job.options, job.table, job.keep, job.resolver, job.prober, job.progress, job.done)
+        return judge_on_cluster(job.options, job.table, job.keep, job.resolver, job.prober, job.progress, job.done,
+                                job.bounces)
 
 
 def judge_on_cluster(
@@ -428,6 +430,7 @@ def judge_on_cluster(
     prober: MailboxProber | None,
     progress: ProgressCallback,
     done: int = 0,
+    bounces: Suppressions | None = None,
 ) -> EngineOutcome:
     """Judge the list on a Dask cluster; write and commit it piece by piece, in file order."""
     from pipeline.engine.processes import cut_pieces, piece_lines
@@ -440,9 +443,9 @@ def judge_on_cluster(
     pieces = cut_pieces(table, piece_lines(options), read)
     with _quiet_logs(), connect(options) as client:
         workers = max(1, len(client.scheduler_info().get("workers", {})))
-        levels = _levels(client, workers, resolver, prober, progress)
+        levels = _levels(client, workers, resolver, prober, progress, bounces)
         outputs = keep.writer.open_for_others()
-        context = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap)
+        context = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap, bounces=bounces)
         pool = ClusterPool(client, context, url, outputs, 4 * workers + 2, DomainCounter(keep.tally.domain_cap))
         try:
             coordinator = Coordinator(options, table, keep, pool, pieces, levels=levels, done=done, read=read)
@@ -459,7 +462,7 @@ def judge_on_cluster(
 
 
 def _levels(client: Any, workers: int, resolver: DomainResolver | None, prober: MailboxProber | None,
-            progress: ProgressCallback) -> NetworkLevels | None:
+            progress: ProgressCallback, bounces: Suppressions | None = None) -> NetworkLevels | None:
     """The network levels, their questions spread over the cluster (presend's own resolver and prober)."""
     if resolver is None:
         return None
@@ -468,7 +471,7 @@ def _levels(client: Any, workers: int, resolver: DomainResolver | None, prober: 
     resolver.fresh_resolution = SpreadResolution(client, workers)
     if prober is not None:
         prober.spread = SpreadProbing(client)
-    return NetworkLevels(resolver, prober, progress)
+    return NetworkLevels(resolver, prober, progress, bounces)
 
 
 def _unhook(resolver: DomainResolver | None, prober: MailboxProber | None) -> None:

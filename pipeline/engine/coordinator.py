@@ -25,6 +25,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from pipeline.bounced import Suppressions
 from pipeline.engine.chunks import lap
 from pipeline.engine.steps import Finished, Parsed, Verdicts
 from pipeline.io.ingest import ReadStats, Table
@@ -83,10 +84,13 @@ class NetworkLevels:
     sent the verdicts of every domain it holds, and the mailbox verdicts of its new addresses.
     """
 
-    def __init__(self, resolver: DomainResolver, prober: MailboxProber | None, progress: ProgressCallback) -> None:
+    def __init__(self, resolver: DomainResolver, prober: MailboxProber | None, progress: ProgressCallback,
+                 bounces: Suppressions | None = None) -> None:
         self.resolver = resolver
         self.prober = prober
         self.progress = progress
+        #: addresses that bounced hard in a real send: no level asks about them
+        self.bounces = bounces
         self.known: dict[str, DomainVerdict] = {}
         self.timings: dict[str, float] = {"dns": 0.0, "probe": 0.0}
 
@@ -95,6 +99,9 @@ class NetworkLevels:
         (positions in ``parsed.domains``) that repeat no earlier address."""
         started = time.perf_counter()
         domains = parsed.domains
+        if self.bounces and parsed.emails:
+            hard = self.bounces.is_hard
+            fresh = [j for j in fresh if not hard(parsed.emails[j])]
         wanted = {domains[j] for j in fresh} - self.known.keys()
         if wanted:
             self.known.update(self.resolver.resolve(wanted, self.progress))

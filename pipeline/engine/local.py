@@ -61,6 +61,7 @@ class LocalEngine:
         judge = ChunkJudge(options, job.table.info.email_index, job.resolver, job.prober, job.progress)
         # The run's duplicate index (filled from the partial outputs on --resume) is the one to extend.
         judge.index = job.keep.index
+        judge.bounces = job.bounces
         offline = job.resolver is None and job.prober is None
         forked = ForkedWrites(job.keep.writer) if self.fork_writes and offline and fork_available() else None
         loop = ChunkLoop(job, judge, forked)

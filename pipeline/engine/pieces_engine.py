@@ -24,9 +24,11 @@ class ProcessesEngine:
 
     def run(self, job: Job) -> EngineOutcome:
         """Judge the list with ``self.workers`` processes; this process commits in file order."""
-        levels = NetworkLevels(job.resolver, job.prober, job.progress) if job.resolver is not None else None
+        levels = (NetworkLevels(job.resolver, job.prober, job.progress, job.bounces)
+                  if job.resolver is not None else None)
         with paused_gc():
-            done = judge_in_parallel(job.options, job.table, job.keep, self.workers, levels=levels, done=job.done)
+            done = judge_in_parallel(job.options, job.table, job.keep, self.workers, levels=levels, done=job.done,
+                                     bounces=job.bounces)
         timings = stage_timings()
         for stage, seconds in done.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pipeline.bounced import Suppressions
 from pipeline.engine.base import InOrder
 from pipeline.engine.children import holding_stop_signals, start_child
 from pipeline.engine.chunks import ChunkJudge
@@ -478,11 +479,13 @@ def judge_in_parallel(
     *,
     levels: NetworkLevels | None = None,
     done: int = 0,
+    bounces: Suppressions | None = None,
 ) -> ParallelOutcome:
     """Judge the whole list with ``workers`` processes; write and commit it piece by piece.
 
     ``levels`` runs the network levels in this process for each piece's new addresses;
-    ``done`` rows were committed by an interrupted run (see :class:`Coordinator`).
+    ``done`` rows were committed by an interrupted run (see :class:`Coordinator`); ``bounces``
+    go to every worker with the steps' context.
     """
     text = table.text_format
     if text is None:
@@ -500,7 +503,7 @@ def judge_in_parallel(
             raise unreadable_input(table.path, exc) from exc
     pieces = cut_pieces(table, size, read)
     keep.writer.open_for_others()
-    steps = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap)
+    steps = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap, bounces=bounces)
     partials = {kind: str(path) for kind, path in keep.writer.partials.items()}
     context = _Context(steps, partials, str(keep.writer.paths["results"].parent), source)
     pool = ChunkWorkers(min(workers, pieces_at_most(table.path, size)), context)

@@ -29,6 +29,7 @@ from typing import BinaryIO
 
 import numpy as np
 
+from pipeline.bounced import Suppressions
 from pipeline.engine.chunks import AlikeRows, ChunkJudge, lap
 from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk
 from pipeline.errors import InputError
@@ -70,6 +71,8 @@ class StepContext:
     domain_cap: int
     #: Names the run, so a worker that serves many runs keeps their judges apart.
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
+    #: The real bounces kept by ``calibrate --suppress`` (None: none).
+    bounces: Suppressions | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +119,8 @@ class Parsed:
     problem: PieceProblem | None = None
     domains: list[str] = field(default_factory=list)
     addresses: list[Address] = field(default_factory=list)
+    #: with kept bounces and the DNS level: ``emails[j]`` is valid row ``j``'s normalized address
+    emails: list[str] = field(default_factory=list)
 
     @property
     def judged(self) -> bool:
@@ -204,6 +209,7 @@ def new_judge(context: StepContext, memo_limit: int) -> ChunkJudge:
     judge = ChunkJudge(options, context.info.email_index, None, None, no_progress,
                        dns_level=options.dns.enabled, syntax_workers=1)
     judge.hygiene.memo_limit = memo_limit
+    judge.bounces = context.bounces
     return judge
 
 
@@ -253,6 +259,8 @@ def prepare(
         result.domains = [syntax.ascii_domain(i) for i in valid]
     if options.probe.enabled:
         result.addresses = [_address(syntax, i) for i in valid]
+    if options.dns.enabled and context.bounces:
+        result.emails = [syntax.emails[i] for i in valid]
     lap(timings, "duplicates", now)
     counts = {name: count - counted.get(name, 0) for name, count in judge.syntax.stats().items()}
     return Prepared(result, chunk, cells, syntax, parsed.raw, timings, counts)

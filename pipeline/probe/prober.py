@@ -271,7 +271,7 @@ class SmtpProber:
                 mailbox = answered_later(mailbox, before)
             settled[email] = mailbox
         self.cache.put_many(PENDING_KIND, records)
-        self.cache.delete_many(PENDING_KIND, resolved)
+        self.cache.delete(PENDING_KIND, resolved)
         self.counters["pending_recorded"] += len(records)
         self.counters["pending_resolved"] += len(resolved)
         return settled

@@ -83,6 +83,8 @@ REASONS: dict[str, str] = {
     "probe_unreachable": "Port 25 unreachable from here",
     "disposable_domain": "Disposable address",
     "role_account": "Role account",
+    "bounced_before": "Bounced in a real send",
+    "soft_bounced_before": "Deferred in real sends, repeatedly",
 }
 
 _KIND_TAG = {"success": "accepted", "temporary": "temporary", "permanent": "permanent"}

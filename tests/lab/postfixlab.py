@@ -91,6 +91,9 @@ class LabSpec:
     main: dict[str, str] = field(default_factory=dict)  # extra main.cf parameters
     greylist_delay: int | None = None  # start postgrey with this delay (seconds)
     tls: bool = False  # make a certificate for smtpd_tls_* parameters
+    tables: dict[str, dict[str, str]] = field(default_factory=dict)  # more texthash tables: name -> {key: value}
+    folders: tuple[str, ...] = ()  # folders made under the lab's root, owned by mail_owner (mailboxes)
+    services: str = ""  # more master.cf lines (delivery agents a relay needs: smtp, virtual)
 
 
 class PostfixLab:
@@ -138,8 +141,11 @@ class PostfixLab:
             "recipient_access": "".join(f"{k} {v}\n" for k, v in spec.recipient_access.items()),
             "sender_access": "".join(f"{k} {v}\n" for k, v in spec.sender_access.items()),
         }
-        for name, rows in spec.client_access.items():
+        for name, rows in (spec.client_access | spec.tables).items():
             tables[name] = "".join(f"{k} {v}\n" for k, v in rows.items())
+        for folder in spec.folders:
+            (self.root / folder).mkdir(exist_ok=True)
+            shutil.chown(self.root / folder, user="postfix", group="postfix")
         for name, text in tables.items():
             (self.conf / name).write_text(text, encoding="utf-8")
         main = {
@@ -189,7 +195,9 @@ class PostfixLab:
             cert, key = self_signed_cert(self.root, "postfix.lab.example")
             main["smtpd_tls_cert_file"] = str(cert)
             main["smtpd_tls_key_file"] = str(key)
-        main.update(spec.main)
+        # "{root}" and "{conf}" in a spec's own parameters name this instance's folders.
+        main.update({k: v.replace("{root}", str(self.root)).replace("{conf}", str(self.conf))
+                     for k, v in spec.main.items()})
         (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
         lines = []
         for listener in spec.listeners:
@@ -198,7 +206,7 @@ class PostfixLab:
             # tells which mail host a session was with (see session_peaks).
             lines.append(f"  -o syslog_name=postfix/{listener.address}")
             lines.extend(f"  -o {k}={v}" for k, v in listener.overrides.items())
-        (self.conf / "master.cf").write_text("\n".join(lines) + "\n" + _SERVICES)
+        (self.conf / "master.cf").write_text("\n".join(lines) + "\n" + _SERVICES + spec.services)
 
     def start(self, timeout: float = 15.0) -> None:
         """Write the configuration, start postgrey (if asked) and Postfix; wait for listeners.
@@ -296,8 +304,8 @@ def _wait_port(host: str, port: int, timeout: float, log: object) -> None:
 # --- the standard probe lab ------------------------------------------------------------------
 
 
-def _listener(name: str, n: int, note: str, **overrides: str) -> Listener:
-    return Listener(name, f"{LAB_NET}.{n}", overrides, note)
+def _listener(name: str, n: int, note: str, net: str = LAB_NET, **overrides: str) -> Listener:
+    return Listener(name, f"{net}.{n}", overrides, note)
 
 
 #: The mail hosts of the probe tests. Domains whose MX points at each host are in LAB_MX.
@@ -425,3 +433,65 @@ def start_postfix(lab: PostfixLab, patience: float = 120.0) -> PostfixLab:
                 raise
             time.sleep(2.0)
             lab = PostfixLab(lab.spec, postfix=lab.postfix, postgrey=lab.postgrey_bin)
+
+
+# --- a relay that really sends (DATA) to the lab's mail hosts -------------------------------
+
+#: The relay's own domain: its bounces (DSNs) are delivered to a mailbox file there.
+RELAY_DOMAIN = "relay-lab.example"
+RELAY_SENDER = f"news@{RELAY_DOMAIN}"
+
+
+_RELAY_SERVICES = """\
+smtp      unix  -       -       n       -       -       smtp
+virtual   unix  -       n       n       -       -       virtual
+"""
+
+
+def relay_lab_spec(net: str, routes: dict[str, str], *, retry_seconds: int = 1, lifetime_seconds: int = 10) -> LabSpec:
+    """A second Postfix on ``net``.1:25 that relays mail from loopback to the lab's mail hosts.
+
+    ``routes`` maps each lab domain to its mail host's address (its transport: no DNS, the
+    relay only knows the lab); any other domain is refused at once. The relay speaks from
+    ``net``.1, retries deferred mail every ``retry_seconds`` (greylisting passes within
+    seconds) and gives up after ``lifetime_seconds`` (an expiry, returned to the sender).
+    Bounces to :data:`RELAY_SENDER` go to the mbox ``{root}/mail/news`` (see
+    :meth:`PostfixLab.maillog` for its log).
+    """
+    import pwd
+
+    owner = pwd.getpwnam("postfix")
+    relay = Listener("relay", f"{net}.1", {}, "the sending relay")
+    transport = {domain: f"smtp:[{address}]:25" for domain, address in routes.items()}
+    transport[RELAY_DOMAIN] = "virtual:"
+    transport["*"] = "error:5.4.4 the lab relay routes only the lab's domains"
+    return LabSpec(
+        listeners=[relay],
+        tables={"transport": transport, "bounce_boxes": {RELAY_SENDER: "news"}},
+        folders=("mail",),
+        services=_RELAY_SERVICES,
+        main={
+            "myhostname": f"relay.{RELAY_DOMAIN}",
+            "mydomain": RELAY_DOMAIN,
+            "myorigin": RELAY_DOMAIN,
+            "mynetworks": "127.0.0.0/8",
+            "smtpd_relay_restrictions": "permit_mynetworks, reject",
+            "smtpd_recipient_restrictions": "permit_mynetworks, reject",
+            "transport_maps": "texthash:{conf}/transport",
+            "smtp_bind_address": f"{net}.1",
+            "smtp_helo_name": f"relay.{RELAY_DOMAIN}",
+            "smtp_connect_timeout": "5s",
+            "minimal_backoff_time": f"{retry_seconds}s",
+            "maximal_backoff_time": f"{2 * retry_seconds}s",
+            "queue_run_delay": f"{retry_seconds}s",
+            "maximal_queue_lifetime": f"{lifetime_seconds}s",
+            "bounce_queue_lifetime": f"{lifetime_seconds}s",
+            "virtual_mailbox_domains": RELAY_DOMAIN,
+            "virtual_mailbox_maps": "texthash:{conf}/bounce_boxes",
+            "virtual_mailbox_base": "{root}/mail",
+            "virtual_minimum_uid": "1",
+            "virtual_uid_maps": f"static:{owner.pw_uid}",
+            "virtual_gid_maps": f"static:{owner.pw_gid}",
+            "virtual_transport": "virtual",
+        },
+    )
