@@ -15,7 +15,7 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline.probe.limits import Cut, HostLimits, backoff_delay, learn
 
@@ -79,10 +79,10 @@ class HostPace:
         if ticket.started >= self.backoff_from or self.level == 0:
             self.level += 1
         delay = backoff_delay(base, self.level, cut.wait)
-        learnt = Cut(
-            cut.kind, cut.words, cut.at_connect, cut.refusals, cut.rcpts, ticket.others_open,
-            ticket.recent_starts, cut.wait,
-        )
+        # Which of two simultaneous connections a host refuses is a race: the sessions of
+        # ours still open now count as open then too.
+        others = max(ticket.others_open, self.open - 1)
+        learnt = replace(cut, others_open=others, recent_starts=ticket.recent_starts)
         self.limits = learn(self.limits, learnt, delay)
         self.not_before = max(self.not_before, now + delay)
         self.backoff_from = now
@@ -96,8 +96,9 @@ class HostPace:
 class PaceGate:
     """Where sessions wait for their host's turn (one per event loop)."""
 
-    def __init__(self, paces: dict[str, HostPace], per_host: int, base: float,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, paces: dict[str, HostPace], per_host: int, base: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.paces = paces
         self.per_host = max(1, per_host)
         self.base = base

@@ -230,9 +230,16 @@ class _Session:
             if not isinstance(exc, ValueError) and not self.cap.ran_out:
                 result.cut = Cut(CutKind.DROP, result.failure, refusals=self.refusals, rcpts=self.rcpts_answered)
         if self.smtp.sock is not None and not self.cap.ran_out:
-            with contextlib.suppress(OSError, smtplib.SMTPException):
-                self.smtp.docmd("QUIT")
+            self.quit()
         return result
+
+    def quit(self) -> None:
+        """QUIT; a 421 in its place means the host had cut us off already (too many errors ...)."""
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            code, message = self.smtp.docmd("QUIT")
+            if code == 421 and self.result.cut is None:
+                self.result.cut = replace(_cut_by(_reply(code, message)), refusals=self.refusals,
+                                          rcpts=self.rcpts_answered)
 
     def unsettled(self) -> bool:
         """Some address of the plan has neither a verdict nor a place in the retry queue."""
@@ -340,7 +347,7 @@ class _Session:
                         self.reset()
                     first_transaction = False
                     self.open_transaction(utf8)
-                    sent = 0
+                    sent = accepted = 0
                     while queue and sent < self.limit:
                         budget = self.plan.refusal_budget - self.refusals
                         room = self.rcpt_room()
@@ -355,16 +362,22 @@ class _Session:
                             decision = decide(reply, Stage.RCPT, self.host)
                             if reply.code == 421:
                                 raise _HostTrouble(f"RCPT TO: {reply}", decision.verdict, cut=_cut_by(reply))
+                            # every refusal counts, as the host counts them (errors per session)
                             self.refusals += reply.code >= 400
                             self.rcpts_answered += 1
+                            if shrunk:
+                                continue  # refused for the transaction's size: asked in the next one
                             if decision.action is Action.SHRINK and sent > 0:
-                                self.lower_limit(sent)
+                                # hosts count the recipients they accepted (Postfix's
+                                # smtpd_recipient_limit does), so that is the size learnt
+                                self.lower_limit(accepted or sent)
                                 shrunk = True
-                                break
+                                continue
                             if decision.action in (Action.NEXT_MX, Action.STARTTLS):
                                 raise _HostTrouble(f"RCPT TO: {reply}", decision.verdict)
                             queue.pop(0)
                             sent += 1
+                            accepted += 200 <= reply.code < 300
                             if item is None:
                                 probe_reply = reply
                             elif decision.action in (Action.RETRY, Action.SHRINK):
@@ -375,12 +388,12 @@ class _Session:
                                 assert decision.verdict is not None
                                 self.result.decided[item.email] = MailboxVerdict(item.email, decision.verdict)
                                 answered_here.append(item.email)
-                        if shrunk:
-                            break
                         if len(replies) < len(chunk):
                             self.result.counters["sessions_lost"] += 1
                             why = f"{self.lost or 'connection lost'} during RCPT TO"
                             raise _HostTrouble(why, cut=Cut(CutKind.DROP, f"{self.label}: {why}"))
+                        if shrunk:
+                            break
             finally:
                 catch_all = is_catch_all(probe_reply) if known is None else known
                 if known is None and catch_all is not None:
