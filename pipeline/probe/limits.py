@@ -41,7 +41,7 @@ class CutKind(StrEnum):
 
 _ERRORS = re.compile(r"too many (errors|(failed|invalid|bad|rejected|unknown) (recipients|commands|rcpt))", re.I)
 _CONNECTIONS = re.compile(
-    r"too many (concurrent |simultaneous |parallel )?(connections|sessions|smtp sessions)"
+    r"too many (concurrent |simultaneous |parallel )?(smtp )?(connections|sessions)"
     r"|connection (rate|count) limit|too many connection attempts|rate limit(ed)?",
     re.I,
 )
