@@ -151,3 +151,19 @@ def test_limits_learnt_elsewhere_flow_through_findings_and_absorb() -> None:
     coordinator.absorb(found)
     assert coordinator.limits(a).rcpts_per_transaction == 1
     assert coordinator.rcpt_limit(a) == 1
+
+
+def test_a_cluster_worker_starts_from_the_limits_the_coordinator_knows() -> None:
+    from pipeline.engine.cluster import probe_task
+    from pipeline.probe.limits import HostLimits
+
+    a = net(17)
+    boxes = {f"w{i}@worker.example" for i in range(4)}
+    with ScriptedHosts([HostScript(a, mailboxes=boxes, drop_after_rcpts=3)], PORT) as hosts:
+        verdicts, found = probe_task(
+            prober().options, [target(e, route(a)) for e in sorted(boxes)], {a: HostLimits(rcpts_per_session=2)}
+        )
+    assert {m.verdict.reason for m in verdicts.values()} == {"mailbox_exists"}
+    assert found.counters["sessions_cut"] == 0  # sessions of two RCPTs: the host never hung up
+    assert all(session[-1] == "QUIT" for session in hosts.log(a).sessions)
+    assert found.limits[a] == HostLimits(rcpts_per_session=2)

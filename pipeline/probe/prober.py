@@ -535,7 +535,7 @@ class _Run:
     async def session(self, host: str, address: str, targets: list[ProbeTarget], batch: Batch) -> SessionResult:
         """One session at ``address`` for ``targets``, within the host's pace and the overall bound."""
         async with self.gate.turn(address) as ticket:
-            result = await self.held_session(host, address, targets, ticket)
+            result = await self.held_session(host, address, targets)
             await self.learn(address, ticket, result)
         return result
 
@@ -547,8 +547,8 @@ class _Run:
         elif result.answered:
             self.gate.pace(address).smooth()
 
-    async def held_session(self, host: str, address: str, targets: list[ProbeTarget], ticket: Ticket) -> SessionResult:
-        """The session itself, once the host's turn came (``ticket``)."""
+    async def held_session(self, host: str, address: str, targets: list[ProbeTarget]) -> SessionResult:
+        """The session itself, once the host's turn came."""
         prober = self.prober
         async with self.all_sem:
             if prober.block_suspected:
