@@ -167,3 +167,19 @@ def test_a_cluster_worker_starts_from_the_limits_the_coordinator_knows() -> None
     assert found.counters["sessions_cut"] == 0  # sessions of two RCPTs: the host never hung up
     assert all(session[-1] == "QUIT" for session in hosts.log(a).sessions)
     assert found.limits[a] == HostLimits(rcpts_per_session=2)
+
+
+def test_the_session_cap_also_stops_a_host_trickling_inside_tls(tmp_path: Path) -> None:
+    slow = net(18)
+    script = HostScript(
+        slow, mailboxes={"tess@tls-trickle.example"}, require_tls=True, trickle=0.05, trickle_after_tls=True
+    )
+    with ScriptedHosts([script], PORT, cert_dir=tmp_path):
+        p = prober(timeout=1.0, session_cap=1.0, backoff_tries=0)
+        started = time.monotonic()
+        result = p.probe([target("tess@tls-trickle.example", route(slow))])
+        elapsed = time.monotonic() - started
+    assert result["tess@tls-trickle.example"].verdict.reason == "host_unavailable"
+    assert "--session-cap" in result["tess@tls-trickle.example"].verdict.detail
+    assert p.stats()["starttls"] == 1 and p.stats()["sessions_capped"] == 1
+    assert elapsed < 3

@@ -130,7 +130,7 @@ class _CappedSMTP(smtplib.SMTP):
 
     def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
         sock: socket.socket = super()._get_socket(host, port, timeout)  # type: ignore[misc]
-        self.cap.watch(sock)
+        self.cap.watch(self, sock)
         return sock
 
 
@@ -142,23 +142,27 @@ class _Cap:
         self.seconds = seconds
         self.ran_out = False
         self._sock: socket.socket | None = None
+        self._smtp: smtplib.SMTP | None = None
         self._lock = threading.Lock()
         self._timer = threading.Timer(seconds, self._cut) if seconds else None
         if self._timer is not None:
             self._timer.daemon = True
             self._timer.start()
 
-    def watch(self, sock: socket.socket) -> None:
+    def watch(self, smtp: smtplib.SMTP, sock: socket.socket) -> None:
         with self._lock:
-            self._sock = sock
+            self._smtp, self._sock = smtp, sock
             if self.ran_out:
                 _shut(sock)
 
     def _cut(self) -> None:
         with self._lock:
             self.ran_out = True
-            if self._sock is not None:
-                _shut(self._sock)
+            # after STARTTLS the client reads from a TLS socket that took over the plain one
+            current = self._smtp.sock if self._smtp is not None else None
+            for sock in (current, self._sock):
+                if sock is not None:
+                    _shut(sock)
 
     def stop(self) -> None:
         if self._timer is not None:

@@ -61,6 +61,7 @@ class HostScript:
     smtputf8: bool = True
     pipelining: bool = False  # advertise PIPELINING (RFC 2920; aiosmtpd reads commands in order)
     trickle: float = 0.0  # seconds between the bytes of every reply after the greeting
+    trickle_after_tls: bool = False  # trickle only once STARTTLS is done
     refuse_sessions: int = 0  # the first N sessions get ``refusal`` instead of a greeting
     refusal: str = "421 4.7.0 Too many connections, try again later"
 
@@ -178,7 +179,8 @@ class _ScriptedSMTP(SMTP):
             self.log.open_now -= 1
 
     async def push(self, status: Any) -> None:
-        if not self.script.trickle or self.session is None or not self.session.host_name:
+        plain = self.script.trickle_after_tls and self._tls_protocol is None
+        if not self.script.trickle or self.session is None or not self.session.host_name or plain:
             await super().push(status)
             return
         data = (status.encode() if isinstance(status, str) else status) + b"\r\n"
