@@ -435,7 +435,7 @@ STRICT_NET = "127.0.5"
 #: The strict host's limits (small, so a short list runs into every one of them).
 STRICT_LIMITS = {
     "smtpd_recipient_limit": "3",  # 452 4.5.3 Error: too many recipients
-    "smtpd_soft_error_limit": "2",  # then every reply is delayed by smtpd_error_sleep_time (1 s)
+    "smtpd_soft_error_limit": "2",  # then replies wait smtpd_error_sleep_time (0 s here, see below)
     "smtpd_hard_error_limit": "4",  # 421 4.7.0 Error: too many errors, and the session is closed
     "smtpd_client_connection_count_limit": "1",  # 421 4.7.0 Error: too many connections
     "smtpd_client_connection_rate_limit": "4",  # per anvil_rate_time_unit, same 421
