@@ -393,6 +393,25 @@ class ProbeOptions:
         """Seconds to wait before retry number ``retry`` (1-based, over every run) of an address."""
         schedule = self.retry_after or (0.0,)
         return schedule[min(max(retry, 1), len(schedule)) - 1]
+    # issue 17: a host that cuts sessions short is obeyed, not fought (see pipeline/probe/limits.py)
+    session_cap: float = field(
+        default=300.0,
+        metadata=option(
+            "--session-cap", "Wall-clock seconds one SMTP session may take (0: no cap).",
+            low=0, high=86_400, unit=_SECONDS,
+        ),
+    )
+    backoff: float = field(
+        default=60.0,
+        metadata=option(
+            "--backoff", "Seconds to leave a host alone after it cut a session short (doubles).",
+            low=0, high=86_400, unit=_SECONDS,
+        ),
+    )
+    backoff_tries: int = field(
+        default=3,
+        metadata=option("--backoff-tries", "Fresh passes after hosts cut sessions short.", low=0, high=20),
+    )
 
 
 @dataclass(frozen=True, slots=True)

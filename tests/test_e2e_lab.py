@@ -215,6 +215,7 @@ def lab_options(dns_lab: DnsLab, *, probe: bool = True, private: bool = True) ->
     if probe:
         options += ["--probe", "--mail-from", LAB_SENDER, "--smtp-port", "25"]
         options += ["--retry-after", str(RETRY_AFTER), "--max-retries", "1", "--smtp-timeout", "5"]
+        options += ["--backoff", "0.5", "--backoff-tries", "1"]  # the busy host: asked once more, soon
     if private:
         options.append("--allow-private-mx")
     return options

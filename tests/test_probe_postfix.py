@@ -52,6 +52,8 @@ def options(**overrides: object) -> ProbeOptions:
         "concurrency": 8,
         "per_host": 2,
         "batch_size": 25,
+        "backoff": 0.3,
+        "backoff_tries": 1,
     }
     values.update(overrides)
     return ProbeOptions(**values)  # type: ignore[arg-type]

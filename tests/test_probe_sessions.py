@@ -48,6 +48,8 @@ def prober(cache: VerdictCache | None = None, blocked_after: int = 3, **override
         "concurrency": 10,
         "per_host": 2,
         "batch_size": 10,
+        "backoff": 0.2,
+        "backoff_tries": 1,
     }
     values.update(overrides)
     return SmtpProber(ProbeOptions(**values), cache, blocked_after=blocked_after)  # type: ignore[arg-type]
@@ -158,15 +160,30 @@ def test_drop_mid_session_keeps_answers_and_moves_the_rest_to_the_next_mx() -> N
     assert len(hosts.log(backup).sessions) == 1
 
 
-def test_drop_with_no_backup_is_host_unavailable() -> None:
+def test_drop_with_no_backup_is_asked_again_after_a_backoff_under_the_learnt_limit() -> None:
     dropper = net(32)
     boxes = {f"d{i}@drop2.example" for i in range(3)}
-    with ScriptedHosts([HostScript(dropper, mailboxes=boxes, drop_after_rcpts=3)], PORT):
-        result = prober().probe([target(f"d{i}@drop2.example", route(dropper)) for i in range(3)])
-    assert result["d0@drop2.example"].verdict.reason == "mailbox_exists"
-    for i in (1, 2):
-        verdict = result[f"d{i}@drop2.example"].verdict
-        assert (verdict.status, verdict.reason) == (Status.UNKNOWN, "host_unavailable")
+    with ScriptedHosts([HostScript(dropper, mailboxes=boxes, drop_after_rcpts=3)], PORT) as hosts:
+        p = prober(backoff=0.3)
+        result = p.probe([target(f"d{i}@drop2.example", route(dropper)) for i in range(3)])
+    # the hang-up is no answer: the two addresses it left are asked in a fresh session
+    assert {m.verdict.reason for m in result.values()} == {"mailbox_exists"}
+    sessions = hosts.log(dropper).sessions
+    assert len(sessions) == 2
+    assert hosts.log(dropper).session_starts[1] - hosts.log(dropper).session_starts[0] >= 0.3  # the backoff
+    # the host cut after two answered RCPTs; the fresh session sends no more than that
+    assert p.limits(dropper).rcpts_per_session == 2
+    assert sum(line.startswith("RCPT") for line in sessions[1]) == 2 and sessions[1][-1] == "QUIT"
+
+
+def test_drop_every_time_ends_unknown_after_the_backoff_budget() -> None:
+    dropper = net(33)
+    with ScriptedHosts([HostScript(dropper, mailboxes={"d@drop3.example"}, drop_after_rcpts=1)], PORT) as hosts:
+        result = prober(backoff=0.1, backoff_tries=2).probe([target("d@drop3.example", route(dropper))])
+    verdict = result["d@drop3.example"].verdict
+    assert (verdict.status, verdict.code, verdict.reason) == (Status.UNKNOWN, "421", "host_unavailable")
+    assert "closed during RCPT TO" in verdict.detail and "2 more times" in verdict.detail
+    assert len(hosts.log(dropper).sessions) == 3  # the first pass and two after backing off
 
 
 def test_too_many_recipients_shrinks_transactions_and_everyone_is_answered() -> None:

@@ -60,6 +60,7 @@ from pipeline.io.positional import write_at
 from pipeline.models import MailboxVerdict
 from pipeline.options import DnsOptions, ProbeOptions, RunOptions
 from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressCallback
+from pipeline.probe.limits import HostLimits
 from pipeline.probe.pending import Pending
 from pipeline.probe.prober import ProbeFindings, SmtpProber
 from pipeline.report.tally import DomainCounter
@@ -157,12 +158,17 @@ def hosts_task(
 
 
 def probe_task(
-    options: ProbeOptions, targets: list[ProbeTarget], history: dict[str, Pending] | None = None
+    options: ProbeOptions,
+    targets: list[ProbeTarget],
+    history: dict[str, Pending] | None = None,
+    limits: dict[str, HostLimits] | None = None,
 ) -> tuple[dict[str, MailboxVerdict], ProbeFindings]:
     """Ask one group of mail hosts about their addresses (no cache: the coordinator has it;
-    ``history``: the pending records of the due addresses among them)."""
+    ``history``: the pending records of the due addresses among them; ``limits``: what the
+    coordinator knows of the hosts' limits)."""
     prober = SmtpProber(options, None)
     prober.adopt(history or {}, targets)
+    prober.seed_limits(limits or {})
     verdicts = prober.probe(targets)
     return verdicts, prober.findings()
 
@@ -245,14 +251,24 @@ class SpreadProbing:
         self, prober: SmtpProber, targets: Sequence[ProbeTarget], progress: ProgressCallback
     ) -> dict[str, MailboxVerdict]:
         """Every group at once on the cluster; back when all of them are done."""
-        futures = [self.client.submit(probe_task, prober.options, group, prober.history_of(group), pure=False)
-                   for group in _host_groups(targets)]
+        futures = [
+            self.client.submit(
+                probe_task, prober.options, group, prober.history_of(group), _known_limits(prober, group), pure=False
+            )
+            for group in _host_groups(targets)
+        ]
         verdicts: dict[str, MailboxVerdict] = {}
         for found, findings in _gather(self.client, futures):
             verdicts.update(found)
             prober.absorb(findings)
         progress("mailboxes", len(verdicts), None)
         return verdicts
+
+
+def _known_limits(prober: SmtpProber, group: Sequence[ProbeTarget]) -> dict[str, HostLimits]:
+    """What the coordinator's prober knows of the limits of a group's mail hosts."""
+    addresses = {a for target in group for mx in target.mx_hosts for a in mx.addresses}
+    return {a: prober.limits(a) for a in sorted(addresses) if prober.limits(a)}
 
 
 def _gather(client: Any, futures: list[Any]) -> list[Any]:

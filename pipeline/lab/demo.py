@@ -34,6 +34,8 @@ def demo_options(lab: Lab, out_dir: Path, input_path: Path = DEMO_LIST) -> RunOp
             concurrency=8,
             per_host=2,
             timeout=5.0,
+            backoff=0.5,  # the lab's busy host is asked again soon: the demo stays short
+            backoff_tries=1,
         ),
         hygiene=HygieneOptions(disposable_block=DEMO_DISPOSABLE),
         cache=CacheOptions(enabled=False),

@@ -19,7 +19,6 @@ Whose trouble a failure is decides what happens next:
 
 from __future__ import annotations
 
-import smtplib
 import socket
 from dataclasses import dataclass
 from typing import Any
@@ -189,34 +188,11 @@ def preflight(options: Any) -> None:
         check_proxy(proxy, options.timeout)
 
 
-class ProxiedSMTP(smtplib.SMTP):
-    """:class:`smtplib.SMTP` whose connection goes through a SOCKS5 proxy (STARTTLS works as usual)."""
-
-    def __init__(self, proxy: ProxySpec, host: str = "", port: int = 0, **kwargs: Any) -> None:
-        self.proxy = proxy
-        super().__init__(host, port, **kwargs)
-
-    def _get_socket(self, host: str, port: int, timeout: float) -> socket.socket:
-        return open_tunnel(self.proxy, host, port, timeout)
-
-
-def smtp_client(proxy: ProxySpec | None, host: str, port: int, *, helo: str, timeout: float) -> smtplib.SMTP:
-    """An SMTP client connected to ``host:port`` (an address), directly or through ``proxy``.
-
-    Raises what :class:`smtplib.SMTP` raises for a failed connection, and the proxy errors of
-    :func:`open_tunnel`.
-    """
-    if proxy is None:
-        return smtplib.SMTP(host, port, local_hostname=helo, timeout=timeout)
-    return ProxiedSMTP(proxy, host, port, local_hostname=helo, timeout=timeout)
-
-
 def _host_port(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 __all__ = [
-    "ProxiedSMTP",
     "ProxyRefused",
     "ProxySpec",
     "ProxyUnreachable",
@@ -225,5 +201,4 @@ __all__ = [
     "parse_proxy",
     "preflight",
     "redact_proxy",
-    "smtp_client",
 ]

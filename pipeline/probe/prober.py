@@ -7,13 +7,19 @@ blocking conversation (:mod:`pipeline.probe.session`, over the standard library'
 worker thread; what replies mean is decided in :mod:`pipeline.probe.reply`.
 
 One session per batch of addresses that share their MX hosts. A refused connection, a
-timeout or a 421 moves on to the next MX host. Temporary answers (450/451 greylisting) wait
-in a retry queue (a timer that holds no session) and are asked again after the waits of
-``retry_after`` (a schedule), ``retries`` times; an address still deferred then is left
-pending in the verdict cache for a later run (:mod:`pipeline.probe.pending`). When the first
-few hosts all fail to connect and none ever answered, outbound port 25 is taken to be blocked
-and probing stops. With ``--proxy`` every session goes through a SOCKS5 proxy
-(:mod:`pipeline.probe.connect`).
+timeout or a 421 moves on to the next MX host. A session the host cuts short (a 421, a drop
+mid-session, or our own ``--session-cap`` running out) settles nothing it had not answered:
+once every MX host was tried, those addresses are asked again in a fresh pass after a backoff
+that doubles (or the wait the host named), up to ``--backoff-tries`` passes, and only then
+take the host's own words as an ``unknown`` verdict. What the cuts teach (see
+:mod:`pipeline.probe.limits`) plans the later sessions at that host (:mod:`pipeline.probe.pace`)
+and is kept in the verdict cache (kind ``host_limits``) for later runs. Temporary answers
+(450/451 greylisting) wait in a retry queue (a timer that holds no session) and are asked
+again after the waits of ``retry_after`` (a schedule), ``retries`` times; an address still
+deferred then is left pending in the verdict cache for a later run
+(:mod:`pipeline.probe.pending`). When the first few hosts all fail to connect and none ever
+answered, outbound port 25 is taken to be blocked and probing stops. With ``--proxy`` every
+session goes through a SOCKS5 proxy (:mod:`pipeline.probe.connect`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ from pipeline.models import MailboxVerdict, Verdict
 from pipeline.options import CacheOptions, ProbeOptions
 from pipeline.ports import MailboxProber, ProbeTarget, ProgressCallback, no_progress
 from pipeline.probe.connect import parse_proxy
+from pipeline.probe.limits import HostLimits
+from pipeline.probe.pace import HostPace, PaceGate, Ticket
 from pipeline.probe.pending import (
     PENDING_KIND,
     PENDING_STATS,
@@ -46,6 +54,7 @@ from pipeline.probe.pending import (
 )
 from pipeline.probe.plan import (
     BLOCKED_AFTER,
+    REFUSALS_PER_SESSION,
     Batch,
     BlockedDetector,
     extension_names,
@@ -67,6 +76,12 @@ from pipeline.rules.probe_trust import accepts_every_rcpt, gentle_per_host
 
 CACHE_KIND = "mailbox"
 
+#: The cache kind of what mail hosts allow (learnt limits), per host address and port.
+LIMITS_KIND = "host_limits"
+
+#: Learnt limits stay in the cache this long (hosts change their settings now and then).
+LIMITS_LIFETIME = 30 * 86_400.0
+
 #: Reply codes that mark a greylisting (or greylisting-like) deferral of a recipient.
 GREYLIST_CODES = frozenset({"450", "451"})
 
@@ -81,6 +96,9 @@ STAT_KEYS = (
     "rcpt_limit_lowered",
     "retries",
     "catch_all_domains",
+    "sessions_cut",
+    "sessions_capped",
+    "backoffs",
     "starttls",
     "starttls_refused",
     "cache_hits",
@@ -120,6 +138,11 @@ class HostInfo:
         }
 
 
+def _limits_report(pace: HostPace) -> dict[str, Any]:
+    """The ``limits`` entry of a host in summary.json: what it allows, and how often it cut us."""
+    return {**pace.limits.as_dict(), "cuts": pace.cuts}
+
+
 class SpreadProbing(Protocol):
     """Asks mail hosts elsewhere than in this process (an engine spreading the sessions over
     a cluster: see :mod:`pipeline.engine.cluster`), each group of hosts by one prober made with
@@ -143,6 +166,8 @@ class ProbeFindings:
     notes: list[str]
     blocked: bool
     deferred: dict[str, Pending] = field(default_factory=dict)  # addresses left pending (see pending.py)
+    limits: dict[str, HostLimits] = field(default_factory=dict)  # per host address
+    cuts: dict[str, int] = field(default_factory=dict)  # sessions cut short, per host address
 
 
 class SmtpProber:
@@ -164,7 +189,10 @@ class SmtpProber:
         self._notes: list[str] = []
         self.greylisting: set[str] = set()
         self._probe_locals: dict[str, str] = {}
-        self._rcpt_limits: dict[str, int] = {}
+        #: per host address: learnt limits, backoff, sessions open (see pipeline.probe.pace)
+        self.paces: dict[str, HostPace] = {}
+        #: domains whose catch-all question was settled in this run
+        self.catch_all: dict[str, bool] = {}
         self._blocked = BlockedDetector(blocked_after)
         self.tls_context = tls_context or _opportunistic_tls()
         #: the SOCKS5 proxy every session goes through (--proxy), or None
@@ -198,6 +226,7 @@ class SmtpProber:
         if todo and self.cache is not None:
             todo = self._sort_out_pending(todo, keys, results)
         if todo:
+            self._recall_limits(todo)
             if self.spread is not None:
                 fresh = self.spread(self, todo, progress)
             else:
@@ -210,6 +239,7 @@ class SmtpProber:
                     CACHE_KIND,
                     ((keys[email], mailbox_to_dict(m), cache_lifetime(m)) for email, m in fresh.items()),
                 )
+                self._keep_limits()
         return results
 
     def _sort_out_pending(
@@ -294,6 +324,39 @@ class SmtpProber:
         """The waits before this run's first ``retries`` retries of ``email``."""
         before = self.asked_before(email)
         return tuple(self.options.wait_before(before + n) for n in range(1, retries + 1))
+    def _limits_key(self, address: str) -> str:
+        return f"{address}|{self.options.port}"
+
+    def _recall_limits(self, targets: Sequence[ProbeTarget]) -> None:
+        """Limits earlier runs learnt for the hosts of ``targets`` (those not met in this run yet)."""
+        if self.cache is None:
+            return
+        addresses = {a for t in targets for mx in t.mx_hosts for a in mx.addresses if a not in self.paces}
+        found = self.cache.get_many(LIMITS_KIND, (self._limits_key(a) for a in addresses))
+        for address in addresses:
+            data = found.get(self._limits_key(address))
+            if data is not None:
+                self.paces[address] = HostPace(HostLimits.from_dict(data))
+
+    def _keep_limits(self) -> None:
+        """Store every host's learnt limits for later runs."""
+        assert self.cache is not None
+        self.cache.put_many(
+            LIMITS_KIND,
+            ((self._limits_key(a), pace.limits.as_dict(), LIMITS_LIFETIME) for a, pace in self.paces.items()
+             if pace.limits),
+        )
+
+    def limits(self, address: str) -> HostLimits:
+        """What the host at ``address`` is known to allow (learnt in this run or an earlier one)."""
+        pace = self.paces.get(address)
+        return pace.limits if pace is not None else HostLimits()
+
+    def seed_limits(self, limits: dict[str, HostLimits]) -> None:
+        """Start from limits learnt elsewhere (a prober on a cluster worker gets the coordinator's)."""
+        for address, known in limits.items():
+            pace = self.paces.setdefault(address, HostPace())
+            pace.limits = pace.limits.merged(known)
 
     def _cache_key(self, target: ProbeTarget) -> str:
         """The cache key of one question: the address (lower-cased, like the duplicate key, so
@@ -339,13 +402,22 @@ class SmtpProber:
         return sorted(self.greylisting)
 
     def host_report(self) -> dict[str, dict[str, Any]]:
-        """Per mail host address: its EHLO extensions, whether TLS was used, sessions."""
-        return {label: info.as_dict() for label, info in sorted(self.hosts.items())}
+        """Per mail host address: its EHLO extensions, whether TLS was used, sessions, and
+        ``limits``: what it was found to allow (learnt here or in earlier runs) and its cuts."""
+        report: dict[str, dict[str, Any]] = {}
+        for label, info in sorted(self.hosts.items()):
+            report[label] = info.as_dict()
+            pace = self.paces.get(info.address)
+            if pace is not None and (pace.limits or pace.cuts):
+                report[label]["limits"] = _limits_report(pace)
+        return report
 
     def findings(self) -> ProbeFindings:
         """What this prober learnt besides its verdicts (for a prober that spreads its work)."""
         return ProbeFindings(Counter(self.counters), dict(self.hosts), set(self.greylisting), self.notes(),
-                             self._blocked.blocked, dict(self._deferred))
+                             self._blocked.blocked, dict(self._deferred),
+                             {a: pace.limits for a, pace in self.paces.items() if pace.limits},
+                             {a: pace.cuts for a, pace in self.paces.items() if pace.cuts})
 
     def absorb(self, found: ProbeFindings) -> None:
         """Add what another prober with the same options learnt (see :class:`SpreadProbing`)."""
@@ -360,6 +432,9 @@ class SmtpProber:
             mine.tls = mine.tls or info.tls
             mine.sessions += info.sessions
         self.greylisting |= found.greylisting
+        self.seed_limits(found.limits)
+        for address, cuts in found.cuts.items():
+            self.paces.setdefault(address, HostPace()).cuts += cuts
         self._notes.extend(note for note in found.notes if note not in self._notes)
         self._blocked.blocked = self._blocked.blocked or found.blocked
         self._deferred.update(found.deferred)
@@ -378,12 +453,19 @@ class SmtpProber:
     def rcpt_limit(self, address: str) -> int:
         """RCPTs per MAIL FROM at this host: the batch size plus the catch-all question,
         lowered when the host said 452 4.5.3 (too many recipients)."""
-        return self._rcpt_limits.get(address, max(1, self.options.batch_size) + 1)
+        learnt = self.limits(address).rcpts_per_transaction
+        return learnt if learnt is not None else max(1, self.options.batch_size) + 1
 
     def lower_rcpt_limit(self, address: str, limit: int) -> None:
         """Remember a smaller transaction size for this host address."""
-        self._rcpt_limits[address] = max(1, min(limit, self.rcpt_limit(address)))
+        pace = self.paces.setdefault(address, HostPace())
+        pace.limits = pace.limits.merged(HostLimits(rcpts_per_transaction=max(1, limit)))
         self.counters["rcpt_limit_lowered"] += 1
+
+    def refusal_budget(self, address: str) -> int:
+        """Refused RCPTs a session at this host may collect: one fewer than the host takes."""
+        learnt = self.limits(address).errors_per_session
+        return REFUSALS_PER_SESSION if learnt is None else max(1, min(REFUSALS_PER_SESSION, learnt - 1))
 
     def record_host(self, host: str, address: str, extensions: set[str], esmtp: bool, tls: bool) -> None:
         """Keep a host's EHLO extensions (before and after STARTTLS) and count the session."""
@@ -434,7 +516,7 @@ class _Run:
         self.progress = progress
         self.results: dict[str, MailboxVerdict] = {}
         self.connect_only: set[str] = set()  # emails that failed with no host ever answering
-        self.host_sems: dict[str, asyncio.Semaphore] = {}
+        self.gate = PaceGate(prober.paces, self.options.per_host, self.options.backoff)
         self.all_sem = asyncio.Semaphore(max(1, self.options.concurrency))
         self.tasks: set[asyncio.Task[None]] = set()
         self.in_flight = 0  # sessions handed to worker threads and not back yet
@@ -480,29 +562,47 @@ class _Run:
 
     async def run_batch(self, batch: Batch) -> None:
         pending = list(batch.targets)
-        failures: list[str] = []
-        fallback: Verdict | None = None
-        answered = False
-        async for outcome in self.sessions_along(batch, pending):
-            answered = answered or outcome.answered
-            for email, mailbox in outcome.decided.items():
-                if batch.attempt:
-                    waits = self.prober.waits(email, batch.attempt)
-                    mailbox = replace(mailbox, verdict=answered_on_retry(mailbox.verdict, batch.attempt, waits))
-                self.finish(email, mailbox)
-            retry = [t for t in pending if t.email in outcome.retry]
-            if retry:
-                self.schedule_retry(batch, retry, outcome.retry)
-            settled = set(outcome.decided) | set(outcome.retry)
-            pending[:] = [t for t in pending if t.email not in settled]  # seen by sessions_along
-            if outcome.failure:
-                failures.append(outcome.failure)
-            if _outranks(outcome.failure_verdict, fallback):
-                fallback = outcome.failure_verdict
-        if not pending:
-            return
+        tally = _BatchTally()
+        passes = 0
+        while True:
+            cut = False
+            async for outcome in self.sessions_along(batch, pending):
+                self.settle(batch, pending, outcome, tally)
+                cut = cut or outcome.cut is not None
+            if not pending or not cut or self.prober.blocked or passes >= self.options.backoff_tries:
+                break
+            # Cut short on every MX host: the rest waits for a fresh pass (the gate holds
+            # each host back for its backoff).
+            passes += 1
+            self.prober.counters["backoffs"] += 1
+        if pending:
+            self.give_up(batch, pending, tally, passes)
+
+    def settle(self, batch: Batch, pending: list[ProbeTarget], outcome: SessionResult, tally: _BatchTally) -> None:
+        """Take what one session settled; ``pending`` keeps the rest (seen by sessions_along)."""
+        tally.answered = tally.answered or outcome.answered
+        for email, mailbox in outcome.decided.items():
+            if batch.attempt:
+                waits = self.prober.waits(email, batch.attempt)
+                verdict = answered_on_retry(mailbox.verdict, batch.attempt, waits)
+                mailbox = replace(mailbox, verdict=verdict)
+            self.finish(email, mailbox)
+        retry = [t for t in pending if t.email in outcome.retry]
+        if retry:
+            self.schedule_retry(batch, retry, outcome.retry)
+        settled = set(outcome.decided) | set(outcome.retry)
+        pending[:] = [t for t in pending if t.email not in settled]
+        if outcome.failure and outcome.failure not in tally.failures:
+            tally.failures.append(outcome.failure)
+        if _outranks(outcome.failure_verdict, tally.fallback):
+            tally.fallback = outcome.failure_verdict
+
+    def give_up(self, batch: Batch, pending: list[ProbeTarget], tally: _BatchTally, passes: int) -> None:
+        """No MX host answered these addresses (after ``passes`` fresh passes): say why, in the
+        hosts' own words."""
         preferred = preferred_host(batch.route)
-        if self.prober.blocked and not answered:
+        failures, fallback = tally.failures, tally.fallback
+        if self.prober.blocked and not tally.answered:
             verdict = unreachable_verdict(preferred)
         elif fallback is not None:
             verdict = fallback
@@ -512,8 +612,14 @@ class _Run:
             verdict = connection_failed_verdict(failures, preferred)
         else:
             verdict = connection_failed_verdict(["no MX host has an address"], preferred)
+        if passes:
+            again = "once more" if passes == 1 else f"{passes} more times"
+            verdict = replace(
+                verdict, detail=f"{verdict.detail} Asked {again} in fresh sessions after backing off, "
+                "with no answer for this address."
+            )
         for target in pending:
-            if not answered:
+            if not tally.answered:
                 self.connect_only.add(target.email)
             self.finish(target.email, MailboxVerdict(target.email, verdict))
 
@@ -559,12 +665,24 @@ class _Run:
     # --- one SMTP session ------------------------------------------------------------------
 
     async def session(self, host: str, address: str, targets: list[ProbeTarget], batch: Batch) -> SessionResult:
-        """One session at ``address`` for ``targets``, within the per-host and overall bounds."""
+        """One session at ``address`` for ``targets``, within the host's pace and the overall bound."""
+        async with self.gate.turn(address, gentle_per_host(host, self.options.per_host)) as ticket:
+            result = await self.held_session(host, address, targets)
+            await self.learn(address, ticket, result)
+        return result
+
+    async def learn(self, address: str, ticket: Ticket, result: SessionResult) -> None:
+        """What a session's end says about its host: a cut backs off and tightens its limits."""
+        if result.cut is not None:
+            self.prober.counters["sessions_cut"] += 1
+            await self.gate.cut(address, ticket, result.cut)
+        elif result.answered:
+            self.gate.pace(address).smooth()
+
+    async def held_session(self, host: str, address: str, targets: list[ProbeTarget]) -> SessionResult:
+        """The session itself, once the host's turn came."""
         prober = self.prober
-        sem = self.host_sems.get(address) or self.host_sems.setdefault(
-            address, asyncio.Semaphore(gentle_per_host(host, max(1, self.options.per_host)))
-        )
-        async with sem, self.all_sem:
+        async with self.all_sem:
             if prober.block_suspected:
                 # Several hosts failed and none answered: let the attempts under way finish
                 # before deciding that outbound port 25 is blocked.
@@ -587,6 +705,11 @@ class _Run:
                 tls=prober.tls_context,
                 catch_all_check=self.options.catch_all_check and not accepts_every_rcpt(host),
                 proxy=prober.proxy,
+                refusal_budget=prober.refusal_budget(address),
+                rcpt_budget=prober.limits(address).rcpts_per_session,
+                cap=self.options.session_cap or None,
+                catch_all_known={t.ascii_domain: prober.catch_all[t.ascii_domain] for t in targets
+                                 if t.ascii_domain in prober.catch_all},
             )
             self.in_flight += 1
             try:
@@ -603,12 +726,22 @@ class _Run:
             prober.record_host(host, address, result.extensions, result.esmtp, result.tls)
         if result.rcpt_limit is not None:
             prober.lower_rcpt_limit(address, result.rcpt_limit)
+        prober.catch_all.update(result.catch_all)
         async with self.attempts_ended:
             self.attempts_ended.notify_all()
         return result
 
 
 # --- small helpers ------------------------------------------------------------------------
+
+
+@dataclass
+class _BatchTally:
+    """What a batch's sessions said that did not settle an address (for the last verdict)."""
+
+    failures: list[str] = field(default_factory=list)
+    fallback: Verdict | None = None
+    answered: bool = False
 
 
 def _domain_of(address: str) -> str:

@@ -495,3 +495,44 @@ def relay_lab_spec(net: str, routes: dict[str, str], *, retry_seconds: int = 1, 
             "virtual_transport": "virtual",
         },
     )
+
+
+# --- the strict lab (issue 17): a host that limits a client every way Postfix can ------------
+
+#: Loopback block of the strict lab (reserved for the probe-politeness tests).
+STRICT_NET = "127.0.5"
+
+#: The strict host's limits (small, so a short list runs into every one of them).
+STRICT_LIMITS = {
+    "smtpd_recipient_limit": "3",  # 452 4.5.3 Error: too many recipients
+    "smtpd_soft_error_limit": "2",  # then replies wait smtpd_error_sleep_time (0 s here, see below)
+    "smtpd_hard_error_limit": "4",  # 421 4.7.0 Error: too many errors, and the session is closed
+    "smtpd_client_connection_count_limit": "1",  # 421 4.7.0 Error: too many connections
+    "smtpd_client_connection_rate_limit": "4",  # per anvil_rate_time_unit, same 421
+}
+
+#: anvil's time unit for the connection rate (main.cf; Postfix's default is 60 s).
+STRICT_RATE_UNIT = 1
+
+STRICT = Listener("mx-strict", f"{STRICT_NET}.1", dict(STRICT_LIMITS), "recipient, error and connection limits")
+
+
+def strict_lab_spec(known: list[str], domain: str = "strict.example") -> LabSpec:
+    """One strict listener on 127.0.5.1 for ``domain``, whose mailboxes are ``known``."""
+    return LabSpec(
+        listeners=[STRICT],
+        mailboxes={domain: list(known)},
+        # The soft limit is kept small, but its delay (1 s per reply by default) is off: the
+        # test's timing is then set by the limits under test, not by a slowed-down host.
+        main={"anvil_rate_time_unit": f"{STRICT_RATE_UNIT}s", "smtpd_error_sleep_time": "0s"},
+    )
+
+
+def limit_events(maillog: str) -> dict[str, int]:
+    """How often the lab's Postfix enforced each limit, read from its maillog: ``errors``
+    (too many errors), ``concurrency`` and ``rate`` (connection limits exceeded)."""
+    return {
+        "errors": len(re.findall(r"too many errors after \S+ from", maillog)),
+        "concurrency": len(re.findall(r"Connection concurrency limit exceeded", maillog)),
+        "rate": len(re.findall(r"Connection rate limit exceeded", maillog)),
+    }

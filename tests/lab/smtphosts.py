@@ -60,6 +60,10 @@ class HostScript:
     refuse_ehlo: bool = False  # 502 to EHLO (client must fall back to HELO)
     smtputf8: bool = True
     pipelining: bool = False  # advertise PIPELINING (RFC 2920; aiosmtpd reads commands in order)
+    trickle: float = 0.0  # seconds between the bytes of every reply after the greeting
+    trickle_after_tls: bool = False  # trickle only once STARTTLS is done
+    refuse_sessions: int = 0  # the first N sessions get ``refusal`` instead of a greeting
+    refusal: str = "421 4.7.0 Too many connections, try again later"
 
 
 @dataclass
@@ -165,9 +169,25 @@ class _ScriptedSMTP(SMTP):
         try:
             if self.script.banner_delay:
                 await asyncio.sleep(self.script.banner_delay)
+            if len(self.log.sessions) <= self.script.refuse_sessions:
+                self._writer.write(self.script.refusal.encode() + b"\r\n")
+                await self._writer.drain()
+                self._writer.close()
+                return
             await super()._handle_client()
         finally:
             self.log.open_now -= 1
+
+    async def push(self, status: Any) -> None:
+        plain = self.script.trickle_after_tls and self._tls_protocol is None
+        if not self.script.trickle or self.session is None or not self.session.host_name or plain:
+            await super().push(status)
+            return
+        data = (status.encode() if isinstance(status, str) else status) + b"\r\n"
+        for index in range(len(data)):  # one byte at a time, each well within the reply timeout
+            self._writer.write(data[index : index + 1])
+            await self._writer.drain()
+            await asyncio.sleep(self.script.trickle)
 
 
 class ScriptedHosts:
