@@ -161,7 +161,7 @@ def test_a_cluster_worker_starts_from_the_limits_the_coordinator_knows() -> None
     boxes = {f"w{i}@worker.example" for i in range(4)}
     with ScriptedHosts([HostScript(a, mailboxes=boxes, drop_after_rcpts=3)], PORT) as hosts:
         verdicts, found = probe_task(
-            prober().options, [target(e, route(a)) for e in sorted(boxes)], {a: HostLimits(rcpts_per_session=2)}
+            prober().options, [target(e, route(a)) for e in sorted(boxes)], limits={a: HostLimits(rcpts_per_session=2)}
         )
     assert {m.verdict.reason for m in verdicts.values()} == {"mailbox_exists"}
     assert found.counters["sessions_cut"] == 0  # sessions of two RCPTs: the host never hung up
