@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from enum import StrEnum
 from typing import Any
 
+from pipeline.probe.classify import Limit, classify
 from pipeline.probe.reply import Reply
 
 #: A wait a host names (``try again in 5 minutes``) is honoured up to this many seconds.
@@ -39,27 +40,22 @@ class CutKind(StrEnum):
     CAP = "cap"  # our own wall-clock cap per session ran out (a host trickling bytes)
 
 
-_ERRORS = re.compile(r"too many (errors|(failed|invalid|bad|rejected|unknown) (recipients|commands|rcpt))", re.I)
-_CONNECTIONS = re.compile(
-    r"too many (concurrent |simultaneous |parallel )?(smtp )?(connections|sessions)"
-    r"|connection (rate|count) limit|too many connection attempts|rate limit(ed)?",
-    re.I,
-)
 _WAIT = re.compile(
     r"(?:try|come back|retry|wait)[^0-9]{0,24}?(\d+(?:\.\d+)?)\s*"
     r"(s|sec|secs|seconds?|m|min|mins|minutes?|h|hours?)\b",
     re.I,
 )
 _UNIT_SECONDS = {"s": 1.0, "m": 60.0, "h": 3600.0}
+_CUT_KINDS = {Limit.ERRORS: "errors", Limit.CONNECTIONS: "connections", Limit.RATE: "connections"}
 
 
 def limit_kind(reply: Reply) -> CutKind:
-    """What a 421 (or another closing reply) is about: errors, connections, or just busy."""
-    if _ERRORS.search(reply.text):
-        return CutKind.ERRORS
-    if _CONNECTIONS.search(reply.text):
-        return CutKind.CONNECTIONS
-    return CutKind.BUSY
+    """What a 421 (or another closing reply) is about: errors, connections, or just busy
+    (read by the one reply classifier, :func:`pipeline.probe.classify.classify`; Postfix words
+    its rate and its concurrency refusals alike, so both are connections here)."""
+    limit = classify(reply.code, reply.enhanced, reply.text).limit
+    kind = _CUT_KINDS.get(limit) if limit is not None else None
+    return CutKind(kind) if kind is not None else CutKind.BUSY
 
 
 def named_wait(text: str) -> float | None:
