@@ -26,10 +26,12 @@ from markupsafe import Markup
 from platformdirs import user_cache_dir
 
 from pipeline.codes import CodeInfo, lookup
+from pipeline.io.outputs import SENDABLE_REASONS
 from pipeline.models import Status
 from pipeline.report.tally import ProblemRow, Tally
 from pipeline.rules.providers import identify_provider
-from pipeline.verdict import DUPLICATE_REASON, MALFORMED_REASON, SYNTAX_OK_REASON
+from pipeline.rules.tlds import SPECIAL_USE, UNKNOWN_TLD
+from pipeline.verdict import DUPLICATE_REASON, MALFORMED_REASON, NOT_CHECKED_REASON, TYPO_REASON
 
 #: Statuses in the order the report shows them, with a glyph (colour is never the only
 #: signal) and a plain-words label.
@@ -52,7 +54,11 @@ REASONS: dict[str, str] = {
     "invalid_syntax": "Malformed address",
     DUPLICATE_REASON: "Repeats an earlier row",
     MALFORMED_REASON: "Row does not match the header",
-    SYNTAX_OK_REASON: "Well formed (domain not checked)",
+    NOT_CHECKED_REASON: "Well formed; domain not checked",
+    "syntax_ok": "Well formed (domain not checked)",
+    TYPO_REASON: "Misspelled popular domain",
+    UNKNOWN_TLD: "Top-level domain does not exist",
+    SPECIAL_USE: "Special-use or reserved domain",
     "nxdomain": "Domain does not exist",
     "no_mail_host": "Domain has no mail host",
     "null_mx": "Domain refuses all mail (null MX)",
@@ -197,6 +203,7 @@ def report_context(
         and not (probe_stats.get("sessions") or probe_stats.get("cache_hits"))
     )
     levels = list(summary.get("levels") or [])
+    unchecked = sum(tally.by_reason.get(reason, 0) for reason in SENDABLE_REASONS)
 
     cards = []
     for status, (glyph, title) in STATUSES.items():
@@ -303,6 +310,9 @@ def report_context(
         "cards": cards,
         "safe": tally.by_status.get(Status.DELIVERABLE, 0),
         "safe_share": _share(tally.by_status.get(Status.DELIVERABLE, 0), total),
+        "unchecked": unchecked,
+        "unchecked_share": _share(unchecked, total),
+        "tld_list": summary.get("tld_list") or {},
         "probed": probed,
         "probe_idle": probe_idle,
         "private_mx_rows": tally.by_reason.get("mx_private_address", 0),

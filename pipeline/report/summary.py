@@ -13,6 +13,7 @@ from pipeline.io.safetext import json_safe
 from pipeline.options import RunOptions
 from pipeline.ports import DomainResolver, MailboxProber
 from pipeline.report.tally import Tally
+from pipeline.rules.tlds import tld_list
 
 #: At most this many greylisting domains are listed in summary.json.
 GREYLIST_LIST_CAP = 10_000
@@ -67,6 +68,8 @@ def build_summary(
         "input": {"name": options.input.name, "path": str(options.input), "sha256": commit.fingerprint.sha256,
                   **input_report},
         "levels": levels_of(options),
+        # The offline knowledge a run without DNS judged domains by.
+        **({} if options.dns.enabled else {"tld_list": tld_list(options.hygiene.tld_list).about()}),
         "mailboxes_probed": options.probe.enabled,
         **tally.counts(),
         "started_at": commit.started_at,
