@@ -114,6 +114,22 @@ def _replace(tmp: Path, path: Path) -> None:
         raise _cannot_write(path, exc) from exc
 
 
+def temp_beside(path: Path) -> tuple[int, Path]:
+    """A temporary file beside ``path`` (descriptor, name), for a writer that renames it into
+    place with :func:`replace_into`; :func:`remove_stale_temps` knows its name."""
+    return _temp_in(path.parent, path.name)
+
+
+def replace_into(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` to ``path`` (removing ``tmp`` and raising :class:`OutputError` on failure)."""
+    _replace(tmp, path)
+
+
+def sync_dir(directory: Path) -> None:
+    """Make the renames in ``directory`` durable (best effort)."""
+    _sync_dir(directory)
+
+
 def remove_stale_temps(paths: Iterable[Path]) -> None:
     """Remove the temporary files beside ``paths`` that a killed writer left behind.
 
