@@ -63,7 +63,7 @@ from pipeline.verdict import NOT_CHECKED_REASON
 _PROBLEM_STATUSES = frozenset({Status.RISKY.value, Status.UNDELIVERABLE.value, Status.UNKNOWN.value})
 _DUPLICATE = Status.DUPLICATE.value
 _DELIVERABLE = Status.DELIVERABLE.value
-#: Reasons only a run without DNS gives ("syntax_ok": what such a run said before 0.x).
+#: Reasons only a run without DNS gives ("syntax_ok": what such runs wrote before domain_not_checked).
 OFFLINE_REASONS = frozenset({NOT_CHECKED_REASON, UNKNOWN_TLD, SPECIAL_USE, "syntax_ok"})
 #: Reasons only the mailbox level gives: seeing one in a results file means it was probed.
 MAILBOX_REASONS = frozenset(
