@@ -22,7 +22,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: The summary counts a resumed run must share with an uninterrupted one.
-SUMMARY_COUNTS = ("rows", "by_status", "by_code", "by_reason", "flags", "rows_with_problems")
+SUMMARY_COUNTS = ("rows", "by_status", "by_code", "by_reason", "flags", "rows_with_problems", "downloads")
+#: The files a finished run leaves, by their name after ``<stem>.``: the outputs and the downloads.
+RUN_OUTPUTS = (
+    "clean.csv", "duplicates.csv", "fixable.csv", "report.html", "results.csv", "risky.csv", "summary.json",
+    "undeliverable.csv", "unknown.csv",
+)
+#: The downloads by category (their rows hold no check time: equal bytes between runs).
+DOWNLOADS = ("undeliverable", "risky", "unknown", "fixable", "duplicates")
 
 
 def clean_command(listing: Path, out: Path, *options: str) -> list[str]:
@@ -96,12 +103,15 @@ def assert_same_outputs(
 
     assert rows(out) == rows(reference)
     assert (out / f"{stem}.clean.csv").read_bytes() == (reference / f"{stem}.clean.csv").read_bytes()
+    for group in DOWNLOADS:
+        name = f"{stem}.{group}.csv"
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name
     mine, theirs = summary_of(out, stem), summary_of(reference, stem)
     for key in SUMMARY_COUNTS:
         assert mine[key] == theirs[key], key
     # The run left nothing behind: no state, no partial files, no lock.
     left = sorted(p.name for p in out.iterdir() if p.name not in beside)
-    assert left == [f"{stem}.{kind}" for kind in ("clean.csv", "report.html", "results.csv", "summary.json")], left
+    assert left == [f"{stem}.{kind}" for kind in RUN_OUTPUTS], left
 
 
 def processes_naming(out: Path) -> list[str]:

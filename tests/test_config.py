@@ -21,7 +21,7 @@ from pipeline.errors import UsageError
 from pipeline.options import OptionSpec, RunOptions, flag_of, option_specs
 
 runner = CliRunner()
-LIST = "name,email\nAnn,ann@example.com\nBob,bob@example\nCy,cy@example.org\nDee,dee..x@example.org\n"
+LIST = "name,email\nAnn,ann@example-corp.com\nBob,bob@example\nCy,cy@example-corp.org\nDee,dee..x@example-corp.org\n"
 
 
 @pytest.fixture

@@ -140,7 +140,7 @@ def test_a_changed_input_is_not_resumed(big_list: Path, tmp_path: Path) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     with listing.open("a", encoding="utf-8") as handle:
-        handle.write("999999,Late,Row,late@example.com,X,Y,2020-01-01,\n")
+        handle.write("999999,Late,Row,late@example-corp.com,X,Y,2020-01-01,\n")
     again = _cli(listing, out, "--resume")
     assert again.returncode == 2
     assert "the input changed since the interrupted run" in again.stderr
@@ -173,7 +173,7 @@ def test_a_second_run_on_the_same_outputs_is_refused(big_list: Path, tmp_path: P
 
 def test_resume_with_nothing_to_resume_runs_from_the_start(tmp_path: Path) -> None:
     listing = tmp_path / "small.csv"
-    listing.write_text("name,email\nAnn,ann@example.com\nBob,bob@example\n", encoding="utf-8")
+    listing.write_text("name,email\nAnn,ann@example-corp.com\nBob,bob@example\n", encoding="utf-8")
     out = tmp_path / "out"
     done = subprocess.run(
         _command(listing, out, "--resume"), cwd=REPO, capture_output=True, text=True, timeout=60
@@ -184,7 +184,7 @@ def test_resume_with_nothing_to_resume_runs_from_the_start(tmp_path: Path) -> No
 
 def test_temporary_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     listing = tmp_path / "small.csv"
-    listing.write_text("name,email\nAnn,ann@example.com\n", encoding="utf-8")
+    listing.write_text("name,email\nAnn,ann@example-corp.com\n", encoding="utf-8")
     out = tmp_path / "out"
     out.mkdir()
     # What a run killed while writing its report and its resume state leaves, and files of others.

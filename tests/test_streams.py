@@ -11,7 +11,7 @@ from pathlib import Path
 
 from tests.run_helpers import REPO
 
-LIST = "Name,Email\nAnn,ann@example.com\nBob,bob@@x.example\nAnn again,ANN@example.com\n"
+LIST = "Name,Email\nAnn,ann@example-corp.com\nBob,bob@@x.example\nAnn again,ANN@example-corp.com\n"
 
 
 def presend(stdin: str, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -33,7 +33,7 @@ def test_json_lines(tmp_path: Path) -> None:
     done = presend(LIST, "-", "--no-dns", "--no-cache", "--out", str(tmp_path), "--stdout", "--format", "jsonl", "-q")
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.decode().splitlines()]
-    assert [row["Email"] for row in rows] == ["ann@example.com", "bob@@x.example", "ANN@example.com"]
+    assert [row["Email"] for row in rows] == ["ann@example-corp.com", "bob@@x.example", "ANN@example-corp.com"]
     assert [row["presend_status"] for row in rows] == ["deliverable", "undeliverable", "duplicate"]
     assert rows[0]["Name"] == "Ann" and "presend_checked_at" in rows[0]
 

@@ -208,6 +208,8 @@ def report_context(
     cards = []
     for status, (glyph, title) in STATUSES.items():
         count = tally.by_status.get(status, 0)
+        if status == Status.DELIVERABLE and "dns" not in levels and not count:
+            continue  # without DNS no row can be deliverable: no card claims the level that did not run
         if status == Status.UNDELIVERABLE:
             parts = [(code, n) for (s, code), n in tally.by_status_code.most_common() if s == status]
             why = [f"{code} {_code_title(code)} × {n}" for code, n in parts]
