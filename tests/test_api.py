@@ -59,7 +59,9 @@ def test_a_path_and_a_file_object_give_the_same(tmp_path: Path) -> None:
 def test_files_only_when_asked(tmp_path: Path) -> None:
     done = pipeline.clean(pd.DataFrame({"Email": ["a@example-corp.com", "b@@example-corp.com"]}), no_dns=True,
                           out_dir=tmp_path / "out")
-    assert set(done.paths) == {"results", "clean", "summary", "report"}
+    assert set(done.paths) == {
+        "results", "clean", "summary", "report", "undeliverable", "risky", "unknown", "fixable", "duplicates",
+    }
     assert all(path.exists() and path.parent == tmp_path / "out" for path in done.paths.values())
 
 

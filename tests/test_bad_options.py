@@ -257,11 +257,14 @@ def test_a_file_name_that_is_not_utf8_runs_to_the_end(tmp_path: Path) -> None:
     done = _presend(b"clean", source, b"--no-dns", b"--no-cache")
     assert done.returncode == 0, done.stderr
     names = sorted(name for name in os.listdir(folder) if name != os.path.basename(source))
-    assert [name.rsplit(b".", 2)[-2:] for name in names] == [[b"clean", b"csv"], [b"report", b"html"],
-                                                             [b"results", b"csv"], [b"summary", b"json"]]
+    assert [name.rsplit(b".", 2)[-2:] for name in names] == [
+        [b"clean", b"csv"], [b"duplicates", b"csv"], [b"fixable", b"csv"], [b"report", b"html"], [b"results", b"csv"],
+        [b"risky", b"csv"], [b"summary", b"json"], [b"undeliverable", b"csv"], [b"unknown", b"csv"],
+    ]
     with open(folder + b"/caf\xe9\x1b[31m.summary.json", "rb") as handle:
         summary = json.loads(handle.read().decode("utf-8"))
     assert summary["input"]["name"] == "caf\\xe9\x1b[31m.csv"
+    assert summary["downloads"]["undeliverable"] == {"file": "caf\\xe9\x1b[31m.undeliverable.csv", "rows": 1}
     for stream in (done.stdout, done.stderr):
         assert b"\x1b" not in stream and b"\xe9" not in stream
     assert b"caf\\xe9\\x1b[31m" in done.stdout

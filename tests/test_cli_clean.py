@@ -47,11 +47,13 @@ def test_happy_path(listing: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--out", str(out)])
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines() == [
-        "4 rows: 2 deliverable, 1 undeliverable, 1 duplicate",
+        "4 rows: 2 unknown, 1 undeliverable, 1 duplicate",
         f"report: {out / 'contacts.report.html'}",
     ]
     assert sorted(p.name for p in out.iterdir()) == [
-        "contacts.clean.csv", "contacts.report.html", "contacts.results.csv", "contacts.summary.json",
+        "contacts.clean.csv", "contacts.duplicates.csv", "contacts.fixable.csv", "contacts.report.html",
+        "contacts.results.csv", "contacts.risky.csv", "contacts.summary.json", "contacts.undeliverable.csv",
+        "contacts.unknown.csv",
     ]
     with (out / "contacts.clean.csv").open(encoding="utf-8-sig", newline="") as handle:
         assert list(csv.reader(handle, delimiter=";")) == [
@@ -218,6 +220,6 @@ def test_syntax_verdicts_are_stamped(tmp_path: Path) -> None:
     with (tmp_path / "stamp.results.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     stamps = [row["presend_checked_at"] for row in rows]
-    assert [row["presend_code"] for row in rows] == ["250", "501", ""]
+    assert [row["presend_code"] for row in rows] == ["", "501", ""]  # only syntax ran: no reply forecast
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s) for s in stamps[:2]), stamps
     assert stamps[2] == ""  # a duplicate decides nothing of its own

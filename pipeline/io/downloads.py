@@ -27,6 +27,7 @@ from typing import IO
 from pipeline.columns import REASON, RESULT_COLUMNS, STATUS, SUGGESTION, WIDTH
 from pipeline.errors import InputError
 from pipeline.io.outputs import LINE_END, SENDABLE_REASONS, replace_into, sync_dir, temp_beside
+from pipeline.io.safetext import json_safe
 from pipeline.io.textfile import reading_own_outputs
 from pipeline.models import Status
 
@@ -146,8 +147,11 @@ def _split(results: Path, delimiter: str, handles: dict[str, IO[str]]) -> dict[s
 
 
 def downloads_summary(downloads: dict[str, Download]) -> dict[str, dict[str, str | int]]:
-    """summary.json's ``downloads``: ``{group: {"file": NAME, "rows": N}}``."""
-    return {group: {"file": item.path.name, "rows": item.rows} for group, item in downloads.items()}
+    """summary.json's ``downloads``: ``{group: {"file": NAME, "rows": N}}`` (a name's undecodable
+    bytes as ``\\xNN``, as summary.json writes every file name)."""
+    data = {group: {"file": item.path.name, "rows": item.rows} for group, item in downloads.items()}
+    safe: dict[str, dict[str, str | int]] = json_safe(data)
+    return safe
 
 
 __all__ = [

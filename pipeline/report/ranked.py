@@ -81,6 +81,11 @@ class RankedRows(Generic[T]):
                 if not self.add(rank, row):
                     break
 
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RankedRows) and (self.cap, self._ranks) == (other.cap, other._ranks)
+
+    __hash__ = None  # type: ignore[assignment]
+
     def rows(self) -> list[T]:
         """The rows held, best rank first, file order within a rank."""
         return list(self)
