@@ -201,8 +201,8 @@ def test_write_columns_in_blocks_equals_resumed_writes(tmp_path: Path) -> None:
 def test_row_chunks_match_rows(tmp_path: Path) -> None:
     path = tmp_path / "list.csv"
     path.write_text(
-        "name,email\nAnn,ann@example-corp.com\n\nBob,bob@example-corp.com,extra\nCy\n,\nDee,dee@example-corp.com,\n"
-        + "".join(f"P{i},p{i}@example-corp.com\n" for i in range(40)),
+        "name,email\nAnn,ann@acme-co.com\n\nBob,bob@acme-co.com,extra\nCy\n,\nDee,dee@acme-co.com,\n"
+        + "".join(f"P{i},p{i}@acme-co.com\n" for i in range(40)),
         encoding="utf-8",
     )
     with open_table(path) as table:

@@ -24,7 +24,7 @@ from pipeline.errors import ResolverUnreachable
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
-LIST = "Name;E-mail\r\nJosé;jose@example-corp.com\r\nBad;bad@\r\nDup;JOSE@example-corp.com\r\n;\r\nAnn;Ann <ann@example-corp.org>\r\n"
+LIST = "Name;E-mail\r\nJosé;jose@acme-co.com\r\nBad;bad@\r\nDup;JOSE@acme-co.com\r\n;\r\nAnn;Ann <ann@acme-co.org>\r\n"
 
 
 @pytest.fixture
@@ -57,7 +57,7 @@ def test_happy_path(listing: Path, tmp_path: Path) -> None:
     ]
     with (out / "contacts.clean.csv").open(encoding="utf-8-sig", newline="") as handle:
         assert list(csv.reader(handle, delimiter=";")) == [
-            ["Name", "E-mail"], ["José", "jose@example-corp.com"], ["Ann", "Ann <ann@example-corp.org>"],
+            ["Name", "E-mail"], ["José", "jose@acme-co.com"], ["Ann", "Ann <ann@acme-co.org>"],
         ]
 
 
@@ -70,7 +70,7 @@ def test_outputs_go_beside_the_input_by_default(listing: Path) -> None:
 
 def test_email_column_option(tmp_path: Path) -> None:
     source = tmp_path / "two.csv"
-    source.write_text("Primary,Other\na@example-corp.com,bad@\n", encoding="utf-8")
+    source.write_text("Primary,Other\na@acme-co.com,bad@\n", encoding="utf-8")
     result = runner.invoke(app, ["clean", str(source), "--no-dns", "--email-column", "Other"])
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith("1 rows: 1 undeliverable")
@@ -164,7 +164,7 @@ def test_entry_point_in_a_subprocess(listing: Path, tmp_path: Path) -> None:
 
 def test_broken_file_midway_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     source = tmp_path / "late.txt"
-    good = "email\tn\r\n" + "".join(f"u{i}@example-corp.com\t{i}\r\n" for i in range(500))
+    good = "email\tn\r\n" + "".join(f"u{i}@acme-co.com\t{i}\r\n" for i in range(500))
     source.write_bytes(good.encode("utf-16") + b"\x00\xd8" + "x\r\n".encode("utf-16-le"))
     done = _presend("clean", str(source), "--no-dns", cwd=REPO)
     assert done.returncode == 2
@@ -197,7 +197,7 @@ def _on_a_terminal(*args: str, cwd: Path) -> str:
 
 def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
     source = tmp_path / "big.csv"
-    source.write_text("email\n" + "".join(f"u{i}@example-corp.com\n" for i in range(3000)), encoding="utf-8")
+    source.write_text("email\n" + "".join(f"u{i}@acme-co.com\n" for i in range(3000)), encoding="utf-8")
     shown = _on_a_terminal("clean", str(source), "--no-dns", cwd=REPO)
     assert "rows: 3000row" in shown
     quiet = _on_a_terminal("clean", str(source), "--no-dns", "-q", cwd=REPO)
@@ -211,7 +211,7 @@ def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
 def test_syntax_verdicts_are_stamped(tmp_path: Path) -> None:
     """A 501 row carries the time of the check that decided it, like every judged row."""
     source = tmp_path / "stamp.csv"
-    source.write_text("email\nok@example-corp.com\nbroken@@example-corp.com\nok@example-corp.com\n", encoding="utf-8")
+    source.write_text("email\nok@acme-co.com\nbroken@@acme-co.com\nok@acme-co.com\n", encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "cli", "clean", str(source), "--no-dns", "-q"],
         capture_output=True, text=True, cwd=REPO, check=False,
