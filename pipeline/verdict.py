@@ -190,7 +190,7 @@ def not_checked_verdict(check: AddressCheck) -> Verdict:
         "",
         "",
         NOT_CHECKED_REASON,
-        "The address is well formed; its domain and mailbox were not checked (--no-dns), so no reply is forecast.",
+        "The address is well formed; its domain and mailbox were not checked (--no-dns): no reply is forecast.",
     )
 
 

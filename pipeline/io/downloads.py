@@ -119,31 +119,66 @@ def write_downloads(results: Path, out_dir: Path, stem: str, delimiter: str) -> 
 
 
 def _split(results: Path, delimiter: str, handles: dict[str, IO[str]]) -> dict[str, int]:
-    """Stream ``results`` into the groups' files (header first); rows written per group."""
+    """Stream ``results`` into the groups' files (header first); rows written per group.
+
+    Most lines hold no quote: their fields are the line split at the delimiter, and a line
+    whose row falls in no group (most rows) costs one split from the right. A record with a
+    quote may run over several lines (a quoted line break): lines are joined until its
+    quotes pair up (an even count), then read, and written, by :mod:`csv`.
+    """
     writers: dict[str, Callable[[Sequence[str]], object]] = {
         group: csv.writer(handle, delimiter=delimiter, quotechar='"', lineterminator=LINE_END).writerow
         for group, handle in handles.items()
     }
     counts = dict.fromkeys(handles, 0)
     with reading_own_outputs(), results.open(encoding="utf-8-sig", newline="") as source:
-        reader = csv.reader(source, delimiter=delimiter)
-        header = next(reader, None)
+        header = next(csv.reader([_record(source)], delimiter=delimiter), None)
         if header is None or tuple(header[-WIDTH:]) != RESULT_COLUMNS:
             raise InputError(f"{results}: not a presend results file; the downloads were not written")
         width = len(header) - WIDTH
-        head = [*header[:width], *DOWNLOAD_COLUMNS]
         for write in writers.values():
-            write(head)
-        for row in reader:
-            values = row[-WIDTH:]
-            groups = groups_of(values)
-            if not groups:
+            write([*header[:width], *DOWNLOAD_COLUMNS])
+        pending = ""
+        deliverable, unknown = Status.DELIVERABLE.value, Status.UNKNOWN.value
+        status_at, reason_at, suggestion_at = 1 + STATUS, 1 + REASON, 1 + SUGGESTION
+        for line in source:
+            if pending or '"' in line:
+                pending += line
+                if pending.count('"') % 2:
+                    continue  # a quoted field runs on
+                row = next(csv.reader([pending], delimiter=delimiter))
+                pending = ""
+                values = row[-WIDTH:]
+                for group in groups_of(values):
+                    writers[group]([*row[:width], *(values[index] for index in _PICK)])
+                    counts[group] += 1
                 continue
-            line = [*row[:width], *(values[index] for index in _PICK)]
-            for group in groups:
-                writers[group](line)
+            text = line.rstrip("\r\n")
+            tail = text.rsplit(delimiter, WIDTH)
+            status = tail[status_at]
+            if not tail[suggestion_at] and (
+                status == deliverable or (status == unknown and tail[reason_at] in SENDABLE_REASONS)
+            ):
+                continue  # a clean row (most rows): in no group
+            row = text.split(delimiter)
+            values = row[-WIDTH:]
+            # No quote on the line: no value needs quoting, the line is the values joined.
+            picked = delimiter.join([*row[:width], *(values[index] for index in _PICK)]) + LINE_END
+            for group in groups_of(values):
+                handles[group].write(picked)
                 counts[group] += 1
     return counts
+
+
+def _record(source: IO[str]) -> str:
+    """The next whole CSV record of ``source`` (lines joined until its quotes pair up)."""
+    record = source.readline()
+    while record.count('"') % 2:
+        more = source.readline()
+        if not more:
+            break
+        record += more
+    return record
 
 
 def downloads_summary(downloads: dict[str, Download]) -> dict[str, dict[str, str | int]]:

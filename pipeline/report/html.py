@@ -26,6 +26,7 @@ from markupsafe import Markup
 from platformdirs import user_cache_dir
 
 from pipeline.codes import CodeInfo, lookup
+from pipeline.columns import KEY_CODE, KEY_REASON, KEY_STATUS
 from pipeline.io.outputs import SENDABLE_REASONS
 from pipeline.models import Status
 from pipeline.report.tally import ProblemRow, Tally
@@ -152,6 +153,15 @@ def _card_notes(info: CodeInfo, rows: Counter[tuple[str, str]]) -> list[str]:
     return notes
 
 
+def _uncoded(tally: Tally, status: str) -> Counter[str]:
+    """Rows of ``status`` without a forecast code, by reason."""
+    counts: Counter[str] = Counter()
+    for key, n in tally.combos.items():
+        if key[KEY_STATUS] == status and not key[KEY_CODE]:
+            counts[key[KEY_REASON]] += n
+    return counts
+
+
 def reason_label(slug: str) -> str:
     """A short human label for a reason slug."""
     return REASONS.get(slug) or slug.replace("_", " ").capitalize() or "(no reason)"
@@ -213,6 +223,8 @@ def report_context(
         if status == Status.UNDELIVERABLE:
             parts = [(code, n) for (s, code), n in tally.by_status_code.most_common() if s == status]
             why = [f"{code} {_code_title(code)} × {n}" for code, n in parts]
+            # Rows that will bounce with no forecast code (a typo domain when only syntax ran).
+            why += [f"{reason_label(r)} (no code) × {n}" for r, n in _uncoded(tally, status).most_common()]
         elif status == Status.DELIVERABLE:
             why = []
         else:
