@@ -264,3 +264,33 @@ def test_a_tld_list_of_ones_own_replaces_the_shipped_one(tmp_path: Path) -> None
     assert missing.returncode == 2
     assert missing.stderr.strip().count("\n") == 0 and "--tld-list" in missing.stderr and "cannot be read" in (
         missing.stderr)
+
+
+def test_a_tld_list_line_that_is_no_label_is_refused_naming_its_line(tmp_path: Path) -> None:
+    from pipeline.errors import UsageError
+    from pipeline.rules.tlds import tld_list
+
+    bad = tmp_path / "tlds.txt"
+    bad.write_text("# mine\ncom\nco.uk\n", encoding="utf-8")
+    with pytest.raises(UsageError, match=r"--tld-list .*line 3 is not one top-level label"):
+        tld_list(bad)
+    shipped = tld_list()
+    assert {"com", "uk", "xn--p1ai"} <= shipped.labels and "con" not in shipped.labels
+    assert shipped.standing("ann.example.COM.") == "special_use_domain"
+    assert shipped.standing("mail.acme.con") == "unknown_tld" and shipped.standing("acme.co.uk") == ""
+
+
+def test_ranked_rows_keep_the_first_of_each_rank_within_the_cap() -> None:
+    from pipeline.report.ranked import RankedRows
+
+    whole, first, second = RankedRows[int](5), RankedRows[int](5), RankedRows[int](5)
+    arrivals = [(4, 1), (3, 2), (4, 3), (1, 4), (2, 5), (0, 6), (4, 7), (1, 8), (0, 9), (3, 10)]
+    for rank, row in arrivals:
+        whole.add(rank, row)
+    for rank, row in arrivals[:4]:
+        first.add(rank, row)
+    for rank, row in arrivals[4:]:
+        second.add(rank, row)
+    first.merge(second)
+    assert whole.rows() == first.rows() == [6, 9, 4, 8, 5]
+    assert whole.room(4) == 0 and len(whole) == 5
