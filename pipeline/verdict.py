@@ -22,7 +22,7 @@ from pipeline.models import (
     Status,
     Verdict,
 )
-from pipeline.rules.tlds import SPECIAL_USE, SPECIAL_USE_TLDS, UNKNOWN_TLD
+from pipeline.rules.tlds import SPECIAL_USE, SPECIAL_USE_TLDS, UNKNOWN_TLD, deciding_name
 
 #: The reason slug of a repeated address (its status is :attr:`Status.DUPLICATE`).
 DUPLICATE_REASON = "duplicate"
@@ -129,20 +129,19 @@ def fold_sender(
     )
 
 
-def shares_outcome(
-    mailbox: MailboxVerdict | None, flags: HygieneFlags, options: VerdictOptions, offline: str = ""
-) -> bool:
+def shares_outcome(mailbox: MailboxVerdict | None, flags: HygieneFlags, options: VerdictOptions) -> bool:
     """Whether a valid address's outcome says nothing of the row's own beyond its address.
 
     It does when the probe gave the address a verdict, when it has a suggestion (the
-    corrected address), when its flags lower it to risky (the detail names its domain or
-    local part) or when something is known against its domain offline (``offline``: the
-    detail names the top-level domain). Otherwise :func:`decide` gives every valid row with the same domain verdict,
+    corrected address) or when its flags lower it to risky (the detail names its domain or
+    local part). What is known against a domain offline (``RowFacts.offline``) names only the
+    deciding name (:func:`pipeline.rules.tlds.deciding_name`): a template of such rows is
+    keyed by it as well. Otherwise :func:`decide` gives every valid row with the same domain verdict,
     role and free flags and duplicate note (or none) one outcome, but for its address, a
     duplicate's detail (:func:`duplicate_detail`) and the stamp of the check: a template's
     (:class:`pipeline.columns.Template`).
     """
-    return mailbox is None and not offline and not flags.suggestion and not flags.disposable and not (
+    return mailbox is None and not flags.suggestion and not flags.disposable and not (
         flags.role and options.role_is_risky
     )
 
@@ -202,6 +201,7 @@ def offline_verdict(check: AddressCheck, offline: str) -> Verdict:
     domain gets, ``550 5.1.2``. So do the special-use top-level names; the documentation
     domains (example.com ...) publish a null MX, ``556 5.1.10`` (RFC 7505).
     """
+    # The detail names only the deciding name, so rows of one standing and name share it.
     tld = check.ascii_domain.lower().rstrip(".").rpartition(".")[2]
     if offline == UNKNOWN_TLD:
         return Verdict(
@@ -215,7 +215,8 @@ def offline_verdict(check: AddressCheck, offline: str) -> Verdict:
     if tld in SPECIAL_USE_TLDS:
         code, enhanced, why = "550", "5.1.2", f".{tld} is a special-use name that never resolves on the Internet"
     else:
-        code, enhanced, why = "556", "5.1.10", f"{check.domain} is reserved for documentation and refuses all mail"
+        name = deciding_name(check.ascii_domain)
+        code, enhanced, why = "556", "5.1.10", f"{name} is reserved for documentation and refuses all mail"
     detail = f"{why} (RFC 2606, RFC 6761); checked without DNS."
     return Verdict(Status.UNDELIVERABLE, code, enhanced, SPECIAL_USE, detail)
 

@@ -30,6 +30,7 @@ from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressC
 from pipeline.rules.dedupe import DuplicateIndex, hash_keys
 from pipeline.rules.hygiene import Hygiene
 from pipeline.rules.syntax import check_address
+from pipeline.rules.tlds import deciding_name
 from pipeline.verdict import RowFacts, VerdictOptions, decide, duplicate_detail, shares_outcome
 
 #: Templates the general path keeps (then it forgets them all and starts again).
@@ -448,12 +449,14 @@ class ChunkJudge:
             domain = domains.get(ascii_domain) if domains is not None else None
             flags = flags_for(local, ascii_domain, domain)
             offline = offline_of(ascii_domain) if domain is None else ""
-            if not shares_outcome(mailboxes.get(email) if mailboxes else None, flags, options, offline):
+            if not shares_outcome(mailboxes.get(email) if mailboxes else None, flags, options):
                 rows[i] = encode(decide(self._facts(chunk, syntax, i, duplicate_of, mailboxes, checked_at), options))
                 continue
             first = duplicate_of.get(i) if duplicate_of else None
             if first is None:
-                key: tuple[object, ...] = (id(domain), flags.role, flags.free)
+                # Offline, a domain known not to take mail has the verdict of its standing and name.
+                known = (offline, deciding_name(ascii_domain)) if offline else ()
+                key: tuple[object, ...] = (id(domain), flags.role, flags.free, *known)
                 detail = ""
             else:
                 note = self.hygiene.duplicate_note(syntax.check(i))

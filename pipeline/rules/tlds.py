@@ -59,6 +59,17 @@ class TldList:
         return {"source": self.source, "date": self.date, "labels": len(self.labels)}
 
 
+def deciding_name(ascii_domain: str) -> str:
+    """The name an offline verdict is about: the reserved domain a domain lies under
+    (``example.com`` for ``mail.example.com``), else its top-level label. Two domains with the
+    same standing and deciding name get the same offline verdict."""
+    domain = ascii_domain.lower().rstrip(".")
+    for name in SPECIAL_USE_DOMAINS | SPECIAL_USE_ARPA:
+        if domain == name or domain.endswith("." + name):
+            return name
+    return domain.rpartition(".")[2]
+
+
 def _under(domain: str, names: frozenset[str]) -> bool:
     """True when ``domain`` is one of ``names`` or a subdomain of one."""
     return any(domain == name or domain.endswith("." + name) for name in names)
@@ -104,4 +115,6 @@ def tld_list(path: Path | None = None) -> TldList:
     return _parse(text, str(path))
 
 
-__all__ = ["SPECIAL_USE", "SPECIAL_USE_DOMAINS", "SPECIAL_USE_TLDS", "UNKNOWN_TLD", "TldList", "tld_list"]
+__all__ = [
+    "SPECIAL_USE", "SPECIAL_USE_DOMAINS", "SPECIAL_USE_TLDS", "UNKNOWN_TLD", "TldList", "deciding_name", "tld_list",
+]
