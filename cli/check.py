@@ -45,9 +45,9 @@ def _line(address: str, found: dict[str, str], output_format: str) -> str:
     """One address's answer: a line of text, or a JSON object."""
     if output_format == "json":
         return json.dumps({"address": address, **found}, ensure_ascii=False)
-    code = " ".join(part for part in (found["presend_code"], found["presend_enhanced"]) if part)
-    status, reason, detail = found["presend_status"], found["presend_reason"], found["presend_detail"]
-    return printable(f"{address}: {status} {code} {reason}: {detail}")
+    # A verdict that forecasts no reply (only syntax ran) has no code: nothing stands in its place.
+    words = (found["presend_status"], found["presend_code"], found["presend_enhanced"], found["presend_reason"])
+    return printable(f"{address}: {' '.join(word for word in words if word)}: {found['presend_detail']}")
 
 
 def _fail(log: EventLog, message: str, code: int) -> None:

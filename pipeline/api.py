@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from pipeline.columns import RESULT_COLUMNS
 from pipeline.errors import UsageError
-from pipeline.io.outputs import sendable_statuses
+from pipeline.io.outputs import SENDABLE_REASONS, sendable_statuses
 from pipeline.options import RunOptions, build_options, check_options, option_specs
 from pipeline.ports import DomainResolver, MailboxProber
 
@@ -160,4 +160,5 @@ def _sendable(results: pd.DataFrame, options: RunOptions) -> Any:
     """Which results rows the clean list holds: the sendable statuses (ill-formed rows and
     duplicates never are)."""
     sendable = results["presend_status"].isin(sendable_statuses(options.keep_risky))
+    sendable |= results["presend_reason"].isin(SENDABLE_REASONS)
     return sendable & (results["presend_reason"] != "malformed_row")

@@ -111,12 +111,18 @@ class MailboxVerdict:
 
 @dataclass(frozen=True, slots=True)
 class HygieneFlags:
-    """List-hygiene flags and a suggested correction for one address."""
+    """List-hygiene flags and a suggested correction for one address.
+
+    ``typo`` is true when the domain is a known misspelling of a popular domain (then
+    ``suggestion`` holds the corrected address): the forecast makes such a row a typo,
+    never a disposable one.
+    """
 
     disposable: bool = False
     role: bool = False
     free: bool = False
     suggestion: str = ""
+    typo: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -431,6 +431,14 @@ class HygieneOptions:
     disposable_block: tuple[str, ...] = field(
         default=(), metadata=option("--disposable-block", "A domain counted disposable; repeatable.", metavar="DOMAIN")
     )
+    #: the top-level domains that exist; None = the list shipped in pipeline/data/tlds.txt
+    tld_list: Path | None = field(
+        default=None,
+        metadata=option(
+            "--tld-list", "The top-level domains that exist, one a line (default: the shipped list), "
+            "for runs without DNS.", metavar="FILE",
+        ),
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from pipeline.bounced import Suppressions
 from pipeline.engine.base import EngineOutcome, InOrder, Job, check_engine, pick_engine
 from pipeline.engine.chunks import utc_now
 from pipeline.io.commit import RunCommit
+from pipeline.io.downloads import downloads_summary, write_downloads
 from pipeline.io.ingest import Table, open_table
 from pipeline.io.lock import RunLock
 from pipeline.io.outputs import atomic_write_json, atomic_write_text, ensure_writable_dir, remove_stale_temps
@@ -36,6 +37,7 @@ from pipeline.report.plausibility import resolver_warning
 from pipeline.report.summary import NetworkReport, build_summary, levels_of
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import DuplicateIndex
+from pipeline.rules.tlds import tld_list
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -49,7 +51,11 @@ def no_events(name: str, fields: dict[str, Any]) -> None:
 
 @dataclass
 class RunResult:
-    """What a finished run produced: output paths, the summary, and the tally."""
+    """What a finished run produced: output paths, the summary, and the tally.
+
+    ``paths`` names the four outputs ("results", "clean", "summary", "report") and the
+    downloads by category ("undeliverable", "risky", "unknown", "fixable", "duplicates").
+    """
 
     paths: dict[str, Path]
     summary: dict[str, Any]
@@ -112,6 +118,7 @@ def run(
         from pipeline.probe.connect import preflight
 
         preflight(options.probe)  # a proxy that is down stops the run here, in one line
+    tld_list(options.hygiene.tld_list)  # a --tld-list that cannot be read stops the run before it starts
     with open_table(options.input, options.email_column, options.encoding) as table:
         ensure_writable_dir(options.output_dir)
         files = RunFiles.of(options.output_dir, options.stem)
@@ -162,7 +169,10 @@ def _run_locked(
         network=NetworkReport.of(resolver, prober), notes=notes + warnings, seconds=time.perf_counter() - t0,
     )
     summary["warnings"] = warnings
-    paths = commit.writer.paths
+    paths = dict(commit.writer.paths)
+    downloads = write_downloads(paths["results"], options.output_dir, options.stem, table.info.output_delimiter)
+    summary["downloads"] = downloads_summary(downloads)
+    paths.update({group: item.path for group, item in downloads.items()})
     atomic_write_json(paths["summary"], summary)
     atomic_write_text(paths["report"], render_report(summary, tally))
     return RunResult(paths=paths, summary=summary, tally=tally, notes=notes, delimiter=table.info.output_delimiter)

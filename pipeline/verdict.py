@@ -24,13 +24,17 @@ from pipeline.models import (
     Verdict,
 )
 from pipeline.rules.probe_trust import fold_provider
+from pipeline.rules.tlds import SPECIAL_USE, SPECIAL_USE_TLDS, UNKNOWN_TLD, deciding_name
 
 #: The reason slug of a repeated address (its status is :attr:`Status.DUPLICATE`).
 DUPLICATE_REASON = "duplicate"
 #: The reason slug of a row whose fields do not line up with the header.
 MALFORMED_REASON = "malformed_row"
-#: The reason slug of a well-formed address when only syntax ran (``--no-dns``).
-SYNTAX_OK_REASON = "syntax_ok"
+#: The reason slug of a well-formed address when only syntax ran (``--no-dns``): its status
+#: is unknown and it forecasts no code, but nothing was found against it (it is clean).
+NOT_CHECKED_REASON = "domain_not_checked"
+#: The reason slug of an address at a known misspelling of a popular domain.
+TYPO_REASON = "typo_domain"
 
 if TYPE_CHECKING:
     from pipeline.sender.findings import SenderImpact
@@ -56,9 +60,11 @@ class RowFacts:
     ``first_row`` is the earlier row holding the same address (``None`` when the address
     is new) and ``duplicate_note`` why two spellings are one mailbox. ``domain`` is
     ``None`` when DNS did not run, ``mailbox`` when the probe did not run or did not reach
-    the address. ``checked_at`` stamps a verdict that no layer stamped (the time the row's
-    checks ran). ``bounced`` is a real bounce kept by ``calibrate --suppress``: a hard one
-    decides the row (reason ``bounced_before``), soft ones can lower a deliverable row to risky.
+    the address. ``offline`` is what is known against the domain without DNS (a reason of
+    :mod:`pipeline.rules.tlds`: an unknown or special-use top-level domain), used only when
+    DNS did not run. ``checked_at`` stamps a verdict that no layer stamped (the time the
+    row's checks ran). ``bounced`` is a real bounce kept by ``calibrate --suppress``: a hard
+    one decides the row (reason ``bounced_before``), soft ones can lower a deliverable row to risky.
     """
 
     check: AddressCheck | None = None
@@ -71,6 +77,7 @@ class RowFacts:
     checked_at: str = ""
     #: what real sends taught about the address (``calibrate --suppress``); None: nothing kept
     bounced: BounceFact | None = None
+    offline: str = ""
 
 
 def decide(facts: RowFacts, options: VerdictOptions = VerdictOptions()) -> RowOutcome:
@@ -94,14 +101,21 @@ def decide(facts: RowFacts, options: VerdictOptions = VerdictOptions()) -> RowOu
             verdict = replace(verdict, checked_at=facts.checked_at)
         return RowOutcome(verdict, check.email, facts.flags)
     mailbox = facts.mailbox
-    verdict = forecast(check, facts.domain, mailbox, facts.flags, role_is_risky=options.role_is_risky)
+    flags = facts.flags
+    verdict = forecast(
+        check, facts.domain, mailbox, flags, role_is_risky=options.role_is_risky, offline=facts.offline
+    )
     if bounced is not None:
         verdict = soft_bounced(verdict, bounced)
     if options.sender is not None:
         verdict = fold_sender(verdict, options.sender, facts.domain, mailbox)
     if not verdict.checked_at:
         verdict = replace(verdict, checked_at=facts.checked_at)
-    return RowOutcome(verdict, check.email, facts.flags, mailbox is not None and mailbox.catch_all)
+    if flags.typo and flags.disposable:
+        # A typo is a typo, whatever list its domain is also on (typo squatters' domains
+        # end up on disposable lists): the row says so, and only so.
+        flags = replace(flags, disposable=False)
+    return RowOutcome(verdict, check.email, flags, mailbox is not None and mailbox.catch_all)
 
 
 def fold_sender(
@@ -114,7 +128,7 @@ def fold_sender(
     how it is sent, so nothing is known of the mailbox's own answer. Rows the recipient side
     already refuses, duplicates and unknowns keep their own verdict.
     """
-    if verdict.status not in (Status.DELIVERABLE, Status.RISKY):
+    if verdict.status not in (Status.DELIVERABLE, Status.RISKY) and verdict.reason != NOT_CHECKED_REASON:
         return verdict
     finding = impact.for_row(domain, mailbox)
     if finding is None:
@@ -134,7 +148,9 @@ def shares_outcome(mailbox: MailboxVerdict | None, flags: HygieneFlags, options:
 
     It does when the probe gave the address a verdict, when it has a suggestion (the
     corrected address) or when its flags lower it to risky (the detail names its domain or
-    local part). Otherwise :func:`decide` gives every valid row with the same domain verdict,
+    local part). What is known against a domain offline (``RowFacts.offline``) names only the
+    deciding name (:func:`pipeline.rules.tlds.deciding_name`): a template of such rows is
+    keyed by it as well. Otherwise :func:`decide` gives every valid row with the same domain verdict,
     role and free flags and duplicate note (or none) one outcome, but for its address, a
     duplicate's detail (:func:`duplicate_detail`) and the stamp of the check: a template's
     (:class:`pipeline.columns.Template`).
@@ -176,13 +192,68 @@ def malformed_verdict(problem: str) -> Verdict:
 
 
 def not_checked_verdict(check: AddressCheck) -> Verdict:
-    """The verdict when only syntax ran (``--no-dns``)."""
+    """The verdict when only syntax ran (``--no-dns``) and nothing is known against the domain.
+
+    No reply is forecast (no code): the levels that would forecast one did not run. The
+    status is ``unknown``; the row is still clean, nothing having been found against it at
+    the levels that ran (see :func:`pipeline.io.outputs.is_sendable`).
+    """
     return Verdict(
-        Status.DELIVERABLE,
-        "250",
-        "2.0.0",
-        SYNTAX_OK_REASON,
-        "The address is well formed; its domain and mailbox were not checked (--no-dns).",
+        Status.UNKNOWN,
+        "",
+        "",
+        NOT_CHECKED_REASON,
+        "The address is well formed; its domain and mailbox were not checked (--no-dns): no reply is forecast.",
+    )
+
+
+def offline_verdict(check: AddressCheck, offline: str) -> Verdict:
+    """The verdict of a domain known without DNS not to receive mail (``offline``: a reason
+    of :mod:`pipeline.rules.tlds`).
+
+    A top-level domain that is not delegated does not resolve: a send gets what a missing
+    domain gets, ``550 5.1.2``. So do the special-use top-level names; the documentation
+    domains (example.com ...) publish a null MX, ``556 5.1.10`` (RFC 7505).
+    """
+    # The detail names only the deciding name, so rows of one standing and name share it.
+    tld = check.ascii_domain.lower().rstrip(".").rpartition(".")[2]
+    if offline == UNKNOWN_TLD:
+        return Verdict(
+            Status.UNDELIVERABLE,
+            "550",
+            "5.1.2",
+            UNKNOWN_TLD,
+            f"The top-level domain .{tld} does not exist, so no mail can be delivered there "
+            "(checked against the list of top-level domains, without DNS).",
+        )
+    if tld in SPECIAL_USE_TLDS:
+        code, enhanced, why = "550", "5.1.2", f".{tld} is a special-use name that never resolves on the Internet"
+    else:
+        name = deciding_name(check.ascii_domain)
+        code, enhanced, why = "556", "5.1.10", f"{name} is reserved for documentation and refuses all mail"
+    detail = f"{why} (RFC 2606, RFC 6761); checked without DNS."
+    return Verdict(Status.UNDELIVERABLE, code, enhanced, SPECIAL_USE, detail)
+
+
+def typo_verdict(check: AddressCheck, suggestion: str, found: Verdict) -> Verdict:
+    """The verdict of an address at a known misspelling of a popular domain.
+
+    Mail sent there does not reach the person who gave the address, whatever the domain's
+    host replies (many typo domains are registered by third parties and take mail): the
+    status is ``undeliverable``. The code is the reply the levels that ran forecast
+    (``found``'s: none when only syntax ran, 250 when the typo domain's host would take it,
+    550 when it does not exist), so a code is never claimed that no level gave.
+    """
+    fixed = suggestion.rpartition("@")[2]
+    return Verdict(
+        Status.UNDELIVERABLE,
+        found.code,
+        found.enhanced,
+        TYPO_REASON,
+        f"{check.domain} is a common misspelling of {fixed}: mail sent there does not reach the person. "
+        f"Did you mean {suggestion}? ({found.detail})",
+        mx=found.mx,
+        checked_at=found.checked_at,
     )
 
 
@@ -207,24 +278,32 @@ def forecast(
     flags: HygieneFlags,
     *,
     role_is_risky: bool = False,
+    offline: str = "",
 ) -> Verdict:
     """The verdict of a valid, new address from the deepest layer that answered.
 
-    ``domain`` is ``None`` when DNS did not run; ``mailbox`` is ``None`` when the probe did
-    not run (or did not reach this address). Hygiene can only lower a deliverable verdict
-    to risky, never raise one. (An invalid address gets its syntax verdict.)
+    ``domain`` is ``None`` when DNS did not run (then ``offline``, what is known against the
+    domain without DNS, decides if set); ``mailbox`` is ``None`` when the probe did not run
+    (or did not reach this address). A known typo domain is undeliverable whatever the
+    layers said (:func:`typo_verdict`); any other suggestion is named in the detail.
+    Hygiene can only lower a deliverable (or unchecked) verdict to risky, never raise one.
+    (An invalid address gets its syntax verdict.)
     """
     if not check.ok:
         return syntax_verdict(check)
     if domain is None:
-        verdict = not_checked_verdict(check)
+        verdict = offline_verdict(check, offline) if offline else not_checked_verdict(check)
     elif domain.verdict is not None:
         verdict = domain.verdict
     elif mailbox is not None:
         verdict = fold_provider(mailbox.verdict)
     else:
         verdict = domain_accepts_verdict(domain)
-    if verdict.status is Status.DELIVERABLE:
+    if flags.typo:
+        return typo_verdict(check, flags.suggestion, verdict)
+    if flags.suggestion:
+        verdict = replace(verdict, detail=f"{verdict.detail} Did you mean {flags.suggestion}?")
+    if verdict.status is Status.DELIVERABLE or verdict.reason == NOT_CHECKED_REASON:
         if flags.disposable:
             verdict = replace(
                 verdict,

@@ -22,7 +22,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 #: The summary counts a resumed run must share with an uninterrupted one.
-SUMMARY_COUNTS = ("rows", "by_status", "by_code", "by_reason", "flags", "rows_with_problems")
+SUMMARY_COUNTS = ("rows", "by_status", "by_code", "by_reason", "flags", "rows_with_problems", "downloads")
+#: The files a finished run leaves, by their name after ``<stem>.``: the outputs and the downloads.
+RUN_OUTPUTS = (
+    "clean.csv", "duplicates.csv", "fixable.csv", "report.html", "results.csv", "risky.csv", "summary.json",
+    "undeliverable.csv", "unknown.csv",
+)
+#: The downloads by category (their rows hold no check time: equal bytes between runs).
+DOWNLOADS = ("undeliverable", "risky", "unknown", "fixable", "duplicates")
 
 
 def clean_command(listing: Path, out: Path, *options: str) -> list[str]:
@@ -82,6 +89,12 @@ def summary_of(out: Path, stem: str) -> dict[str, object]:
     return summary
 
 
+def download_rows(path: Path, cell: Callable[[str], str]) -> list[list[str]]:
+    """A download's rows, each value rewritten by ``cell``."""
+    with path.open(encoding="utf-8-sig", newline="") as handle:
+        return [[cell(value) for value in row] for row in csv.reader(handle)]
+
+
 def assert_same_outputs(
     out: Path, reference: Path, stem: str, *, cell: Callable[[str], str] | None = None, beside: tuple[str, ...] = ()
 ) -> None:
@@ -96,12 +109,18 @@ def assert_same_outputs(
 
     assert rows(out) == rows(reference)
     assert (out / f"{stem}.clean.csv").read_bytes() == (reference / f"{stem}.clean.csv").read_bytes()
+    for group in DOWNLOADS:
+        name = f"{stem}.{group}.csv"
+        if cell is None:
+            assert (out / name).read_bytes() == (reference / name).read_bytes(), name
+        else:
+            assert download_rows(out / name, cell) == download_rows(reference / name, cell), name
     mine, theirs = summary_of(out, stem), summary_of(reference, stem)
     for key in SUMMARY_COUNTS:
         assert mine[key] == theirs[key], key
     # The run left nothing behind: no state, no partial files, no lock.
     left = sorted(p.name for p in out.iterdir() if p.name not in beside)
-    assert left == [f"{stem}.{kind}" for kind in ("clean.csv", "report.html", "results.csv", "summary.json")], left
+    assert left == [f"{stem}.{kind}" for kind in RUN_OUTPUTS], left
 
 
 def processes_naming(out: Path) -> list[str]:

@@ -57,9 +57,11 @@ def test_a_path_and_a_file_object_give_the_same(tmp_path: Path) -> None:
 
 
 def test_files_only_when_asked(tmp_path: Path) -> None:
-    done = pipeline.clean(pd.DataFrame({"Email": ["a@example.com", "b@@example.com"]}), no_dns=True,
+    done = pipeline.clean(pd.DataFrame({"Email": ["a@acme-co.com", "b@@acme-co.com"]}), no_dns=True,
                           out_dir=tmp_path / "out")
-    assert set(done.paths) == {"results", "clean", "summary", "report"}
+    assert set(done.paths) == {
+        "results", "clean", "summary", "report", "undeliverable", "risky", "unknown", "fixable", "duplicates",
+    }
     assert all(path.exists() and path.parent == tmp_path / "out" for path in done.paths.values())
 
 
@@ -84,7 +86,7 @@ def test_the_async_twin() -> None:
 
 
 def test_blank_rows_are_skipped_and_the_index_follows() -> None:
-    frame = pd.DataFrame({"Name": ["Ann", None, "Cy"], "Email": ["ann@example.com", "", "cy@example.com"]},
+    frame = pd.DataFrame({"Name": ["Ann", None, "Cy"], "Email": ["ann@acme-co.com", "", "cy@acme-co.com"]},
                          index=["a", "b", "c"])
     done = pipeline.clean(frame, no_dns=True)
     assert list(done.results.index) == ["a", "c"]  # row b is blank: skipped and counted, as from a file
@@ -95,9 +97,9 @@ def test_blank_rows_are_skipped_and_the_index_follows() -> None:
 
 def test_options_are_named_like_the_command_lines() -> None:
     with pytest.raises(UsageError, match="unknown option no_dsn"):
-        pipeline.clean(pd.DataFrame({"Email": ["a@example.com"]}), no_dsn=True)
+        pipeline.clean(pd.DataFrame({"Email": ["a@acme-co.com"]}), no_dsn=True)
     with pytest.raises(UsageError, match="--dns-timeout"):
-        pipeline.check("a@example.com", dns_timeout=-1)
+        pipeline.check("a@acme-co.com", dns_timeout=-1)
 
 
 @pytest.mark.lab

@@ -30,7 +30,7 @@ runner = CliRunner()
 @pytest.fixture
 def listing(tmp_path: Path) -> Path:
     path = tmp_path / "contacts.csv"
-    path.write_text("Name,Email\r\nAnn,ann@example.com\r\nBob,bob@example.org\r\n", encoding="utf-8")
+    path.write_text("Name,Email\r\nAnn,ann@acme-co.com\r\nBob,bob@acme-co.org\r\n", encoding="utf-8")
     return path
 
 
@@ -174,7 +174,7 @@ def test_a_workbook_named_csv_is_read_as_a_workbook(tmp_path: Path) -> None:
     openpyxl = pytest.importorskip("openpyxl")
     book = openpyxl.Workbook()
     book.active.append(["Name", "Email"])
-    book.active.append(["Ann", "ann@example.com"])
+    book.active.append(["Ann", "ann@acme-co.com"])
     source = tmp_path / "export.csv"
     book.save(tmp_path / "export.xlsx")
     (tmp_path / "export.xlsx").rename(source)
@@ -188,7 +188,7 @@ def test_a_workbook_named_csv_is_read_as_a_workbook(tmp_path: Path) -> None:
 def test_a_zip_named_csv_says_so(tmp_path: Path) -> None:
     source = tmp_path / "export.csv"
     with zipfile.ZipFile(source, "w") as archive:
-        archive.writestr("contacts.csv", "Name,Email\nAnn,ann@example.com\n")
+        archive.writestr("contacts.csv", "Name,Email\nAnn,ann@acme-co.com\n")
     result = runner.invoke(app, ["clean", str(source), "--no-dns", "--no-cache"])
     assert result.exit_code == 2
     line = one_error_line(result.stderr)
@@ -204,7 +204,7 @@ def test_an_email_column_number_past_the_last_says_how_many_there_are(listing: P
 
 def test_a_name_too_long_for_the_outputs_says_to_shorten_it(tmp_path: Path) -> None:
     source = tmp_path / ("n" * 245 + ".csv")
-    source.write_text("Name,Email\nAnn,ann@example.com\n", encoding="utf-8")
+    source.write_text("Name,Email\nAnn,ann@acme-co.com\n", encoding="utf-8")
     result = runner.invoke(app, ["clean", str(source), "--no-dns", "--no-cache"])
     assert result.exit_code == 2
     line = one_error_line(result.stderr)
@@ -253,15 +253,18 @@ def test_a_file_name_that_is_not_utf8_runs_to_the_end(tmp_path: Path) -> None:
     folder = os.fsencode(tmp_path)
     source = folder + b"/caf\xe9\x1b[31m.csv"
     with open(source, "wb") as handle:
-        handle.write(b"Name,Email\nAnn,ann@example.com\nBad,bad@\n")
+        handle.write(b"Name,Email\nAnn,ann@acme-co.com\nBad,bad@\n")
     done = _presend(b"clean", source, b"--no-dns", b"--no-cache")
     assert done.returncode == 0, done.stderr
     names = sorted(name for name in os.listdir(folder) if name != os.path.basename(source))
-    assert [name.rsplit(b".", 2)[-2:] for name in names] == [[b"clean", b"csv"], [b"report", b"html"],
-                                                             [b"results", b"csv"], [b"summary", b"json"]]
+    assert [name.rsplit(b".", 2)[-2:] for name in names] == [
+        [b"clean", b"csv"], [b"duplicates", b"csv"], [b"fixable", b"csv"], [b"report", b"html"], [b"results", b"csv"],
+        [b"risky", b"csv"], [b"summary", b"json"], [b"undeliverable", b"csv"], [b"unknown", b"csv"],
+    ]
     with open(folder + b"/caf\xe9\x1b[31m.summary.json", "rb") as handle:
         summary = json.loads(handle.read().decode("utf-8"))
     assert summary["input"]["name"] == "caf\\xe9\x1b[31m.csv"
+    assert summary["downloads"]["undeliverable"] == {"file": "caf\\xe9\x1b[31m.undeliverable.csv", "rows": 1}
     for stream in (done.stdout, done.stderr):
         assert b"\x1b" not in stream and b"\xe9" not in stream
     assert b"caf\\xe9\\x1b[31m" in done.stdout

@@ -24,7 +24,7 @@ from pipeline.errors import ResolverUnreachable
 REPO = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
-LIST = "Name;E-mail\r\nJosé;jose@example.com\r\nBad;bad@\r\nDup;JOSE@example.com\r\n;\r\nAnn;Ann <ann@example.org>\r\n"
+LIST = "Name;E-mail\r\nJosé;jose@acme-co.com\r\nBad;bad@\r\nDup;JOSE@acme-co.com\r\n;\r\nAnn;Ann <ann@acme-co.org>\r\n"
 
 
 @pytest.fixture
@@ -47,16 +47,18 @@ def test_happy_path(listing: Path, tmp_path: Path) -> None:
     result = runner.invoke(app, ["clean", str(listing), "--no-dns", "--out", str(out)])
     assert result.exit_code == 0, result.output
     first, *outputs = result.stdout.splitlines()
-    assert re.fullmatch(r"4 rows in \d+\.\d s: 2 deliverable, 1 undeliverable, 1 duplicate", first)
+    assert re.fullmatch(r"4 rows in \d+\.\d s: 2 unknown, 1 undeliverable, 1 duplicate", first)
     paths = " ".join(outputs)  # a long path goes on a line of its own
     for name in ("results.csv", "clean.csv", "summary.json", "report.html"):
         assert str(out / f"contacts.{name}") in paths
     assert sorted(p.name for p in out.iterdir()) == [
-        "contacts.clean.csv", "contacts.report.html", "contacts.results.csv", "contacts.summary.json",
+        "contacts.clean.csv", "contacts.duplicates.csv", "contacts.fixable.csv", "contacts.report.html",
+        "contacts.results.csv", "contacts.risky.csv", "contacts.summary.json", "contacts.undeliverable.csv",
+        "contacts.unknown.csv",
     ]
     with (out / "contacts.clean.csv").open(encoding="utf-8-sig", newline="") as handle:
         assert list(csv.reader(handle, delimiter=";")) == [
-            ["Name", "E-mail"], ["José", "jose@example.com"], ["Ann", "Ann <ann@example.org>"],
+            ["Name", "E-mail"], ["José", "jose@acme-co.com"], ["Ann", "Ann <ann@acme-co.org>"],
         ]
 
 
@@ -69,7 +71,7 @@ def test_outputs_go_beside_the_input_by_default(listing: Path) -> None:
 
 def test_email_column_option(tmp_path: Path) -> None:
     source = tmp_path / "two.csv"
-    source.write_text("Primary,Other\na@example.com,bad@\n", encoding="utf-8")
+    source.write_text("Primary,Other\na@acme-co.com,bad@\n", encoding="utf-8")
     result = runner.invoke(app, ["clean", str(source), "--no-dns", "--email-column", "Other"])
     assert result.exit_code == 0, result.output
     assert re.match(r"1 rows in \d+\.\d s: 1 undeliverable", result.stdout)
@@ -163,7 +165,7 @@ def test_entry_point_in_a_subprocess(listing: Path, tmp_path: Path) -> None:
 
 def test_broken_file_midway_exits_2_and_writes_nothing(tmp_path: Path) -> None:
     source = tmp_path / "late.txt"
-    good = "email\tn\r\n" + "".join(f"u{i}@example.com\t{i}\r\n" for i in range(500))
+    good = "email\tn\r\n" + "".join(f"u{i}@acme-co.com\t{i}\r\n" for i in range(500))
     source.write_bytes(good.encode("utf-16") + b"\x00\xd8" + "x\r\n".encode("utf-16-le"))
     done = _presend("clean", str(source), "--no-dns", cwd=REPO)
     assert done.returncode == 2
@@ -196,7 +198,7 @@ def _on_a_terminal(*args: str, cwd: Path) -> str:
 
 def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
     source = tmp_path / "big.csv"
-    source.write_text("email\n" + "".join(f"u{i}@example.com\n" for i in range(3000)), encoding="utf-8")
+    source.write_text("email\n" + "".join(f"u{i}@acme-co.com\n" for i in range(3000)), encoding="utf-8")
     shown = _on_a_terminal("clean", str(source), "--no-dns", cwd=REPO)
     assert re.search(r"rows: +\d+%\|.*\| [\d,]+/~3,000 rows \[", shown)
     quiet = _on_a_terminal("clean", str(source), "--no-dns", "-q", cwd=REPO)
@@ -210,7 +212,7 @@ def test_progress_on_a_terminal_only(tmp_path: Path) -> None:
 def test_syntax_verdicts_are_stamped(tmp_path: Path) -> None:
     """A 501 row carries the time of the check that decided it, like every judged row."""
     source = tmp_path / "stamp.csv"
-    source.write_text("email\nok@example.com\nbroken@@example.com\nok@example.com\n", encoding="utf-8")
+    source.write_text("email\nok@acme-co.com\nbroken@@acme-co.com\nok@acme-co.com\n", encoding="utf-8")
     result = subprocess.run(
         [sys.executable, "-m", "cli", "clean", str(source), "--no-dns", "-q"],
         capture_output=True, text=True, cwd=REPO, check=False,
@@ -219,6 +221,6 @@ def test_syntax_verdicts_are_stamped(tmp_path: Path) -> None:
     with (tmp_path / "stamp.results.csv").open(encoding="utf-8-sig", newline="") as handle:
         rows = list(csv.DictReader(handle))
     stamps = [row["presend_checked_at"] for row in rows]
-    assert [row["presend_code"] for row in rows] == ["250", "501", ""]
+    assert [row["presend_code"] for row in rows] == ["", "501", ""]  # only syntax ran: no reply forecast
     assert all(re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", s) for s in stamps[:2]), stamps
     assert stamps[2] == ""  # a duplicate decides nothing of its own

@@ -21,7 +21,7 @@ from pipeline.errors import UsageError
 from pipeline.options import OptionSpec, RunOptions, flag_of, option_specs
 
 runner = CliRunner()
-LIST = "name,email\nAnn,ann@example.com\nBob,bob@example\nCy,cy@example.org\nDee,dee..x@example.org\n"
+LIST = "name,email\nAnn,ann@acme-co.com\nBob,bob@example\nCy,cy@acme-co.org\nDee,dee..x@acme-co.org\n"
 
 
 @pytest.fixture

@@ -78,7 +78,7 @@ CASES = [
 
 
 def _rows(names: list[tuple[str, str]]) -> list[list[str]]:
-    return [[name, f"contact{i}@example.com", city] for i, (name, city) in enumerate(names)]
+    return [[name, f"contact{i}@acme-co.com", city] for i, (name, city) in enumerate(names)]
 
 
 def _write(path: Path, rows: list[list[str]], encoding: str, delimiter: str = ",") -> Path:
@@ -129,7 +129,7 @@ def test_the_sample_cp1252_list_reads_as_before(tmp_path: Path) -> None:
 def test_an_unsure_guess_is_said_and_encoding_fixes_it(tmp_path: Path) -> None:
     # One Polish name is not enough to tell Windows-1250 from -1252: its bytes read as a
     # plausible Western name too. presend says it guessed, and names the likely fix.
-    rows = [["Paweł Wiśniewski", "pawel@example.com", "Kraków"]]
+    rows = [["Paweł Wiśniewski", "pawel@acme-co.com", "Kraków"]]
     source = _write(tmp_path / "one.csv", rows, "cp1250")
     guessed = _run(source, tmp_path / "guessed")
     assert guessed.summary["input"]["encoding"] == "cp1252"
@@ -175,15 +175,15 @@ def test_an_unknown_encoding_is_a_one_line_usage_error(tmp_path: Path, name: str
 
 def test_named_encodings_keep_a_byte_order_mark_out_of_the_header(tmp_path: Path) -> None:
     source = tmp_path / "bom.csv"
-    source.write_bytes(b"\xef\xbb\xbfName,Email\r\nZo\xc3\xab,zoe@example.com\r\n")
+    source.write_bytes(b"\xef\xbb\xbfName,Email\r\nZo\xc3\xab,zoe@acme-co.com\r\n")
     with open_table(source, encoding="utf8") as table:
         assert table.info.header == ("Name", "Email") and table.info.encoding == "utf-8-sig"
     wide = tmp_path / "wide.txt"
-    wide.write_bytes("Name\tEmail\r\nZoë\tzoe@example.com\r\n".encode("utf-16"))
+    wide.write_bytes("Name\tEmail\r\nZoë\tzoe@acme-co.com\r\n".encode("utf-16"))
     order = "utf-16-le" if wide.read_bytes()[:2] == b"\xff\xfe" else "utf-16-be"
     with open_table(wide, encoding=order) as table:
         assert table.info.header == ("Name", "Email")
-        assert [r.cells for r in table.rows()] == [("Zoë", "zoe@example.com")]
+        assert [r.cells for r in table.rows()] == [("Zoë", "zoe@acme-co.com")]
 
 
 def test_a_broken_multi_byte_character_is_reported_with_its_line(tmp_path: Path) -> None:
@@ -193,7 +193,7 @@ def test_a_broken_multi_byte_character_is_reported_with_its_line(tmp_path: Path)
     source = _write(tmp_path / "late.csv", rows, "shift_jis")
     assert source.stat().st_size > 256 * 1024
     line = len(rows) + 2
-    source.write_bytes(source.read_bytes() + "佐藤,bad@example.com,".encode("shift_jis") + b"\x81\x20\r\n")
+    source.write_bytes(source.read_bytes() + "佐藤,bad@acme-co.com,".encode("shift_jis") + b"\x81\x20\r\n")
     for workers in (1, 2):
         with pytest.raises(InputError, match=rf"late\.csv: line {line}: bytes that are not valid cp932; .*--encoding"):
             _run(source, tmp_path / f"out{workers}", workers=workers)

@@ -47,15 +47,15 @@ def _generated(path: Path) -> Path:
     for number in range(ROWS):
         kind = rng.randrange(10)
         if kind == 0 and number > 10:
-            email = f"user{rng.randrange(number)}@example.com"  # a duplicate, most likely
+            email = f"user{rng.randrange(number)}@acme-co.com"  # a duplicate, most likely
         elif kind == 1:
             email = f"User{rng.randrange(max(number, 1))}@Example.COM"  # same key, other case
         elif kind in (2, 7):
-            email = f'"user {number}"@example.org' if number % 2 else f"josé{number}@bücher.example"
+            email = f'"user {number}"@acme-co.org' if number % 2 else f"josé{number}@bücher.example"
         elif kind == 3:
-            email = rng.choice(["", "n/a", f"user{number}@", f"u{number}..x@example.com", f"u{number}@@x.example"])
+            email = rng.choice(["", "n/a", f"user{number}@", f"u{number}..x@acme-co.com", f"u{number}@@x.example"])
         else:
-            email = f"user{number}@{rng.choice(['example.com', 'example.net', 'mail.example'])}"
+            email = f"user{number}@{rng.choice(['acme-co.com', 'acme-co.net', 'mail.example'])}"
         line = f'{number},"Name {number}",{_field(email)},note'
         if kind == 4:
             line += ",an extra cell"  # ragged: one cell too many
@@ -81,7 +81,7 @@ def _workbook(path: Path) -> Path:
     assert sheet is not None
     sheet.append(["Name", "Email"])
     for number in range(600):
-        sheet.append([f"N{number}", f"p{number % 450}@example.com" if number % 7 else f'"p {number}"@example.com'])
+        sheet.append([f"N{number}", f"p{number % 450}@acme-co.com" if number % 7 else f'"p {number}"@acme-co.com'])
     sheet.append([])
     sheet.append(["Last", "not an address"])
     book.save(path)

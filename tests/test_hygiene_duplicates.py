@@ -17,7 +17,7 @@ from pipeline.run import run
 @pytest.mark.parametrize(
     ("first", "second", "plain_same", "canonical_same"),
     [
-        ("Ann@Example.com", "ann@example.COM", True, True),
+        ("Ann@Acme-co.com", "ann@acme-co.COM", True, True),
         ("ann.lee@gmail.com", "annlee@gmail.com", False, True),
         ("a.n.n.lee@gmail.com", "annlee@gmail.com", False, True),
         ("annlee+news@gmail.com", "annlee@gmail.com", False, True),
@@ -56,13 +56,13 @@ def test_canonical_key_form() -> None:
 ROWS = [
     ("name", "email"),
     ("Ann", "ann.lee@gmail.com"),  # row 1
-    ("Bob", "info@company.example"),  # row 2: role
+    ("Bob", "info@company-corp.com"),  # row 2: role
     ("Cy", "cy@mailinator.com"),  # row 3: disposable
     ("Dee", "dee@gmial.com"),  # row 4: known typo, also on the disposable list
     ("Ann again", "AnnLee+promo@googlemail.com"),  # row 5: same mailbox as row 1
     ("Eve", "eve@hotmail.con"),  # row 6: impossible ending
     ("Fay", "fay@yahoo.co.uk"),  # row 7: free
-    ("Gus", "gus@burner.example"),  # row 8: disposable by the user's block list
+    ("Gus", "gus@burner-mail.net"),  # row 8: disposable by the user's block list
     ("Hal", "hal@mailinator.com"),  # row 9: disposable, but the user allows it
     ("Ann third", "ann.lee@gmail.com"),  # row 10: exact repeat of row 1
 ]
@@ -92,7 +92,7 @@ def test_run_writes_flags_suggestions_and_duplicates(tmp_path: Path) -> None:
     hygiene = HygieneOptions(
         canonical_duplicates=True,
         role_is_risky=True,
-        disposable_block=("burner.example",),
+        disposable_block=("burner-mail.net",),
         disposable_allow=("mailinator.com",),
     )
     rows, summary = run_list(tmp_path, hygiene)
@@ -102,12 +102,15 @@ def test_run_writes_flags_suggestions_and_duplicates(tmp_path: Path) -> None:
     def cols(name: str, *columns: str) -> tuple[str, ...]:
         return tuple(by_name[name][f"presend_{c}"] for c in columns)
 
-    assert cols("Ann", "status", "free", "role", "disposable") == ("deliverable", "true", "false", "false")
+    # Only syntax ran: a new address nothing was found against is unknown (domain_not_checked).
+    assert cols("Ann", "status", "free", "role", "disposable") == ("unknown", "true", "false", "false")
     assert cols("Bob", "status", "reason", "role") == ("risky", "role_account", "true")
-    assert cols("Cy", "status", "disposable") == ("deliverable", "false")  # allowed by the user
-    assert cols("Hal", "status", "disposable") == ("deliverable", "false")
+    assert cols("Cy", "status", "disposable") == ("unknown", "false")  # allowed by the user
+    assert cols("Hal", "status", "disposable") == ("unknown", "false")
     assert cols("Gus", "status", "reason", "disposable") == ("risky", "disposable_domain", "true")
-    assert cols("Dee", "suggestion", "email", "status") == ("dee@gmail.com", "dee@gmial.com", "risky")
+    # A known typo is a typo, never disposable, whatever list it is also on.
+    assert cols("Dee", "suggestion", "email", "status", "reason", "disposable") == (
+        "dee@gmail.com", "dee@gmial.com", "undeliverable", "typo_domain", "false")
     assert cols("Eve", "suggestion", "email") == ("eve@hotmail.com", "eve@hotmail.con")
     assert cols("Fay", "free", "suggestion") == ("true", "")
     assert cols("Ann again", "status", "code") == ("duplicate", "")
@@ -120,7 +123,7 @@ def test_run_writes_flags_suggestions_and_duplicates(tmp_path: Path) -> None:
     flags = summary["flags"]
     assert isinstance(flags, dict)
     assert flags["role"] == 1
-    assert flags["disposable"] == 2  # Dee (gmial.com is on the maintained list) and Gus
+    assert flags["disposable"] == 1  # Gus; Dee's gmial.com is on the maintained list, but a typo
     assert flags["free"] == 4  # the three Ann rows and Fay; gmial.com is no provider
     by_status = summary["by_status"]
     assert isinstance(by_status, dict)
@@ -130,10 +133,10 @@ def test_run_writes_flags_suggestions_and_duplicates(tmp_path: Path) -> None:
 def test_run_without_canonical_duplicates_keeps_gmail_variants(tmp_path: Path) -> None:
     rows, summary = run_list(tmp_path, HygieneOptions())
     by_name = {r["name"]: r for r in rows}
-    assert by_name["Ann again"]["presend_status"] == "deliverable"
+    assert by_name["Ann again"]["presend_status"] == "unknown"
     assert by_name["Ann third"]["presend_status"] == "duplicate"
     assert by_name["Ann third"]["presend_detail"].startswith("Same address as row 1 ")
-    assert by_name["Bob"]["presend_status"] == "deliverable"  # role is a flag only
+    assert by_name["Bob"]["presend_status"] == "unknown"  # role is a flag only
     assert by_name["Bob"]["presend_role"] == "true"
     assert by_name["Cy"]["presend_status"] == "risky"
     assert by_name["Cy"]["presend_reason"] == "disposable_domain"

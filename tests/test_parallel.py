@@ -41,16 +41,16 @@ REPO = Path(__file__).resolve().parent.parent
 
 TRICKY = (
     "name,email,note\r\n"
-    '"Ann, A",ann@example.com,"two\r\nlines"\r\n'
+    '"Ann, A",ann@acme-co.com,"two\r\nlines"\r\n'
     "\r\n"
-    "Bob,BOB@example.com,plain\r\n"
-    'Cy,"cy@example.com","a ""quoted"" word, and\nmore\nlines"\r\n'
+    "Bob,BOB@acme-co.com,plain\r\n"
+    'Cy,"cy@acme-co.com","a ""quoted"" word, and\nmore\nlines"\r\n'
     "Dee,not an address,x\r\n"
-    "Eve,eve@example.com\r\n"
-    "Fay,fay@example.com,x,extra\r\n"
-    "Gus,gus@example.com,x,,\r\n"
+    "Eve,eve@acme-co.com\r\n"
+    "Fay,fay@acme-co.com,x,extra\r\n"
+    "Gus,gus@acme-co.com,x,,\r\n"
     'Ann again,ann@EXAMPLE.com,"5\'11"" tall"\r\n'
-    'Hal,hal@example.com,"ends at the end of the file'
+    'Hal,hal@acme-co.com,"ends at the end of the file'
 )
 
 
@@ -130,8 +130,8 @@ def test_pieces_give_the_rows_of_one_pass(tmp_path: Path, ending: str, size: int
 
 
 def test_pieces_with_sep_line_utf16_and_no_header(tmp_path: Path) -> None:
-    sep = _write(tmp_path, "sep=;\nname;email\nA;a@example.com\n\nB;b@example.com\n", "sep.csv")
-    wide = _write(tmp_path, 'a@example.com\tx\nb@example.com\t"y\ny"\nc@example.com\tz\n', "u16.txt", "utf-16")
+    sep = _write(tmp_path, "sep=;\nname;email\nA;a@acme-co.com\n\nB;b@acme-co.com\n", "sep.csv")
+    wide = _write(tmp_path, 'a@acme-co.com\tx\nb@acme-co.com\t"y\ny"\nc@acme-co.com\tz\n', "u16.txt", "utf-16")
     for path in (sep, wide):
         for size in (1, 2, 4):
             assert _rows_by_pieces(path, size) == _rows_in_one_pass(path)
@@ -149,7 +149,7 @@ def test_pieces_match_one_pass_on_any_text(
     cells = st.text(alphabet=st.sampled_from(list(alphabet)), max_size=8)
     drawn = rows.draw(st.lists(st.lists(cells, min_size=1, max_size=4), max_size=12))
     body = "\n".join(",".join(line) for line in drawn)
-    path = _write(tmp_path_factory.mktemp("any"), "email,b,c\nx@example.com,1,2\n" + body)
+    path = _write(tmp_path_factory.mktemp("any"), "email,b,c\nx@acme-co.com,1,2\n" + body)
     try:
         expected = _rows_in_one_pass(path)
     except InputError:
@@ -161,27 +161,27 @@ def test_pieces_match_one_pass_on_any_text(
 @pytest.mark.parametrize("size", [1, 2, 3, 50_000])
 def test_pieces_without_quotes_give_the_rows_of_one_pass(tmp_path: Path, size: int) -> None:
     # No quote anywhere: blank and ragged lines, blanks around fields, odd line-break characters.
-    text = "\n\n" + TRICKY.replace('"', "") + "\n\n,,\n x ,   \t,y\nIvy,\x0bivy@example.com\x0c,x\r\n"
+    text = "\n\n" + TRICKY.replace('"', "") + "\n\n,,\n x ,   \t,y\nIvy,\x0bivy@acme-co.com\x0c,x\r\n"
     path = _write(tmp_path, text)
     expected = _rows_in_one_pass(path)
     assert len(expected[0]) == 14 and expected[1] == {"blank": 5, "malformed": 7}
     assert _rows_by_pieces(path, size) == expected
-    single = _write(tmp_path, "email\n\na@example.com\n \nb@example.com\n", "single.csv")
+    single = _write(tmp_path, "email\n\na@acme-co.com\n \nb@acme-co.com\n", "single.csv")
     assert _rows_by_pieces(single, 2) == _rows_in_one_pass(single)
 
 
 def test_pieces_without_quotes_keep_the_csv_field_limit(tmp_path: Path) -> None:
     import csv
 
-    long_line = "B" * (csv.field_size_limit() + 1) + ",b@example.com\n"
-    path = _write(tmp_path, "name,email\nA,a@example.com\n" + long_line)
+    long_line = "B" * (csv.field_size_limit() + 1) + ",b@acme-co.com\n"
+    path = _write(tmp_path, "name,email\nA,a@acme-co.com\n" + long_line)
     with pytest.raises(InputError, match="line 3"):
         _rows_in_one_pass(path)
-    small = _write(tmp_path, "name,email\nA,a@example.com\n", "small.csv")
+    small = _write(tmp_path, "name,email\nA,a@acme-co.com\n", "small.csv")
     with open_table(small) as table:
         text = table.text_format
         assert text is not None
-        piece = TextPiece(2, "A,a@example.com\n" + long_line, 2, final=True)
+        piece = TextPiece(2, "A,a@acme-co.com\n" + long_line, 2, final=True)
         with pytest.raises(PieceError) as caught:
             parse_piece(piece, text, 2, 1, header_pending=False, first=False, start_line=1)
     assert caught.value.line == 3
@@ -195,8 +195,8 @@ def test_byte_pieces_read_back_as_text_pieces(
     # Tiny reads put CRLFs and multi-byte characters across block ends; stray Windows-1252
     # bytes in UTF-8 are counted by the workers as the one-pass reader counts them.
     monkeypatch.setattr(textfile, "_BLOCK_BYTES", block)
-    body = "name,email\r\nZoë Ørsted-Ünal,zoe@example.com\r\nAl,al@example.com\rBo,\"b\r\no\"@example.com\n".encode()
-    body += b"Caf\xe9,cafe@example.com\r\n\r\nD\x93q\x94,d@example.com\nEnd,end@example.com"
+    body = "name,email\r\nZoë Ørsted-Ünal,zoe@acme-co.com\r\nAl,al@acme-co.com\rBo,\"b\r\no\"@acme-co.com\n".encode()
+    body += b"Caf\xe9,cafe@acme-co.com\r\n\r\nD\x93q\x94,d@acme-co.com\nEnd,end@acme-co.com"
     path = tmp_path / "mixed.csv"
     path.write_bytes(bom + body)
     for size in (1, 2, 3, 100):
@@ -213,7 +213,7 @@ def test_byte_pieces_read_back_as_text_pieces(
 
 
 def test_a_byte_piece_past_the_end_of_the_file_is_an_error(tmp_path: Path) -> None:
-    path = _write(tmp_path, "email\na@example.com\n")
+    path = _write(tmp_path, "email\na@acme-co.com\n")
     with path.open("rb") as handle:
         with pytest.raises(OSError, match="changed during the run"):
             FilePiece(2, 6, 40, 1, final=True).read(handle.fileno(), "utf-8")
@@ -270,7 +270,7 @@ def _same_summary(one: dict[str, object], many: dict[str, object]) -> None:
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 50_000])
 def test_workers_write_what_one_process_writes(tmp_path: Path, chunk_size: int, report_rows: int) -> None:
     # With few report rows, the later pieces' duplicates are written and counted as text.
-    path = _write(tmp_path, TRICKY + '"\n' + "".join(f"P{i},p{i % 7}@example.com,x\n" for i in range(40)))
+    path = _write(tmp_path, TRICKY + '"\n' + "".join(f"P{i},p{i % 7}@acme-co.com,x\n" for i in range(40)))
     one = _run(path, tmp_path / "one", 1, chunk_size=chunk_size, report_row_cap=report_rows)
     many = _run(path, tmp_path / "many", 2, chunk_size=chunk_size, report_row_cap=report_rows)
     _same_summary(one, many)
@@ -285,14 +285,14 @@ def test_workers_quote_addresses_holding_the_delimiter(tmp_path: Path, report_ro
     # "|" is atext: a pre-checked address may hold the delimiter and must be quoted (in its
     # duplicates' detail too); ";" is in every duplicate's detail.
     for delimiter in ("|", ";"):
-        cells = [f"a{delimiter * (i % 2)}b{i % 20}@Example.com" for i in range(30)]
+        cells = [f"a{delimiter * (i % 2)}b{i % 20}@Acme-co.com" for i in range(30)]
         quoted = ['"' + cell + '"' if delimiter in cell else cell for cell in cells]
         rows = [f"N{i}{delimiter}{cell}{delimiter}x" for i, cell in enumerate(quoted)]
         rows += [
             f"R{delimiter}info@gmail.com{delimiter}y",
             f"T{delimiter}t@gmial.com{delimiter}z",
             f"D{delimiter}d@mailinator.com{delimiter}w",
-            f'S{delimiter}"a{delimiter}{delimiter}b0@example.com"{delimiter}v',
+            f'S{delimiter}"a{delimiter}{delimiter}b0@acme-co.com"{delimiter}v',
         ]
         path = _write(
             tmp_path, f"name{delimiter}email{delimiter}note\n" + "\n".join(rows) + "\n", f"d{ord(delimiter)}.csv"
@@ -306,14 +306,14 @@ def test_workers_quote_addresses_holding_the_delimiter(tmp_path: Path, report_ro
         assert [line.rsplit(delimiter, 1)[0] for line in a[0]] == [line.rsplit(delimiter, 1)[0] for line in b[0]]
         assert a[1] == b[1]
         if delimiter == "|":
-            assert any(f'"a{delimiter}b1@example.com"' in line for line in b[0])
-            assert any('|"Same address as row 2 (this row: a|b1@example.com); only' in line for line in b[0])
+            assert any(f'"a{delimiter}b1@acme-co.com"' in line for line in b[0])
+            assert any('|"Same address as row 2 (this row: a|b1@acme-co.com); only' in line for line in b[0])
         else:  # "a;b1@..." is no address; the duplicates of "ab0@..." hold ";" in their detail
-            assert any(';"Same address as row 1 (this row: ab0@example.com); only' in line for line in b[0])
+            assert any(';"Same address as row 1 (this row: ab0@acme-co.com); only' in line for line in b[0])
 
 
 @pytest.mark.parametrize(
-    "hygiene", [{"canonical_duplicates": True}, {"role_is_risky": True}, {"disposable_block": ("example.org",)}]
+    "hygiene", [{"canonical_duplicates": True}, {"role_is_risky": True}, {"disposable_block": ("acme-co.org",)}]
 )
 @pytest.mark.parametrize("keep_risky", [False, True])
 def test_workers_follow_the_hygiene_options(tmp_path: Path, hygiene: dict[str, object], keep_risky: bool) -> None:
@@ -323,11 +323,11 @@ def test_workers_follow_the_hygiene_options(tmp_path: Path, hygiene: dict[str, o
             [
                 ("a.b+x", "gmail.com"),
                 ("ab", "gmail.com"),
-                ("info", "example.com"),
-                ("x", "example.org"),
+                ("info", "acme-co.com"),
+                ("x", "acme-co.org"),
                 ("Sales", "Example.COM"),
-                ("y+1", "example.com"),
-                ("y", "example.com"),
+                ("y+1", "acme-co.com"),
+                ("y", "acme-co.com"),
                 ("z", "gmial.com"),
             ]
             * 3
@@ -342,9 +342,9 @@ def test_workers_follow_the_hygiene_options(tmp_path: Path, hygiene: dict[str, o
 
 
 def test_workers_count_stray_windows_1252_bytes_as_one_process_does(tmp_path: Path) -> None:
-    lines = [b"name,email"] + [f"Né{i},n{i % 40}@example.com".encode() for i in range(300)]
-    lines[120] = b"Caf\xe9,cafe@example.com"
-    lines[250] = b"\x93Quoted\x94,q@example.com"
+    lines = [b"name,email"] + [f"Né{i},n{i % 40}@acme-co.com".encode() for i in range(300)]
+    lines[120] = b"Caf\xe9,cafe@acme-co.com"
+    lines[250] = b"\x93Quoted\x94,q@acme-co.com"
     path = tmp_path / "stray.csv"
     path.write_bytes(b"\r\n".join(lines) + b"\r\n")
     one = _run(path, tmp_path / "one", 1, chunk_size=25)
@@ -391,7 +391,7 @@ def test_a_broken_quote_is_reported_with_its_line_by_the_workers(tmp_path: Path)
     limit = csv.field_size_limit()
     csv.field_size_limit(1000)
     try:
-        path = _write(tmp_path, "email,note\na@example.com,x\n" + 'b@example.com,"' + "y" * 2000 + "\n" + "c@x.com,z\n")
+        path = _write(tmp_path, "email,note\na@acme-co.com,x\n" + 'b@acme-co.com,"' + "y" * 2000 + "\n" + "c@x.com,z\n")
         with pytest.raises(InputError) as one:
             _run(path, tmp_path / "one", 1, chunk_size=1)
         with pytest.raises(InputError) as many:
@@ -403,7 +403,7 @@ def test_a_broken_quote_is_reported_with_its_line_by_the_workers(tmp_path: Path)
 
 
 def test_workers_commit_every_chunk_size_rows(tmp_path: Path) -> None:
-    path = _write(tmp_path, "email\n" + "".join(f"u{i}@example.com\n" for i in range(25_000)))
+    path = _write(tmp_path, "email\n" + "".join(f"u{i}@acme-co.com\n" for i in range(25_000)))
     seen: list[tuple[int, int]] = []
 
     def events(name: str, fields: dict[str, object]) -> None:
@@ -429,7 +429,7 @@ def test_a_worker_that_cannot_write_stops_the_run_with_the_outputs_message(
     def full(*args: object) -> int:
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    path = _write(tmp_path, "email\n" + "".join(f"u{i}@example.com\n" for i in range(3000)))
+    path = _write(tmp_path, "email\n" + "".join(f"u{i}@acme-co.com\n" for i in range(3000)))
     monkeypatch.setattr(parallel.os, "pwrite", full)  # the workers are forked with it
     with pytest.raises(OutputError, match=r"writing the outputs failed \(No space left on device\); free some"):
         _run(path, tmp_path / "many", 2, chunk_size=700)
@@ -448,7 +448,7 @@ def test_workers_read_legacy_encodings_as_one_process_does(tmp_path: Path, encod
         "gb18030": ["张伟", "王芳", "李娜", "刘洋"],
     }[encoding]
     lines = ["Name,Email,Note"] + [
-        f'{names[i % 4]},n{i % 30}@example.com,"{names[(i + 1) % 4]}\r\n{i}"' for i in range(120)
+        f'{names[i % 4]},n{i % 30}@acme-co.com,"{names[(i + 1) % 4]}\r\n{i}"' for i in range(120)
     ]
     path = _write(tmp_path, "\r\n".join(lines) + "\r\n", "legacy.csv", encoding)
     for size in (1, 7):
@@ -458,17 +458,17 @@ def test_workers_read_legacy_encodings_as_one_process_does(tmp_path: Path, encod
     _same_summary(one, many)
     assert _outputs(tmp_path / "one", "legacy")[:2] == _outputs(tmp_path / "many", "legacy")[:2]
     clean = (tmp_path / "many" / "legacy.clean.csv").read_bytes().decode("utf-8-sig")
-    assert clean.startswith(f"Name,Email,Note\r\n{names[0]},n0@example.com,\"{names[1]}\r\n0\"\r\n")
+    assert clean.startswith(f"Name,Email,Note\r\n{names[0]},n0@acme-co.com,\"{names[1]}\r\n0\"\r\n")
 
 
 @pytest.mark.parametrize(
     ("text", "first", "count"),
     [
         # A header after white space; lines of blanks or control characters are rows.
-        (" \t\n\nname,email\n   \n,\nAnn,ann@example.com\n\x01,\nBob,bob@example.com\n \n", ["   "], 5),
+        (" \t\n\nname,email\n   \n,\nAnn,ann@acme-co.com\n\x01,\nBob,bob@acme-co.com\n \n", ["   "], 5),
         # No header: the first contact's address is broken, or empty.
-        ("\n  \nAnn,ann@@example.com\nBob,bob@example.com\n\t,\nCy,cy@example.org\n", ["Ann", "ann@@example.com"], 4),
-        (",\nAnn,\nBob,bob@example.com\nCy,cy@example.org\n", ["Ann", ""], 3),
+        ("\n  \nAnn,ann@@acme-co.com\nBob,bob@acme-co.com\n\t,\nCy,cy@acme-co.org\n", ["Ann", "ann@@acme-co.com"], 4),
+        (",\nAnn,\nBob,bob@acme-co.com\nCy,cy@acme-co.org\n", ["Ann", ""], 3),
     ],
     ids=["header", "broken-first", "empty-first"],
 )

@@ -247,7 +247,8 @@ def test_cli_report_errors_are_one_line_exit_2(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("levels", "probed", "expected"),
     [
-        (["syntax"], False, "are safe to send as far as syntax can tell (domains and mailboxes were not checked)"),
+        (["syntax"], False, "are well formed and nothing was found against them; they are in the clean list. "
+                            "Their domains and mailboxes were not checked"),
         (["syntax", "dns"], False, "are safe to send as far as DNS can tell"),
         (["syntax", "dns", "mailbox"], True, "are safe to send; they are in the clean list"),
     ],

@@ -18,6 +18,7 @@ import pytest
 
 from tests.run_helpers import (
     REPO,
+    RUN_OUTPUTS,
     assert_lock_free,
     assert_nothing_left,
     assert_same_outputs,
@@ -140,7 +141,7 @@ def test_a_changed_input_is_not_resumed(big_list: Path, tmp_path: Path) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
     with listing.open("a", encoding="utf-8") as handle:
-        handle.write("999999,Late,Row,late@example.com,X,Y,2020-01-01,\n")
+        handle.write("999999,Late,Row,late@acme-co.com,X,Y,2020-01-01,\n")
     again = _cli(listing, out, "--resume")
     assert again.returncode == 2
     assert "the input changed since the interrupted run" in again.stderr
@@ -173,27 +174,27 @@ def test_a_second_run_on_the_same_outputs_is_refused(big_list: Path, tmp_path: P
 
 def test_resume_with_nothing_to_resume_runs_from_the_start(tmp_path: Path) -> None:
     listing = tmp_path / "small.csv"
-    listing.write_text("name,email\nAnn,ann@example.com\nBob,bob@example\n", encoding="utf-8")
+    listing.write_text("name,email\nAnn,ann@acme-co.com\nBob,bob@example\n", encoding="utf-8")
     out = tmp_path / "out"
     done = subprocess.run(
         _command(listing, out, "--resume"), cwd=REPO, capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads((out / "small.summary.json").read_text())["by_status"] == {"deliverable": 1, "undeliverable": 1}
+    assert json.loads((out / "small.summary.json").read_text())["by_status"] == {"unknown": 1, "undeliverable": 1}
 
 
 def test_temporary_files_of_a_killed_run_are_removed(tmp_path: Path) -> None:
     listing = tmp_path / "small.csv"
-    listing.write_text("name,email\nAnn,ann@example.com\n", encoding="utf-8")
+    listing.write_text("name,email\nAnn,ann@acme-co.com\n", encoding="utf-8")
     out = tmp_path / "out"
     out.mkdir()
-    # What a run killed while writing its report and its resume state leaves, and files of others.
-    left = [".small.report.html.k3j_x9q1.tmp", ".small.resume.json.tmp"]
+    # What a run killed while writing its report, a download and its resume state leaves, and files of others.
+    left = [".small.report.html.k3j_x9q1.tmp", ".small.risky.csv.a1b2c3d4.tmp", ".small.resume.json.tmp"]
     others = [".smaller.report.html.k3j_x9q1.tmp", ".small.report.html.partial", "notes.tmp"]
     for name in left + others:
         (out / name).write_text("x", encoding="utf-8")
     done = _cli(listing, out)
     assert done.returncode == 0, done.stderr
     assert sorted(p.name for p in out.iterdir()) == sorted(
-        [*others, "small.clean.csv", "small.report.html", "small.results.csv", "small.summary.json"]
+        [*others, *(f"small.{kind}" for kind in RUN_OUTPUTS)]
     )

@@ -9,9 +9,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.run_helpers import REPO
+from tests.run_helpers import REPO, RUN_OUTPUTS
 
-LIST = "Name,Email\nAnn,ann@example.com\nBob,bob@@x.example\nAnn again,ANN@example.com\n"
+LIST = "Name,Email\nAnn,ann@acme-co.com\nBob,bob@@x.example\nAnn again,ANN@acme-co.com\n"
 
 
 def presend(stdin: str, *args: str) -> subprocess.CompletedProcess[bytes]:
@@ -22,8 +22,7 @@ def presend(stdin: str, *args: str) -> subprocess.CompletedProcess[bytes]:
 def test_stdin_in_and_the_results_table_out(tmp_path: Path) -> None:
     done = presend(LIST, "-", "--no-dns", "--no-cache", "--out", str(tmp_path), "--stdout")
     assert done.returncode == 0, done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == [
-        "stdin.clean.csv", "stdin.report.html", "stdin.results.csv", "stdin.summary.json"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"stdin.{kind}" for kind in RUN_OUTPUTS]
     assert done.stdout == (tmp_path / "stdin.results.csv").read_bytes()  # the table, and nothing else
     stderr = done.stderr.decode()
     assert "3 rows in " in stderr and "report:" in stderr  # the closing lines went to stderr
@@ -33,8 +32,8 @@ def test_json_lines(tmp_path: Path) -> None:
     done = presend(LIST, "-", "--no-dns", "--no-cache", "--out", str(tmp_path), "--stdout", "--format", "jsonl", "-q")
     assert done.returncode == 0, done.stderr
     rows = [json.loads(line) for line in done.stdout.decode().splitlines()]
-    assert [row["Email"] for row in rows] == ["ann@example.com", "bob@@x.example", "ANN@example.com"]
-    assert [row["presend_status"] for row in rows] == ["deliverable", "undeliverable", "duplicate"]
+    assert [row["Email"] for row in rows] == ["ann@acme-co.com", "bob@@x.example", "ANN@acme-co.com"]
+    assert [row["presend_status"] for row in rows] == ["unknown", "undeliverable", "duplicate"]
     assert rows[0]["Name"] == "Ann" and "presend_checked_at" in rows[0]
 
 

@@ -70,7 +70,8 @@ def _facts(cell: str, **layers: object) -> RowFacts:
     assert domain is None or isinstance(domain, DomainVerdict)
     hygiene = Hygiene(HygieneOptions())
     flags = hygiene.flags(check, domain) if check.ok else HygieneFlags()
-    return replace(RowFacts(check, flags=flags, checked_at=NOW), **layers)  # type: ignore[arg-type]
+    offline = hygiene.offline(check.ascii_domain) if check.ok else ""
+    return replace(RowFacts(check, flags=flags, checked_at=NOW, offline=offline), **layers)  # type: ignore[arg-type]
 
 
 _NO_MX = dns.MxLookup(dns.Outcome.NODATA, (), 300)
@@ -88,8 +89,21 @@ FORECAST_TABLE = [
      (Status.UNDELIVERABLE, "501", "5.1.3", "consecutive_dots")),
     ("syntax", "local part over 64 octets", _facts("x" * 65 + "@example.com"), VerdictOptions(),
      (Status.UNDELIVERABLE, "501", "5.1.3", "local_part_too_long")),
-    ("syntax", "cleaned, then judged (offline)", _facts("mailto:Ann Lee <ann@example.com>"), VerdictOptions(),
-     (Status.DELIVERABLE, "250", "2.0.0", "syntax_ok")),
+    ("syntax", "cleaned, then judged (offline)", _facts("mailto:Ann Lee <ann@acme-corp.com>"), VerdictOptions(),
+     (Status.UNKNOWN, "", "", "domain_not_checked")),
+    ("offline", "top-level domain that does not exist", _facts("ann@acme.con"), VerdictOptions(),
+     (Status.UNDELIVERABLE, "550", "5.1.2", "unknown_tld")),
+    ("offline", "special-use top-level name", _facts("ann@lab.example"), VerdictOptions(),
+     (Status.UNDELIVERABLE, "550", "5.1.2", "special_use_domain")),
+    ("offline", "documentation domain (null MX)", _facts("ann@example.com"), VerdictOptions(),
+     (Status.UNDELIVERABLE, "556", "5.1.10", "special_use_domain")),
+    ("offline", "known typo domain", _facts("ann@gmial.com"), VerdictOptions(),
+     (Status.UNDELIVERABLE, "", "", "typo_domain")),
+    ("dns", "special-use name served by the resolver: DNS decides",
+     _facts("ann@lab.example", domain=_accepting("lab.example")), VerdictOptions(),
+     (Status.DELIVERABLE, "250", "2.0.0", "domain_accepts_mail")),
+    ("dns", "known typo domain that takes mail", _facts("ann@gmial.com", domain=_accepting("gmial.com")),
+     VerdictOptions(), (Status.UNDELIVERABLE, "250", "2.0.0", "typo_domain")),
     ("dns", "NXDOMAIN", _facts("ann@gone.example", domain=_domain("gone.example", dns.MxLookup(dns.Outcome.NXDOMAIN))),
      VerdictOptions(), (Status.UNDELIVERABLE, "550", "5.1.2", "nxdomain")),
     ("dns", "no MX and no A/AAAA",
@@ -121,13 +135,15 @@ FORECAST_TABLE = [
                                                mailbox=_mailbox("ann@example.com", 450, "4.7.1 Greylisted")),
      VerdictOptions(), (Status.UNKNOWN, "450", "4.7.1", "greylisted")),
     ("hygiene", "disposable domain", _facts("ann@mailinator.com"), VerdictOptions(),
-     (Status.RISKY, "250", "2.0.0", "disposable_domain")),
-    ("hygiene", "role account, flag only", _facts("info@example.com"), VerdictOptions(),
-     (Status.DELIVERABLE, "250", "2.0.0", "syntax_ok")),
-    ("hygiene", "role account, --role-risky", _facts("info@example.com"), VerdictOptions(role_is_risky=True),
-     (Status.RISKY, "250", "2.0.0", "role_account")),
+     (Status.RISKY, "", "", "disposable_domain")),
+    ("hygiene", "disposable domain, DNS accepts", _facts("ann@mailinator.com", domain=_accepting("mailinator.com")),
+     VerdictOptions(), (Status.RISKY, "250", "2.0.0", "disposable_domain")),
+    ("hygiene", "role account, flag only", _facts("info@acme-corp.com"), VerdictOptions(),
+     (Status.UNKNOWN, "", "", "domain_not_checked")),
+    ("hygiene", "role account, --role-risky", _facts("info@acme-corp.com"), VerdictOptions(role_is_risky=True),
+     (Status.RISKY, "", "", "role_account")),
     ("hygiene", "free provider, flag only", _facts("ann@gmail.com"), VerdictOptions(),
-     (Status.DELIVERABLE, "250", "2.0.0", "syntax_ok")),
+     (Status.UNKNOWN, "", "", "domain_not_checked")),
 ]
 
 
@@ -232,10 +248,10 @@ def test_template_text_is_the_csv_formatting_of_encode(outcome: RowOutcome, deli
 
 
 def test_a_template_of_an_unstamped_outcome_leaves_the_time_to_each_row() -> None:
-    facts = _facts("ann@example.com", checked_at="\x1fchecked_at\x1f")
+    facts = _facts("ann@acme-corp.com", checked_at="\x1fchecked_at\x1f")
     template = Template.like(decide(facts))
     assert template.with_time and not template.with_detail
-    assert template.fill("bob@example.com", "", NOW) == encode(decide(_facts("bob@example.com")))
+    assert template.fill("bob@acme-corp.com", "", NOW) == encode(decide(_facts("bob@acme-corp.com")))
     with pytest.raises(ValueError, match="one check time"):
         template.tail_texts(CsvLines(","))
     stamped = Template.like(decide(_facts("ann@example.com", domain=_accepting("example.com"),
@@ -253,8 +269,8 @@ def test_a_duplicate_template_fills_detail_and_address() -> None:
 
 
 def test_the_tally_counts_a_template_as_each_of_its_rows() -> None:
-    template = Template.like(decide(_facts("ann@example.com")))
-    rows = [template.fill(f"u{i}@example.com") for i in range(5)]
+    template = Template.like(decide(_facts("ann@acme-corp.com")))
+    rows = [template.fill(f"u{i}@acme-corp.com") for i in range(5)]
     one, alike = Tally(), Tally()
     one.add_many(list(range(1, 6)), ["c"] * 5, rows)
     alike.count_alike(template.columns, 5)
@@ -262,9 +278,9 @@ def test_the_tally_counts_a_template_as_each_of_its_rows() -> None:
     problem = Template.like(decide(_facts("ann@mailinator.com")))
     with pytest.raises(ValueError, match="one by one"):
         alike.count_alike(problem.columns, 1)
-    duplicate = Template.like(decide(_facts("ann@example.com", first_row=1)), detail=True)
-    with pytest.raises(ValueError, match="no more problem rows"):
-        alike.count_alike(duplicate.columns, 1)
+    # Duplicates are counted alike once the run's tally has no room left for them (the
+    # coordinator's call): they are counted, never kept.
+    duplicate = Template.like(decide(_facts("ann@acme-corp.com", first_row=1)), detail=True)
     full = Tally(row_cap=0)
     full.count_alike(duplicate.columns, 3)
     assert full.problem_rows_total == 3 and full.by_status == {"duplicate": 3}
@@ -279,6 +295,7 @@ _CELLS = [
     "eve@gmial.com", "eve@gmial.com", "fay@gone.example", "fay@gone.example", "gus@example.con",
     "not an address", "", "mailto:Hal <hal@example.com>", 'o"q@example.com', "semi;colon@example.com",
     "ivy@bücher.example", "ivy@bücher.example", "jo@null.example", "postmaster@example.com",
+    "kim@acme-corp.com", "Kim@Acme-Corp.com", "info@acme-corp.com", "lee@acme.con", "max@gmail.com",
 ]
 
 
@@ -327,4 +344,10 @@ def test_templates_give_what_deciding_each_row_gives(tmp_path: Path, dns_level: 
         outputs[fast] = (_results(out), (out / "list.clean.csv").read_bytes())
     assert outputs[True] == outputs[False]
     statuses = {row[len(row) - len(RESULT_COLUMNS) + 1] for row in outputs[True][0][1:]}
-    assert {"deliverable", "risky", "undeliverable", "unknown", "duplicate"} <= statuses
+    if dns_level:
+        assert {"deliverable", "risky", "undeliverable", "unknown", "duplicate"} <= statuses
+    else:  # offline, nothing is called deliverable; the unchecked rows are still clean
+        assert {"risky", "undeliverable", "unknown", "duplicate"} <= statuses and "deliverable" not in statuses
+        reasons = {row[len(row) - len(RESULT_COLUMNS) + 4] for row in outputs[True][0][1:]}
+        assert {"domain_not_checked", "unknown_tld", "special_use_domain", "typo_domain"} <= reasons
+        assert b"kim@acme-corp.com" in outputs[True][1]

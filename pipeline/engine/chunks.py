@@ -21,7 +21,7 @@ from itertools import compress
 import numpy as np
 
 from pipeline.bounced import Suppressions
-from pipeline.columns import CHECKED_AT_SLOT, Template, encode
+from pipeline.columns import CHECKED_AT_SLOT, REASON, Template, encode
 from pipeline.engine.fastsyntax import PendingSyntax, SyntaxChunk, SyntaxJudge
 from pipeline.io.ingest import RowChunk
 from pipeline.io.outputs import CsvLines
@@ -31,6 +31,7 @@ from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressC
 from pipeline.rules.dedupe import DuplicateIndex, hash_keys
 from pipeline.rules.hygiene import Hygiene
 from pipeline.rules.syntax import check_address
+from pipeline.rules.tlds import deciding_name
 from pipeline.verdict import RowFacts, VerdictOptions, decide, duplicate_detail, shares_outcome
 
 #: Templates the general path keeps (then it forgets them all and starts again).
@@ -69,7 +70,8 @@ class AlikeRows:
     common rows that are not duplicates, as the tally counts them (lower case), in order;
     ``counted`` lists each :class:`~pipeline.columns.Template` the text came from with the
     number of rows it gave (see :meth:`~pipeline.report.tally.Tally.count_alike`); ``status``
-    is the status of the common rows that are not duplicates ("" when there are none).
+    and ``reason`` are the status and reason of the common rows that are not duplicates
+    ("" when there are none).
 
     With ``duplicates_as_text``, the plain duplicates of such rows come as text too:
     ``duplicates`` lists their indexes (rows kept out of the clean list).
@@ -82,18 +84,22 @@ class AlikeRows:
     counted: list[tuple[Template, int]] = field(default_factory=list)
     duplicates: list[int] = field(default_factory=list)
     status: str = ""
+    reason: str = ""
 
     def record(self, templates: Sequence[Template | None], counts: Sequence[int]) -> None:
-        """Note how many rows each template gave (templates of new addresses share one status)."""
+        """Note how many rows each template gave (templates of new addresses share one status and reason)."""
         for template, count in zip(templates, counts, strict=True):
             if template is None or not count:
                 continue
             self.counted.append((template, count))
             if template.with_detail:
                 continue
-            if self.status and template.status != self.status:
-                raise ValueError(f"common rows of two statuses in one chunk: {self.status}, {template.status}")
-            self.status = template.status
+            reason = template.columns[REASON]
+            if self.status and (template.status, reason) != (self.status, self.reason):
+                raise ValueError(
+                    f"common rows of two kinds in one chunk: {self.status} {self.reason}, {template.status} {reason}"
+                )
+            self.status, self.reason = template.status, reason
 
 
 class ChunkJudge:
@@ -343,8 +349,10 @@ class ChunkJudge:
             role = role_get(local)
             if role is None:
                 role = role_for(local)
-            if facts[0] or facts[2]:
-                rest.append(i)  # disposable, or a suggestion: not a shared outcome (shares_outcome)
+            if facts[0] or facts[2] or facts[4]:
+                # disposable, a suggestion, or known offline not to take mail: not a shared
+                # outcome (shares_outcome)
+                rest.append(i)
                 continue
             kind = (role << 1) | facts[1]
             if duplicate_of and (first := duplicate_of.get(i)) is not None:
@@ -403,6 +411,7 @@ class ChunkJudge:
             domain=domain,
             flags=self.hygiene.flags(check, domain),
             checked_at=checked_at,
+            offline=self.hygiene.offline(check.ascii_domain),
         )
         return Template.like(decide(facts, self.verdict_options), detail=first is not None)
 
@@ -429,6 +438,7 @@ class ChunkJudge:
         slow = syntax.slow
         domains = self.domains if self.dns_level else None
         flags_for = self.hygiene.flags_for
+        offline_of = self.hygiene.offline
         options = self.verdict_options
         shared = self._shared if self.options.fast_syntax else None
         if shared is not None and len(shared) >= TEMPLATE_MEMO_LIMIT:
@@ -447,12 +457,15 @@ class ChunkJudge:
                 local, ascii_domain = check.local, check.ascii_domain
             domain = domains.get(ascii_domain) if domains is not None else None
             flags = flags_for(local, ascii_domain, domain)
+            offline = offline_of(ascii_domain) if domain is None else ""
             if not shares_outcome(mailboxes.get(email) if mailboxes else None, flags, options):
                 rows[i] = encode(decide(self._facts(chunk, syntax, i, duplicate_of, mailboxes, checked_at), options))
                 continue
             first = duplicate_of.get(i) if duplicate_of else None
             if first is None:
-                key: tuple[object, ...] = (id(domain), flags.role, flags.free)
+                # Offline, a domain known not to take mail has the verdict of its standing and name.
+                known = (offline, deciding_name(ascii_domain)) if offline else ()
+                key: tuple[object, ...] = (id(domain), flags.role, flags.free, *known)
                 detail = ""
             else:
                 note = self.hygiene.duplicate_note(syntax.check(i))
@@ -490,6 +503,7 @@ class ChunkJudge:
             flags=self.hygiene.flags(check, domain),
             checked_at=checked_at,
             bounced=self.bounces.get(check.email) if self.bounces else None,
+            offline=self.hygiene.offline(check.ascii_domain),
         )
 
 

@@ -247,8 +247,8 @@ class Coordinator:
         firsts = index.first_rows(hashes[kept], valid[kept] + start)
         repeated = firsts >= 0
         head.entries = index.export_new()
-        # The problem rows the report can still take (the pieces before may fill them).
-        room = max(tally.row_cap - len(tally.problem_rows), 0)
+        # The duplicates the report can still take (the pieces before may fill them).
+        room = max(tally.row_cap - len(tally.ranked), 0)
         verdicts = Verdicts(start, valid[kept][repeated].tobytes(), firsts[repeated].tobytes(), room, skip=skip)
         if self.levels is not None:
             positions = np.flatnonzero(kept)

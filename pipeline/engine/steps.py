@@ -159,7 +159,8 @@ class Verdicts:
 
     ``start`` is the piece's first row number; ``repeated`` the piece indexes of the rows
     that repeat an earlier address and ``firsts`` the row each repeats (int64 bytes);
-    ``room`` the problem rows the report can still take. ``domains`` and ``mailboxes`` hold
+    ``room`` the duplicates the report can still take (its last rank's room: at 0, a
+    piece's plain duplicates are only counted). ``domains`` and ``mailboxes`` hold
     the verdicts of the network levels for the piece's addresses. The piece's first ``skip``
     rows were committed by an interrupted run: they are left out (a resumed run), and
     ``start`` is then the number of the first row after them.
@@ -290,7 +291,10 @@ def finish(judge: ChunkJudge, context: StepContext, prepared: Prepared, verdicts
     now = lap(timings, "verdicts", started)
     count = len(chunk)
     # Big enough caps that a piece's own tally never prunes: the coordinator's does, on merging.
-    tally = Tally(row_cap=verdicts.room, domain_cap=max(count, context.domain_cap), suggestion_cap=count)
+    # The piece keeps as many problem rows as the report shows: a better-ranked row of this
+    # piece may push out a row of an earlier one (pipeline.report.ranked).
+    tally = Tally(row_cap=context.options.report_row_cap, domain_cap=max(count, context.domain_cap),
+                  suggestion_cap=count)
     for template, alike_rows in alike.counted:
         tally.count_alike(template.columns, alike_rows)
     others = [index for index, values in enumerate(columns) if values]
@@ -309,7 +313,7 @@ def _encode(rows: RowFormat, chunk: RowChunk, columns: list[list[str]], alike: A
             raw: list[str]) -> dict[str, tuple[bytes, int]]:
     """The piece's results and clean lines as UTF-8 bytes, with their line counts."""
     held_back = chain(chunk.problems, alike.duplicates)
-    heads, tails, keep = rows.line_parts(chunk.cells, columns, alike.tails, rows.sendable(alike.status),
+    heads, tails, keep = rows.line_parts(chunk.cells, columns, alike.tails, rows.sendable(alike.status, alike.reason),
                                          held_back, raw)
     # Encoded part by part: most parts are ASCII, whose encoding is a copy (a whole piece as
     # one text is as wide as its widest character, and slower to encode); a results line is

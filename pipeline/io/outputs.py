@@ -24,10 +24,11 @@ from itertools import compress
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.columns import RESULT_COLUMNS, STATUS
+from pipeline.columns import REASON, RESULT_COLUMNS, STATUS
 from pipeline.errors import OutputError
 from pipeline.io.ingest import TableInfo
 from pipeline.models import Status
+from pipeline.verdict import NOT_CHECKED_REASON
 
 #: Line end of the CSV outputs. csv quotes any value holding one of these characters, so a
 #: value with a lone CR or LF stays inside its field.
@@ -111,6 +112,22 @@ def _replace(tmp: Path, path: Path) -> None:
         with contextlib.suppress(OSError):
             tmp.unlink()
         raise _cannot_write(path, exc) from exc
+
+
+def temp_beside(path: Path) -> tuple[int, Path]:
+    """A temporary file beside ``path`` (descriptor, name), for a writer that renames it into
+    place with :func:`replace_into`; :func:`remove_stale_temps` knows its name."""
+    return _temp_in(path.parent, path.name)
+
+
+def replace_into(tmp: Path, path: Path) -> None:
+    """Rename ``tmp`` to ``path`` (removing ``tmp`` and raising :class:`OutputError` on failure)."""
+    _replace(tmp, path)
+
+
+def sync_dir(directory: Path) -> None:
+    """Make the renames in ``directory`` durable (best effort)."""
+    _sync_dir(directory)
 
 
 def remove_stale_temps(paths: Iterable[Path]) -> None:
@@ -230,6 +247,20 @@ def sendable_statuses(keep_risky: bool) -> frozenset[str]:
     return frozenset((Status.DELIVERABLE.value,))
 
 
+#: The reasons whose rows go to the clean list whatever their status: the rows against which
+#: nothing was found at the levels that ran, although they forecast no reply (``unknown``
+#: ``domain_not_checked``, a run without DNS). So a syntax-only clean keeps every well-formed
+#: new address that nothing else spoke against, and never calls it deliverable.
+SENDABLE_REASONS: frozenset[str] = frozenset((NOT_CHECKED_REASON,))
+
+
+def is_sendable(status: str, reason: str, keep_risky: bool) -> bool:
+    """The clean list's rule: a row is clean when nothing was found against it at the levels
+    that ran: ``deliverable`` (``risky`` too with ``--keep-risky``) or a reason of
+    :data:`SENDABLE_REASONS`. (Ill-formed rows are held back whatever they say.)"""
+    return status in sendable_statuses(keep_risky) or reason in SENDABLE_REASONS
+
+
 class RowFormat:
     """How rows become the lines of the results and clean lists: the header's width, the
     delimiter and quoting, and which statuses are sendable. Holds no file, so it can be
@@ -292,10 +323,11 @@ class RowFormat:
         for index, text in zip(others, lines.parts([columns[index] for index in others]), strict=True):
             tails[index] = delimiter + text
         sendable = self._sendable
+        reasons = SENDABLE_REASONS
         if tails_sendable:
-            keep = [not values or values[STATUS] in sendable for values in columns]
+            keep = [not values or values[STATUS] in sendable or values[REASON] in reasons for values in columns]
         else:
-            keep = [bool(values) and values[STATUS] in sendable for values in columns]
+            keep = [bool(values) and (values[STATUS] in sendable or values[REASON] in reasons) for values in columns]
         for index in held_back:
             keep[index] = False
         return heads, tails, keep
@@ -310,9 +342,9 @@ class RowFormat:
         """The formatter of this writer's CSV lines (its delimiter and quoting)."""
         return self._lines
 
-    def sendable(self, status: str) -> bool:
-        """True when rows of this status go to the clean list."""
-        return status in self._sendable
+    def sendable(self, status: str, reason: str = "") -> bool:
+        """True when rows of this status and reason go to the clean list (:func:`is_sendable`)."""
+        return status in self._sendable or reason in SENDABLE_REASONS
 
 
 
@@ -402,8 +434,8 @@ class TableWriter:
     ) -> None:
         """Append one chunk given as each row's cells and its RESULT_COLUMNS values.
 
-        Every row goes to results; the sendable ones to clean: ``deliverable`` (and ``risky``
-        too with ``keep_risky``). A duplicate never is sendable, and the rows whose index is in
+        Every row goes to results; the sendable ones to clean (:func:`is_sendable`). A
+        duplicate never is sendable, and the rows whose index is in
         ``ill_formed`` never go to the clean list.
         """
         results, clean = self.format_columns(cells, columns, ill_formed)

@@ -1,6 +1,7 @@
 """The files one run writes, replaces or removes, and the guard that keeps them off other files.
 
-A run of ``<stem>`` owns, in its output folder: the four outputs, their hidden ``.partial``
+A run of ``<stem>`` owns, in its output folder: the four outputs and the downloads by
+category (``<stem>.risky.csv`` ...), the hidden ``.partial``
 twins, the duplicate-index partial, ``<stem>.resume.json`` (and its temporary twin) and
 ``<stem>.lock``. Before the run touches any of them, :func:`guard_run_files` checks each one
 that already exists:
@@ -25,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pipeline.errors import OutputError
+from pipeline.io.downloads import download_paths
 from pipeline.io.lock import lock_path
 from pipeline.io.outputs import output_paths, partial_path, write_fix
 from pipeline.io.state import dedupe_path, state_path, state_temp_path
@@ -45,7 +47,7 @@ class RunFiles:
     @classmethod
     def of(cls, out_dir: Path, stem: str) -> RunFiles:
         """The run files of ``stem`` in ``out_dir``."""
-        outputs = output_paths(out_dir, stem)
+        outputs = {**output_paths(out_dir, stem), **download_paths(out_dir, stem)}
         partials = {kind: partial_path(outputs[kind]) for kind in ("results", "clean")}
         partials["dedupe"] = dedupe_path(out_dir, stem)
         state = state_path(out_dir, stem)

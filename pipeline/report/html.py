@@ -26,12 +26,15 @@ from markupsafe import Markup
 from platformdirs import user_cache_dir
 
 from pipeline.codes import CodeInfo, lookup
+from pipeline.columns import KEY_CODE, KEY_REASON, KEY_STATUS
+from pipeline.io.outputs import SENDABLE_REASONS
 from pipeline.models import Status
 from pipeline.report.advice import reason_notes
 from pipeline.report.tally import ProblemRow, Tally
 from pipeline.report.trust_view import probe_trust_rows
 from pipeline.rules.providers import identify_provider
-from pipeline.verdict import DUPLICATE_REASON, MALFORMED_REASON, SYNTAX_OK_REASON
+from pipeline.rules.tlds import SPECIAL_USE, UNKNOWN_TLD
+from pipeline.verdict import DUPLICATE_REASON, MALFORMED_REASON, NOT_CHECKED_REASON, TYPO_REASON
 
 #: Statuses in the order the report shows them, with a glyph (colour is never the only
 #: signal) and a plain-words label.
@@ -54,7 +57,11 @@ REASONS: dict[str, str] = {
     "invalid_syntax": "Malformed address",
     DUPLICATE_REASON: "Repeats an earlier row",
     MALFORMED_REASON: "Row does not match the header",
-    SYNTAX_OK_REASON: "Well formed (domain not checked)",
+    NOT_CHECKED_REASON: "Well formed; domain not checked",
+    "syntax_ok": "Well formed (domain not checked)",
+    TYPO_REASON: "Misspelled popular domain",
+    UNKNOWN_TLD: "Top-level domain does not exist",
+    SPECIAL_USE: "Special-use or reserved domain",
     "nxdomain": "Domain does not exist",
     "no_mail_host": "Domain has no mail host",
     "null_mx": "Domain refuses all mail (null MX)",
@@ -159,6 +166,15 @@ def _card_notes(info: CodeInfo, rows: Counter[tuple[str, str]]) -> list[str]:
     return notes
 
 
+def _uncoded(tally: Tally, status: str) -> Counter[str]:
+    """Rows of ``status`` without a forecast code, by reason."""
+    counts: Counter[str] = Counter()
+    for key, n in tally.combos.items():
+        if key[KEY_STATUS] == status and not key[KEY_CODE]:
+            counts[key[KEY_REASON]] += n
+    return counts
+
+
 def reason_label(slug: str) -> str:
     """A short human label for a reason slug."""
     return REASONS.get(slug) or slug.replace("_", " ").capitalize() or "(no reason)"
@@ -210,13 +226,18 @@ def report_context(
         and not (probe_stats.get("sessions") or probe_stats.get("cache_hits"))
     )
     levels = list(summary.get("levels") or [])
+    unchecked = sum(tally.by_reason.get(reason, 0) for reason in SENDABLE_REASONS)
 
     cards = []
     for status, (glyph, title) in STATUSES.items():
         count = tally.by_status.get(status, 0)
+        if status == Status.DELIVERABLE and "dns" not in levels and not count:
+            continue  # without DNS no row can be deliverable: no card claims the level that did not run
         if status == Status.UNDELIVERABLE:
             parts = [(code, n) for (s, code), n in tally.by_status_code.most_common() if s == status]
             why = [f"{code} {_code_title(code)} × {n}" for code, n in parts]
+            # Rows that will bounce with no forecast code (a typo domain when only syntax ran).
+            why += [f"{reason_label(r)} (no code) × {n}" for r, n in _uncoded(tally, status).most_common()]
         elif status == Status.DELIVERABLE:
             why = []
         else:
@@ -317,6 +338,9 @@ def report_context(
         "cards": cards,
         "safe": tally.by_status.get(Status.DELIVERABLE, 0),
         "safe_share": _share(tally.by_status.get(Status.DELIVERABLE, 0), total),
+        "unchecked": unchecked,
+        "unchecked_share": _share(unchecked, total),
+        "tld_list": summary.get("tld_list") or {},
         "probed": probed,
         "probe_idle": probe_idle,
         "private_mx_rows": tally.by_reason.get("mx_private_address", 0),

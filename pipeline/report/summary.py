@@ -14,6 +14,7 @@ from pipeline.options import RunOptions
 from pipeline.ports import DomainResolver, MailboxProber
 from pipeline.report.tally import Tally
 from pipeline.rules.probe_trust import probe_trust
+from pipeline.rules.tlds import tld_list
 
 #: At most this many greylisting domains are listed in summary.json.
 GREYLIST_LIST_CAP = 10_000
@@ -68,6 +69,8 @@ def build_summary(
         "input": {"name": options.input.name, "path": str(options.input), "sha256": commit.fingerprint.sha256,
                   **input_report},
         "levels": levels_of(options),
+        # The offline knowledge a run without DNS judged domains by.
+        **({} if options.dns.enabled else {"tld_list": tld_list(options.hygiene.tld_list).about()}),
         "mailboxes_probed": options.probe.enabled,
         **tally.counts(),
         "started_at": commit.started_at,

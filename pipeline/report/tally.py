@@ -44,6 +44,7 @@ from pipeline.columns import (
     tally_key_of,
 )
 from pipeline.errors import InputError
+from pipeline.io.outputs import SENDABLE_REASONS
 from pipeline.io.textfile import (
     SAMPLE_BYTES,
     DecodeStats,
@@ -55,11 +56,15 @@ from pipeline.io.textfile import (
 )
 from pipeline.models import Status
 from pipeline.probe.reply import GREYLISTED
-from pipeline.verdict import SYNTAX_OK_REASON
+from pipeline.report.ranked import RankedRows, rank_of
+from pipeline.rules.tlds import SPECIAL_USE, UNKNOWN_TLD
+from pipeline.verdict import NOT_CHECKED_REASON
 
 _PROBLEM_STATUSES = frozenset({Status.RISKY.value, Status.UNDELIVERABLE.value, Status.UNKNOWN.value})
 _DUPLICATE = Status.DUPLICATE.value
 _DELIVERABLE = Status.DELIVERABLE.value
+#: Reasons only a run without DNS gives ("syntax_ok": what such runs wrote before domain_not_checked).
+OFFLINE_REASONS = frozenset({NOT_CHECKED_REASON, UNKNOWN_TLD, SPECIAL_USE, "syntax_ok"})
 #: Reasons only the mailbox level gives: seeing one in a results file means it was probed.
 MAILBOX_REASONS = frozenset(
     {
@@ -151,7 +156,12 @@ class DomainCounter:
 
 @dataclass
 class Tally:
-    """Counters over result rows, plus a capped sample of problem rows.
+    """Counters over result rows, plus a capped, ranked sample of problem rows.
+
+    A problem row is one against which something was found (risky, undeliverable, unknown
+    but for the rows only left unchecked: see :data:`pipeline.io.outputs.SENDABLE_REASONS`)
+    or a duplicate. Up to ``row_cap`` of them are kept, ranked by what matters
+    (:mod:`pipeline.report.ranked`): fixable, will bounce, risky, uncertain, duplicates.
 
     Each row bumps one counter keyed by its (status, code, reason, four flags) combination;
     the per-status, per-code and per-reason views are derived from it. ``domain_cap``
@@ -173,8 +183,16 @@ class Tally:
     domain_marks: dict[str, int] = field(default_factory=dict)  # 1 catch-all, 2 greylisted
     domains_pruned: bool = False
     suggestions_pruned: bool = False
-    problem_rows: list[ProblemRow] = field(default_factory=list)
     problem_rows_total: int = 0
+    ranked: RankedRows[ProblemRow] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.ranked = RankedRows(self.row_cap)
+
+    @property
+    def problem_rows(self) -> list[ProblemRow]:
+        """The problem rows kept for the report, best rank first, file order within a rank."""
+        return self.ranked.rows()
 
     def add(self, row_number: int, email_cell: str, columns: Sequence[str]) -> None:
         """Count one result row (``columns`` are the values of RESULT_COLUMNS)."""
@@ -182,6 +200,7 @@ class Tally:
         status = columns[STATUS]
         code = columns[CODE]
         reason = columns[REASON]
+        problem = status in _PROBLEM_STATUSES and reason not in SENDABLE_REASONS
         self.combos[tally_key_of(columns)] += 1
         if reason not in self.reason_codes:
             self.reason_codes[reason] = (code, columns[ENHANCED])
@@ -202,7 +221,7 @@ class Tally:
                         self._prune_domains()
                     rows[domain] = 1
                     self.domain_mx[domain] = columns[MX]
-                if status in _PROBLEM_STATUSES:
+                if problem:
                     problems = self.domain_problems
                     problems[domain] = problems.get(domain, 0) + 1
                     marks = (columns[CATCH_ALL] == TRUE) | (reason == GREYLISTED) << 1
@@ -210,10 +229,12 @@ class Tally:
                         self.domain_marks[domain] = self.domain_marks.get(domain, 0) | marks
                 elif not self.domain_mx.get(domain):
                     self.domain_mx[domain] = columns[MX]
-        if status in _PROBLEM_STATUSES or status == _DUPLICATE:
+        if problem or status == _DUPLICATE:
             self.problem_rows_total += 1
-            if len(self.problem_rows) < self.row_cap:
-                self.problem_rows.append(
+            rank = rank_of(status, columns[SUGGESTION])
+            if self.ranked.room(rank):
+                self.ranked.add(
+                    rank,
                     ProblemRow(
                         row_number,
                         email_cell,
@@ -270,16 +291,20 @@ class Tally:
         problems = self.domain_problems
         marks_of = self.domain_marks
         # Rows that touch more than the counters above: any row with an MX, any problem row.
-        busy = range(len(rows)) if any_mx else [i for i, status in enumerate(statuses) if status != _DELIVERABLE]
+        busy = range(len(rows)) if any_mx else [
+            i for i, status in enumerate(statuses)
+            if status != _DELIVERABLE and rows[i][REASON] not in SENDABLE_REASONS
+        ]
+        ranked = self.ranked
         for index in busy:
             status = statuses[index]
-            if status == _DELIVERABLE:
+            columns = rows[index]
+            if status == _DELIVERABLE or columns[REASON] in SENDABLE_REASONS:
                 mx = mxs[index]
                 if mx and domains[index] and not self.domain_mx.get(domains[index]):
                     self.domain_mx[domains[index]] = mx
                 continue
             domain = domains[index]
-            columns = rows[index]
             if domain and status in _PROBLEM_STATUSES:
                 problems[domain] = problems.get(domain, 0) + 1
                 marks = (columns[CATCH_ALL] == TRUE) | (columns[REASON] == GREYLISTED) << 1
@@ -287,8 +312,10 @@ class Tally:
                     marks_of[domain] = marks_of.get(domain, 0) | marks
             if status in _PROBLEM_STATUSES or status == _DUPLICATE:
                 self.problem_rows_total += 1
-                if len(self.problem_rows) < self.row_cap:
-                    self.problem_rows.append(
+                rank = rank_of(status, columns[SUGGESTION])
+                if ranked.room(rank):
+                    ranked.add(
+                        rank,
                         ProblemRow(
                             row_numbers[index],
                             email_cells[index],
@@ -308,19 +335,20 @@ class Tally:
         (and detail): the same as :meth:`add` on each, but for the rows per domain, which a
         :class:`DomainCounter` keeps (:meth:`add_domain_rows` adds them).
 
-        The rows are either deliverable ones without an MX or a suggestion, or duplicates
-        once the tally keeps no more problem rows (those are counted, not kept); rows that
-        :meth:`add` would keep or count per domain beyond their number raise ValueError.
+        The rows are either clean ones without an MX or a suggestion (deliverable, or left
+        unchecked: :data:`~pipeline.io.outputs.SENDABLE_REASONS`), or duplicates once the
+        run's tally keeps no more of them (its room for the last rank is gone: they are
+        counted, not kept); rows that :meth:`add` would keep or count per domain beyond their
+        number raise ValueError.
         """
         if not count:
             return
         key = tally_key_of(columns)
         status = key[KEY_STATUS]
-        if columns[MX] or columns[SUGGESTION] or status not in (_DELIVERABLE, _DUPLICATE):
+        clean = status == _DELIVERABLE or key[KEY_REASON] in SENDABLE_REASONS
+        if columns[MX] or columns[SUGGESTION] or not (clean or status == _DUPLICATE):
             raise ValueError(f"rows of status {status!r}, or with an MX or a suggestion, are counted one by one")
         if status == _DUPLICATE:
-            if len(self.problem_rows) < self.row_cap:
-                raise ValueError("duplicates are counted alike only once the tally keeps no more problem rows")
             self.problem_rows_total += count
         self.rows += count
         self.combos[key] += count
@@ -376,9 +404,7 @@ class Tally:
         if len(self.domain_rows) > 2 * self.domain_cap:
             self._prune_domains()
         self.domains_pruned |= other.domains_pruned
-        room = self.row_cap - len(self.problem_rows)
-        if room > 0:
-            self.problem_rows.extend(other.problem_rows[:room])
+        self.ranked.merge(other.ranked)
         self.problem_rows_total += other.problem_rows_total
 
     def _add_around_prune(
@@ -509,8 +535,10 @@ class Tally:
 
     @property
     def problem_count(self) -> int:
-        """Rows that are not plainly deliverable."""
-        return self.rows - self.by_status.get(_DELIVERABLE, 0)
+        """Rows that are not clean: not deliverable, and not merely left unchecked."""
+        by_reason = self.by_reason
+        unchecked = sum(by_reason.get(reason, 0) for reason in SENDABLE_REASONS)
+        return self.rows - self.by_status.get(_DELIVERABLE, 0) - unchecked
 
     def top_domains(self, limit: int) -> list[tuple[str, DomainTally]]:
         """The ``limit`` domains with the most rows (ties broken by name)."""
@@ -656,6 +684,7 @@ _SUMMARY_FIELDS: dict[str, Any] = {
         "delimiter": str, "email_column": str,
     },
     "options": {"dns": {"nameservers": [str]}, "probe": dict, "cache": dict},
+    "tld_list": {"source": str, "date": str},
     "timings_seconds": {"*": (int, float)},
     "dns": dict,
     "probe": dict,
@@ -728,7 +757,7 @@ def results_summary(results: ResultsFile, tally: Tally, sibling: dict[str, Any] 
         return data
     reasons = set(tally.by_reason)
     levels = ["syntax"]
-    if SYNTAX_OK_REASON not in reasons:
+    if not reasons & OFFLINE_REASONS:
         levels.append("dns")
     probed = bool(reasons & MAILBOX_REASONS)
     if probed:

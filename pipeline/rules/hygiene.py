@@ -14,6 +14,7 @@ from pipeline.models import AddressCheck, DomainVerdict, HygieneFlags, Status
 from pipeline.options import HygieneOptions
 from pipeline.rules import wordlists
 from pipeline.rules.disposable import DisposableDomains
+from pipeline.rules.tlds import tld_list
 from pipeline.rules.typos import TypoSuggester
 
 #: Domains whose mailboxes are the same mailbox under another name.
@@ -26,8 +27,9 @@ DOTLESS_DOMAINS: frozenset[str] = frozenset({"gmail.com"})
 #: parts), then forgotten and rebuilt (:attr:`Hygiene.memo_limit` starts at this).
 MEMO_LIMIT = 200_000
 
-# (disposable, free, suggested domain) for one (domain, dns_failed) pair.
-_DomainFacts = tuple[bool, bool, str]
+# (disposable, free, suggested domain, known typo, offline standing) for one (domain,
+# dns_failed) pair; the standing is a reason of pipeline.rules.tlds, or "" (see TldList.standing).
+_DomainFacts = tuple[bool, bool, str, bool, str]
 
 
 def is_role(local: str) -> bool:
@@ -71,6 +73,7 @@ class Hygiene:
         self.free = wordlists.free_providers()
         self.roles = wordlists.role_accounts()
         self.typos = TypoSuggester(never=self.free)
+        self.tlds = tld_list(options.tld_list)
         self._facts: dict[tuple[str, bool], _DomainFacts] = {}
         # flags_for's memos: facts by the domain as given (before lower-casing), per DNS
         # failure; role or not by local part.
@@ -89,19 +92,26 @@ class Hygiene:
         }
 
     def domain_facts(self, ascii_domain: str, failed: bool) -> _DomainFacts:
-        """(disposable, free, suggested domain) for one domain, remembered."""
+        """(disposable, free, suggested domain, known typo, offline standing) for one domain, remembered."""
         key = (ascii_domain, failed)
         facts = self._facts.get(key)
         if facts is None:
             if len(self._facts) >= self.memo_limit:
                 self._facts.clear()
+            suggested, typo = self.typos.suggest_typo(ascii_domain, failed)
             facts = (
                 ascii_domain in self.disposable,
                 ascii_domain in self.free,
-                self.typos.suggest(ascii_domain, failed),
+                suggested,
+                typo,
+                self.tlds.standing(ascii_domain),
             )
             self._facts[key] = facts
         return facts
+
+    def offline(self, ascii_domain: str) -> str:
+        """What is known against a domain without DNS (a reason of :mod:`pipeline.rules.tlds`, or "")."""
+        return self.facts_for(ascii_domain, False)[4]
 
     def flags(self, check: AddressCheck, domain: DomainVerdict | None) -> HygieneFlags:
         """Hygiene flags for a valid address (``domain`` is None when DNS did not run).
@@ -113,14 +123,14 @@ class Hygiene:
 
     def flags_for(self, local: str, ascii_domain: str, domain: DomainVerdict | None) -> HygieneFlags:
         """:meth:`flags` from the parts of a valid address it depends on (the run loop's fast way)."""
-        disposable, free, suggested = self.facts_for(ascii_domain, dns_failed(domain))
+        disposable, free, suggested, typo, _offline = self.facts_for(ascii_domain, dns_failed(domain))
         role = self.role_for(local)
         if not suggested:
             return self._plain[(disposable, role, free)]
-        return HygieneFlags(disposable, role, free, f"{local}@{suggested}")
+        return HygieneFlags(disposable, role, free, f"{local}@{suggested}", typo)
 
     def facts_for(self, ascii_domain: str, failed: bool) -> _DomainFacts:
-        """(disposable, free, suggested domain) of a domain as the address spells it, remembered."""
+        """:meth:`domain_facts` of a domain as the address spells it, remembered."""
         memo = self._raw_facts[failed]
         facts = memo.get(ascii_domain)
         if facts is None:

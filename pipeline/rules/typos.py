@@ -99,29 +99,39 @@ class TypoSuggester:
         ``dns_failed`` is true only when DNS ran and found that the domain cannot receive
         mail; without it only known typos and impossible endings are corrected.
         """
+        return self.suggest_typo(domain, dns_failed)[0]
+
+    def suggest_typo(self, domain: str, dns_failed: bool) -> tuple[str, bool]:
+        """:meth:`suggest`, and whether ``domain`` is a known misspelling of a popular domain.
+
+        A known misspelling is a known typo domain (rule 1) or a popular provider's name
+        under a slipped real country code (rule 3): mail sent to it does not reach the person,
+        whatever DNS says of it. A domain corrected by its impossible ending (rule 2) or by
+        DNS's failure (rule 4) is not one: what is wrong with it is the ending, or DNS's answer.
+        """
         if domain in self.never:
-            return ""
+            return "", False
         known = self.known.get(domain)
         if known:
-            return known
+            return known, True
         name, dot, tld = domain.rpartition(".")
         if not dot:
-            return ""
+            return "", False
         fixed_tld = self.absent_tlds.get(tld)
         if fixed_tld is not None:
             fixed = f"{name}.{fixed_tld}"
             if fixed in self.never:
-                return fixed
-            return self.known.get(fixed) or self.closest(fixed) or fixed
+                return fixed, False
+            return self.known.get(fixed) or self.closest(fixed) or fixed, False
         fixed_tld = self.real_tlds.get(tld)
         if fixed_tld is not None:
             fixed = f"{name}.{fixed_tld}"
             label = name.rpartition(".")[2]
             if fixed in self._popular_set and len(label) >= MIN_NAME_FOR_REAL_TLD_SLIP:
-                return fixed
+                return fixed, True
         if dns_failed:
-            return self.closest(domain)
-        return ""
+            return self.closest(domain), False
+        return "", False
 
     def closest(self, domain: str) -> str:
         """The most popular domain nearest to ``domain`` within :func:`max_distance`, or ``""``."""
