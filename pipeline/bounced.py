@@ -111,8 +111,9 @@ def bounced_verdict(fact: BounceFact) -> Verdict:
 
 
 def soft_bounced(verdict: Verdict, fact: BounceFact) -> Verdict:
-    """A deliverable forecast lowered to risky by repeated soft bounces; others unchanged."""
-    if verdict.status is not Status.DELIVERABLE or fact.soft_count <= 0:
+    """A sendable forecast (one :func:`pipeline.verdict.decide` lets soft bounces lower)
+    lowered to risky by repeated soft bounces; unchanged without any."""
+    if fact.soft_count <= 0:
         return verdict
     last = f", the last on {fact.soft_at}" if fact.soft_at else ""
     said = f" ({fact.soft_text})" if fact.soft_text else ""

@@ -105,7 +105,7 @@ def decide(facts: RowFacts, options: VerdictOptions = VerdictOptions()) -> RowOu
     verdict = forecast(
         check, facts.domain, mailbox, flags, role_is_risky=options.role_is_risky, offline=facts.offline
     )
-    if bounced is not None:
+    if bounced is not None and (verdict.status is Status.DELIVERABLE or verdict.reason == NOT_CHECKED_REASON):
         verdict = soft_bounced(verdict, bounced)
     if options.sender is not None:
         verdict = fold_sender(verdict, options.sender, facts.domain, mailbox)

@@ -16,13 +16,13 @@ from tests.run_helpers import REPO, one_error_line, result_rows, run_cli
 PRESEND = [str(REPO / ".venv" / "bin" / "presend")]
 
 LIST = """email,name
-alice@good.example,Alice
-Ghost@Good.example,Ghost
-slow@grey.example,Slow
-gone@down.example,Gone
-never@good.example,Never sent
-ghost@good.example,Ghost again
-broken@@good.example,Broken
+alice@good-shop.com,Alice
+Ghost@Good-shop.com,Ghost
+slow@grey-shop.com,Slow
+gone@down-shop.com,Gone
+never@good-shop.com,Never sent
+ghost@good-shop.com,Ghost again
+broken@@good-shop.com,Broken
 """
 
 
@@ -36,16 +36,16 @@ def _log(lines: list[tuple[str, str, str, str]]) -> str:
 
 
 LOG = _log([
-    ("09:00:01", "alice@good.example", "2.0.0", "sent (250 2.0.0 Ok: queued as 7C3B1D0002)"),
-    ("09:00:01", "ghost@good.example", "5.1.1",
-     "bounced (host mx.example[127.0.2.10] said: 550 5.1.1 <ghost@good.example>: Recipient address rejected: "
+    ("09:00:01", "alice@good-shop.com", "2.0.0", "sent (250 2.0.0 Ok: queued as 7C3B1D0002)"),
+    ("09:00:01", "ghost@good-shop.com", "5.1.1",
+     "bounced (host mx.example[127.0.2.10] said: 550 5.1.1 <ghost@good-shop.com>: Recipient address rejected: "
      "unknown user (in reply to RCPT TO command))"),
-    ("09:00:02", "slow@grey.example", "4.2.0",
+    ("09:00:02", "slow@grey-shop.com", "4.2.0",
      "deferred (host mx.example[127.0.2.10] said: 450 4.2.0 Greylisted, try again (in reply to RCPT TO command))"),
-    ("09:05:02", "slow@grey.example", "2.0.0", "sent (250 2.0.0 Ok: queued as 9D4E2F0003)"),
-    ("09:00:03", "gone@down.example", "4.4.1",
+    ("09:05:02", "slow@grey-shop.com", "2.0.0", "sent (250 2.0.0 Ok: queued as 9D4E2F0003)"),
+    ("09:00:03", "gone@down-shop.com", "4.4.1",
      "deferred (connect to mx.down.example[127.0.2.30]:25: Connection refused)"),
-    ("09:00:04", "stranger@else.example", "2.0.0", "sent (250 2.0.0 Ok)"),
+    ("09:00:04", "stranger@else-shop.com", "2.0.0", "sent (250 2.0.0 Ok)"),
 ]) + "not a log line\n"
 
 
@@ -95,21 +95,21 @@ def test_calibrate_scores_the_forecast(tmp_path: Path) -> None:
     assert data["rows"] == {"total": 7, "duplicates": 1, "with_outcome": 4, "without_outcome": 2, "settled": 3}
     assert data["outcome_addresses"] == {"total": 5, "in_list": 4, "not_in_list": 1, "unreadable": 0}
     matrix = data["matrix"]["forecast"]
-    # --no-dns forecasts every well-formed address deliverable: the bounce was not foreseen
-    assert matrix["deliverable"] == {"delivered": 2, "complaint": 0, "bounced": 1, "deferred": 1, "none": 1}
+    # --no-dns leaves every well-formed address unchecked (yet in the clean list): the bounce was not foreseen
+    assert matrix["unknown"] == {"delivered": 2, "complaint": 0, "bounced": 1, "deferred": 1, "none": 1}
     assert matrix["undeliverable"] == {"delivered": 0, "complaint": 0, "bounced": 0, "deferred": 0, "none": 1}
     assert data["safe_to_send"] == {"precision": 0.6667, "recall": 1.0, "true_positive": 2, "false_positive": 1,
                                     "false_negative": 0}
     assert data["will_bounce"]["recall"] == 0.0 and data["will_bounce"]["precision"] is None
-    assert data["wrong_reasons"] == [{"reason": "syntax_ok", "wrong": 1, "settled_rows": 3}]
+    assert data["wrong_reasons"] == [{"reason": "domain_not_checked", "wrong": 1, "settled_rows": 3}]
     [row] = data["safe_but_bounced"]["rows"]
-    assert (row["row"], row["email"]) == (2, "Ghost@good.example")
+    assert (row["row"], row["email"]) == (2, "Ghost@good-shop.com")
     assert row["actual"]["code"] == "550" and "unknown user" in row["actual"]["text"]
-    assert row["forecast"]["reason"] == "syntax_ok" and row["forecast"]["detail"]
-    assert {"forecast": "250", "actual": "550", "rows": 1} in data["codes"]
+    assert row["forecast"]["reason"] == "domain_not_checked" and row["forecast"]["detail"]
+    assert {"forecast": "-", "actual": "550", "rows": 1} in data["codes"]
     assert data["outcome_files"][0]["format"] == "postfix" and data["outcome_files"][0]["unknown"] == 1
     page = (tmp_path / "cal" / "list.calibration.html").read_text()
-    assert "Forecast status × actual outcome" in page and "Ghost@good.example" in page and "<style>" in page
+    assert "Forecast status × actual outcome" in page and "Ghost@good-shop.com" in page and "<style>" in page
     assert "http://" not in page and "https://" not in page  # self-contained
     assert (results.read_bytes(), log.read_bytes()) == before  # inputs never touched
     assert sorted(p.name for p in (tmp_path / "cal").iterdir()) == ["list.calibration.html", "list.calibration.json"]
@@ -142,7 +142,7 @@ def test_suppress_then_clean_then_remove(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert "kept 1 hard, 1 soft bounces" in done.stdout  # ghost bounced; gone stayed deferred
     listed = run_cli([*PRESEND, "suppress", "--list", "--cache", cache]).stdout.splitlines()
-    assert [line.split()[:2] for line in listed] == [["ghost@good.example", "hard"], ["gone@down.example", "soft"]]
+    assert [line.split()[:2] for line in listed] == [["ghost@good-shop.com", "hard"], ["gone@down-shop.com", "soft"]]
     out = tmp_path / "again"
     done = run_cli([*PRESEND, "clean", str(tmp_path / "list.csv"), "--no-dns", "--cache", cache, "--out", str(out),
                     "-q"])
@@ -150,15 +150,17 @@ def test_suppress_then_clean_then_remove(tmp_path: Path) -> None:
     rows = result_rows(out / "list.results.csv")
     reason = rows[0].index("presend_reason")
     assert [row[reason] for row in rows[1:]] == [
-        "syntax_ok", "bounced_before", "syntax_ok", "syntax_ok", "syntax_ok", "duplicate", "invalid_domain"]
+        "domain_not_checked", "bounced_before", "domain_not_checked", "domain_not_checked", "domain_not_checked",
+        "duplicate", "invalid_domain",
+    ]
     detail = rows[2][rows[0].index("presend_detail")]
-    assert "550 5.1.1 <ghost@good.example>: Recipient address rejected: unknown user" in detail
-    assert run_cli([*PRESEND, "suppress", "--remove", "GHOST@good.example", "--cache", cache]).returncode == 0
-    gone = run_cli([*PRESEND, "suppress", "--remove", "ghost@good.example", "--cache", cache])
-    assert gone.returncode == 2 and "not kept: ghost@good.example" in one_error_line(gone.stderr)
+    assert "550 5.1.1 <ghost@good-shop.com>: Recipient address rejected: unknown user" in detail
+    assert run_cli([*PRESEND, "suppress", "--remove", "GHOST@good-shop.com", "--cache", cache]).returncode == 0
+    gone = run_cli([*PRESEND, "suppress", "--remove", "ghost@good-shop.com", "--cache", cache])
+    assert gone.returncode == 2 and "not kept: ghost@good-shop.com" in one_error_line(gone.stderr)
     run_cli([*PRESEND, "clean", str(tmp_path / "list.csv"), "--no-dns", "--cache", cache, "--out", str(out), "-q"])
     rows = result_rows(out / "list.results.csv")
-    assert rows[2][reason] == "syntax_ok"
+    assert rows[2][reason] == "domain_not_checked"
 
 
 def test_the_same_log_read_twice_counts_a_soft_bounce_once(tmp_path: Path) -> None:
@@ -169,7 +171,7 @@ def test_the_same_log_read_twice_counts_a_soft_bounce_once(tmp_path: Path) -> No
     for _ in range(2):
         run_cli([*PRESEND, "calibrate", str(results), str(log), "--suppress", "--cache", cache])
     listed = run_cli([*PRESEND, "suppress", "--list", "--cache", cache]).stdout
-    assert "gone@down.example  soft x1" in listed
+    assert "gone@down-shop.com  soft x1" in listed
 
 
 def test_a_delivery_clears_a_kept_bounce(tmp_path: Path) -> None:
@@ -177,9 +179,9 @@ def test_a_delivery_clears_a_kept_bounce(tmp_path: Path) -> None:
     cache = str(tmp_path / "cache.sqlite3")
     first, later = tmp_path / "first.log", tmp_path / "later.log"
     first.write_text(LOG)
-    later.write_text(_log([("10:00:00", "ghost@good.example", "2.0.0", "sent (250 2.0.0 Ok)")]))
+    later.write_text(_log([("10:00:00", "ghost@good-shop.com", "2.0.0", "sent (250 2.0.0 Ok)")]))
     run_cli([*PRESEND, "calibrate", str(results), str(first), "--suppress", "--cache", cache])
     done = run_cli([*PRESEND, "calibrate", str(results), str(later), "--suppress", "--cache", cache])
     assert done.returncode == 0, done.stderr
     listed = run_cli([*PRESEND, "suppress", "--list", "--cache", cache]).stdout
-    assert "ghost@good.example" not in listed and "gone@down.example" in listed
+    assert "ghost@good-shop.com" not in listed and "gone@down-shop.com" in listed

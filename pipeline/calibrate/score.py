@@ -2,7 +2,8 @@
 
 A row is *settled* when its address was delivered (or complained about) or bounced; a row
 still deferred at the end says nothing either way and is counted apart. "Will bounce" is
-the forecast ``undeliverable``, "safe to send" the forecast ``deliverable``; a forecast is
+the forecast ``undeliverable``, "safe to send" a row the clean list held (``deliverable``,
+or well formed with nothing checked beyond syntax); a forecast is
 *wrong* when it said safe and the address bounced, or will bounce and it was delivered
 (``risky`` and ``unknown`` are hedges, never wrong).
 """
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pipeline.calibrate.join import Actual, ForecastRow, Settled
+from pipeline.io.outputs import is_sendable
 from pipeline.models import Status
 
 __all__ = ["ACTUALS", "Scores"]
@@ -84,7 +86,8 @@ class Scores:
     def _settled(self, row: ForecastRow, actual: Actual, label: str) -> None:
         bounced = label == "bounced"
         said_bounce = row.status == Status.UNDELIVERABLE
-        said_safe = row.status == Status.DELIVERABLE
+        # "safe to send" is what the clean list held: deliverable, or nothing found at the levels run
+        said_safe = is_sendable(row.status, row.reason, keep_risky=False)
         self.counts["bounce_tp"] += said_bounce and bounced
         self.counts["bounce_fp"] += said_bounce and not bounced
         self.counts["bounce_fn"] += bounced and not said_bounce
@@ -108,7 +111,7 @@ class Scores:
         """The scores as plain data (the body of ``<stem>.calibration.json``)."""
         statuses = [str(s) for s in Status if s != Status.DUPLICATE]
         settled = sum(n for (_, label), n in self.matrix.items() if label in (*_DELIVERED, "bounced"))
-        agree = sum(self.matrix[(Status.DELIVERABLE, label)] for label in _DELIVERED)
+        agree = sum(self.matrix[(Status.DELIVERABLE, label)] for label in _DELIVERED)  # deliverable rows only
         agree += self.matrix[(Status.UNDELIVERABLE, "bounced")]
         c = self.counts
         return {
