@@ -1,0 +1,194 @@
+"""The relay check against real submission relays on 127.0.4.0/24:587 (see tests/lab/relaylab.py).
+
+A real Postfix plays the relays without a password database (STARTTLS required, 530 before
+AUTH, no AUTH offered, SIZE, a refused sender); aiosmtpd's AUTH plays the password cases
+(right, wrong, encryption required, mechanism too weak). Every TLS handshake is real and the
+lab's self-signed certificate is trusted only through ``PRESEND_RELAY_CAFILE``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pipeline.options import SenderOptions
+from pipeline.sender.findings import Scope, SenderFinding
+from pipeline.sender.relay import CAFILE_ENV, INSECURE_ENV, relay_findings, split_relay
+from tests.conftest import postfix_binaries
+from tests.lab.postfixlab import PostfixLab, start_postfix
+from tests.lab.relaylab import (
+    AUTH_CLEAR,
+    AUTH_MAIN,
+    AUTH_WEAK,
+    DEAD,
+    FOREIGN_SENDER,
+    MAIN,
+    OPEN,
+    OWNED_SENDER,
+    PASSWORD,
+    RELAY_PORT,
+    SIZE_LIMIT,
+    USER,
+    AuthRelays,
+    relay_lab_spec,
+)
+
+pytestmark = pytest.mark.lab
+
+
+@pytest.fixture(scope="module")
+def cert_dir() -> Iterator[Path]:
+    folder = Path(tempfile.mkdtemp(prefix="presend-relay-cert-"))
+    folder.chmod(0o755)  # the postfix user reads the key
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def postfix_relay(cert_dir: Path) -> Iterator[PostfixLab]:
+    postfix, postgrey = postfix_binaries()
+    lab = start_postfix(PostfixLab(relay_lab_spec(cert_dir), postfix=postfix, postgrey=postgrey))
+    try:
+        yield lab
+    finally:
+        lab.stop()
+
+
+@pytest.fixture(scope="module")
+def auth_relays(cert_dir: Path) -> Iterator[AuthRelays]:
+    with AuthRelays(cert_dir) as relays:
+        yield relays
+
+
+@pytest.fixture()
+def trust_postfix(postfix_relay: PostfixLab, cert_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CAFILE_ENV, str(cert_dir / "relay-cert.pem"))
+
+
+@pytest.fixture()
+def trust_auth(auth_relays: AuthRelays, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CAFILE_ENV, str(auth_relays.cafile))
+
+
+def sender(address: str, **overrides: object) -> SenderOptions:
+    values: dict[str, object] = {"from_addr": OWNED_SENDER, "relay": f"{address}:{RELAY_PORT}", "starttls": True}
+    values.update(overrides)
+    return dataclasses.replace(SenderOptions(), **values)  # type: ignore[arg-type]
+
+
+def problems(findings: list[SenderFinding]) -> list[SenderFinding]:
+    return [f for f in findings if not f.ok]
+
+
+def only_problem(findings: list[SenderFinding]) -> SenderFinding:
+    found = problems(findings)
+    assert len(found) == 1, findings
+    assert found[0].scope is Scope.CAMPAIGN
+    return found[0]
+
+
+def test_split_relay() -> None:
+    assert split_relay("smtp.example.com", False) == ("smtp.example.com", 587)
+    assert split_relay("smtp.example.com", True) == ("smtp.example.com", 465)
+    assert split_relay("127.0.4.1:2587", False) == ("127.0.4.1", 2587)
+    assert split_relay("[::1]:25", False) == ("::1", 25)
+
+
+def test_no_relay_no_findings() -> None:
+    assert relay_findings(SenderOptions(from_addr=OWNED_SENDER), None) == []
+
+
+@pytest.mark.usefixtures("trust_postfix")
+def test_postfix_wants_authentication_before_mail() -> None:
+    findings = relay_findings(sender(MAIN.address), None)
+    problem = only_problem(findings)
+    assert (problem.code, problem.enhanced, problem.reason) == ("530", "5.7.0", "relay_auth_required")
+    assert "Authentication required" in problem.detail
+    oks = " ".join(f.detail for f in findings if f.ok)
+    assert "speaks TLS (certificate verified" in oks
+    assert f"SIZE limit: {SIZE_LIMIT} octets" in oks
+
+
+@pytest.mark.usefixtures("trust_postfix")
+def test_postfix_without_auth_answers_503_to_credentials() -> None:
+    problem = only_problem(relay_findings(sender(OPEN.address, user=USER), PASSWORD))
+    assert (problem.code, problem.enhanced, problem.reason) == ("503", "5.5.1", "relay_bad_sequence")
+    assert "authentication not enabled" in problem.detail
+    assert PASSWORD not in problem.detail + problem.remedy
+
+
+@pytest.mark.usefixtures("trust_postfix")
+def test_postfix_open_relay_accepts_mail_and_refuses_a_foreign_sender() -> None:
+    findings = relay_findings(sender(OPEN.address), None)
+    assert problems(findings) == []
+    assert any(f.reason == "relay_mail_from_ok" for f in findings)
+    refused = only_problem(relay_findings(sender(OPEN.address, from_addr=FOREIGN_SENDER), None))
+    assert (refused.code, refused.enhanced, refused.reason) == ("553", "5.7.1", "relay_sender_refused")
+
+
+def test_postfix_self_signed_certificate_is_refused_by_default(
+    postfix_relay: PostfixLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(CAFILE_ENV, raising=False)
+    monkeypatch.delenv(INSECURE_ENV, raising=False)
+    problem = only_problem(relay_findings(sender(MAIN.address), None))
+    assert (problem.code, problem.enhanced, problem.reason) == ("421", "4.4.1", "relay_unreachable")
+    assert "certificate" in problem.detail
+    monkeypatch.setenv(INSECURE_ENV, "1")
+    findings = relay_findings(sender(MAIN.address), None)
+    assert any("certificate not verified" in f.detail for f in findings if f.ok)
+
+
+@pytest.mark.usefixtures("trust_auth")
+def test_auth_right_password_then_mail_accepted(auth_relays: AuthRelays) -> None:
+    findings = relay_findings(sender(AUTH_MAIN.address, user=USER), PASSWORD)
+    assert problems(findings) == [], findings
+    reasons = [f.reason for f in findings]
+    assert "relay_auth_ok" in reasons and "relay_mail_from_ok" in reasons
+    assert "DATA" not in auth_relays.handlers[AUTH_MAIN.address].commands
+    assert "RCPT" not in auth_relays.handlers[AUTH_MAIN.address].commands
+
+
+@pytest.mark.usefixtures("trust_auth")
+def test_auth_wrong_password_is_535_and_never_echoed() -> None:
+    wrong = "not-the-" + PASSWORD
+    findings = relay_findings(sender(AUTH_MAIN.address, user=USER), wrong)
+    problem = only_problem(findings)
+    assert (problem.code, problem.enhanced, problem.reason) == ("535", "5.7.8", "relay_auth_failed")
+    assert all(wrong not in f.detail + f.remedy for f in findings)
+
+
+@pytest.mark.usefixtures("trust_auth")
+def test_auth_then_foreign_sender_is_553() -> None:
+    problem = only_problem(relay_findings(sender(AUTH_MAIN.address, user=USER, from_addr=FOREIGN_SENDER), PASSWORD))
+    assert (problem.code, problem.enhanced, problem.reason) == ("553", "5.7.1", "relay_sender_refused")
+
+
+@pytest.mark.usefixtures("trust_auth")
+def test_auth_over_cleartext_is_538_without_sending_the_password() -> None:
+    findings = relay_findings(sender(AUTH_CLEAR.address, user=USER, starttls=False), PASSWORD)
+    problem = only_problem(findings)
+    assert (problem.code, problem.enhanced, problem.reason) == ("538", "5.7.11", "relay_encryption_required")
+
+
+@pytest.mark.usefixtures("trust_auth")
+def test_starttls_required_but_not_offered() -> None:
+    problem = only_problem(relay_findings(sender(AUTH_CLEAR.address), None))
+    assert problem.reason == "relay_starttls_missing"
+
+
+@pytest.mark.usefixtures("trust_auth")
+def test_weak_mechanism_is_534() -> None:
+    problem = only_problem(relay_findings(sender(AUTH_WEAK.address, user=USER), PASSWORD))
+    assert (problem.code, problem.enhanced, problem.reason) == ("534", "5.7.9", "relay_mechanism_too_weak")
+
+
+def test_nothing_listening_is_unknown_not_an_answer(tmp_path: Path) -> None:
+    problem = only_problem(relay_findings(sender(DEAD), None))
+    assert (problem.code, problem.enhanced, problem.reason) == ("421", "4.4.1", "relay_unreachable")
+    assert "refused" in problem.detail
