@@ -25,10 +25,12 @@ from dataclasses import dataclass, field
 
 from pipeline.options import SenderOptions
 from pipeline.sender.findings import SenderFinding
+from pipeline.sender.message import MessageFacts, read_message
 from pipeline.sender.relay_replies import (
     CHECK,
     auth_finding,
     connection_finding,
+    lacks_extension,
     ok_finding,
     reply_finding,
 )
@@ -105,9 +107,11 @@ def relay_findings(options: SenderOptions, password: str | None) -> list[SenderF
     try:
         client = _connect(host, port, options.tls, context)
         _converse(client, options, password, session, where, context, policy)
+    except smtplib.SMTPConnectError as exc:
+        session.add(reply_finding("connect", exc.smtp_code, exc.smtp_error, where, "the connection"))
     except ssl.SSLCertVerificationError as exc:
         session.add(connection_finding(where, f"its TLS certificate was refused: {exc.verify_message}", tls=True))
-    except (smtplib.SMTPServerDisconnected, smtplib.SMTPConnectError, OSError, ssl.SSLError) as exc:
+    except (smtplib.SMTPServerDisconnected, OSError, ssl.SSLError) as exc:
         session.add(connection_finding(where, _describe(exc)))
     finally:
         if client is not None:
@@ -140,7 +144,10 @@ def _converse(
     _read_extensions(client, session, where)
     if options.user and not _authenticate(client, options.user, password or "", session, where):
         return
-    _mail_from(client, options.from_addr, session, where, authenticated=bool(options.user))
+    facts = read_message(options.message) if options.message is not None else None
+    if facts is not None and not _message_fits(client, facts, session, where):
+        return
+    _mail_from(client, options.from_addr, session, where, authenticated=bool(options.user), facts=facts)
 
 
 def _ehlo(client: smtplib.SMTP, session: RelaySession, where: str) -> bool:
@@ -161,16 +168,11 @@ def _starttls(
             )
             return False
         return True
-    code, text = client.docmd("STARTTLS")
-    if code != 220:
-        session.add(reply_finding("starttls", code, text, where, "STARTTLS"))
+    try:
+        client.starttls(context=context)
+    except smtplib.SMTPResponseException as exc:
+        session.add(reply_finding("starttls", exc.smtp_code, exc.smtp_error, where, "STARTTLS"))
         return False
-    # smtplib.starttls() would send its own STARTTLS; the reply is read above, so wrap here.
-    client.sock = context.wrap_socket(client.sock, server_hostname=client._host)  # type: ignore[attr-defined]
-    client.file = None
-    client.helo_resp = client.ehlo_resp = None
-    client.esmtp_features = {}
-    client.does_esmtp = False
     session.encrypted = True
     return _ehlo(client, session, where)
 
@@ -223,13 +225,44 @@ def _no_common_mechanism(client: smtplib.SMTP, session: RelaySession, where: str
     return auth_finding(code, text, where, "PLAIN", offered=offered)
 
 
-def _mail_from(client: smtplib.SMTP, sender: str, session: RelaySession, where: str, *, authenticated: bool) -> None:
-    code, text = client.mail(sender)
+def _message_fits(client: smtplib.SMTP, facts: MessageFacts, session: RelaySession, where: str) -> bool:
+    """The message's needs against the relay's EHLO: 8BITMIME (RFC 6152) and SMTPUTF8 (RFC 6531)."""
+    if facts.eight_bit_body and not client.has_extn("8bitmime"):
+        session.add(lacks_extension(where, "8BITMIME", "554", "5.6.3", "its body has 8-bit octets"))
+    if facts.needs_smtputf8 and not client.has_extn("smtputf8"):
+        session.add(lacks_extension(where, "SMTPUTF8", "553", "5.6.7", "its headers carry raw UTF-8"))
+    return not session.stopped
+
+
+def _mail_parameters(client: smtplib.SMTP, facts: MessageFacts | None) -> list[str]:
+    """MAIL FROM parameters that tell the relay about the message (it may refuse by SIZE at once)."""
+    if facts is None:
+        return []
+    params = [f"SIZE={facts.size}"] if client.has_extn("size") else []
+    if facts.eight_bit_body:
+        params.append("BODY=8BITMIME")
+    if facts.needs_smtputf8:
+        params.append("SMTPUTF8")
+    return params
+
+
+def _mail_from(
+    client: smtplib.SMTP,
+    sender: str,
+    session: RelaySession,
+    where: str,
+    *,
+    authenticated: bool,
+    facts: MessageFacts | None,
+) -> None:
+    params = _mail_parameters(client, facts)
+    code, text = client.mail(sender, params)
+    command = " ".join([f"MAIL FROM:<{sender}>", *params])
     if code == 250:
         how = "after AUTH" if authenticated else "without AUTH"
-        session.add(ok_finding("mail_from", f"The relay {where} accepts MAIL FROM:<{sender}> {how}.", "", ""))
+        session.add(ok_finding("mail_from", f"The relay {where} accepts {command} {how}.", "", ""))
     else:
-        session.add(reply_finding("mail_from", code, text, where, f"MAIL FROM:<{sender}>"))
+        session.add(reply_finding("mail_from", code, text, where, command))
     client.rset()
 
 
@@ -243,8 +276,6 @@ def _close(client: smtplib.SMTP) -> None:
 def _describe(exc: BaseException) -> str:
     if isinstance(exc, smtplib.SMTPServerDisconnected):
         return "it closed the connection without an answer"
-    if isinstance(exc, smtplib.SMTPConnectError):
-        return f"it refused the session at connect ({exc.smtp_code} {exc.smtp_error.decode(errors='replace')})"
     if isinstance(exc, TimeoutError | socket.timeout):
         return f"it did not answer within {TIMEOUT:g} s"
     if isinstance(exc, ConnectionRefusedError):

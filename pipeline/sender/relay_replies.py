@@ -93,6 +93,17 @@ def auth_finding(
     return finding
 
 
+def lacks_extension(where: str, extension: str, code: str, enhanced: str, why: str) -> SenderFinding:
+    """The message needs an extension the relay does not offer: the send would be refused."""
+    detail = f"The relay {where} does not offer {extension}, and the message needs it: {why}."
+    remedy = (
+        "Encode the message 7-bit (quoted-printable or base64 bodies, RFC 2047 encoded headers) or send "
+        f"through a relay that offers {extension}."
+    )
+    reason = "relay_lacks_" + extension.lower()
+    return SenderFinding(CHECK, False, code, enhanced, reason, detail, remedy)
+
+
 def connection_finding(where: str, why: str, *, tls: bool = False) -> SenderFinding:
     """A relay that could not be spoken to: unknown, not an answer (421 4.4.1 by convention)."""
     remedy = (
