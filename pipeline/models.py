@@ -107,6 +107,8 @@ class MailboxVerdict:
     verdict: Verdict
     catch_all: bool = False
     from_cache: bool = False
+    #: the deciding host's advertised SIZE limit in octets (RFC 1870), None when not advertised
+    size_limit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)

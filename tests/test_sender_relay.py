@@ -16,9 +16,15 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.options import SenderOptions
-from pipeline.sender.findings import Scope, SenderFinding
+from pipeline.cache import mailbox_from_dict, mailbox_to_dict
+from pipeline.models import MxHost, Status
+from pipeline.options import ProbeOptions, SenderOptions
+from pipeline.ports import ProbeTarget
+from pipeline.probe.prober import SmtpProber
+from pipeline.rules.syntax import check_address
+from pipeline.sender.findings import Scope, SenderFinding, SenderImpact
 from pipeline.sender.relay import CAFILE_ENV, INSECURE_ENV, relay_findings, split_relay
+from pipeline.verdict import RowFacts, VerdictOptions, decide
 from tests.conftest import postfix_binaries
 from tests.lab.postfixlab import PostfixLab, start_postfix
 from tests.lab.relaylab import (
@@ -28,6 +34,8 @@ from tests.lab.relaylab import (
     DEAD,
     FOREIGN_SENDER,
     MAIN,
+    MX_BIG,
+    MX_SMALL,
     OPEN,
     OWNED_SENDER,
     PASSWORD,
@@ -192,3 +200,37 @@ def test_nothing_listening_is_unknown_not_an_answer(tmp_path: Path) -> None:
     problem = only_problem(relay_findings(sender(DEAD), None))
     assert (problem.code, problem.enhanced, problem.reason) == ("421", "4.4.1", "relay_unreachable")
     assert "refused" in problem.detail
+
+
+def test_message_size_against_each_probed_host(postfix_relay: PostfixLab) -> None:
+    """The probe carries each host's SIZE to the row; a message too large for one host gets
+    that host's 552 5.3.4 through the one verdict path, the other host's row keeps its 250."""
+    prober = SmtpProber(
+        ProbeOptions(enabled=True, mail_from=OWNED_SENDER, helo="sender-lab.example", port=25, timeout=5.0)
+    )
+    targets = {
+        "reader@small-mx.example": ProbeTarget(
+            "reader@small-mx.example", "reader", "small-mx.example", "small-mx.example", False,
+            (MxHost(10, MX_SMALL.host, (MX_SMALL.address,)),),
+        ),
+        "reader@big-mx.example": ProbeTarget(
+            "reader@big-mx.example", "reader", "big-mx.example", "big-mx.example", False,
+            (MxHost(10, MX_BIG.host, (MX_BIG.address,)),),
+        ),
+    }
+    result = prober.probe(list(targets.values()))
+    small, big = result["reader@small-mx.example"], result["reader@big-mx.example"]
+    assert (small.verdict.code, small.size_limit) == ("250", SIZE_LIMIT), postfix_relay.log_text()[-2000:]
+    assert big.size_limit == SIZE_LIMIT * 50
+    impact = SenderImpact(findings=(), message_size=SIZE_LIMIT + 1)
+    outcomes = {}
+    for email, mailbox in result.items():
+        check = check_address(email)
+        outcomes[email] = decide(RowFacts(check=check, mailbox=mailbox), VerdictOptions(sender=impact)).verdict
+    too_big = outcomes["reader@small-mx.example"]
+    assert (too_big.status, too_big.code, too_big.enhanced, too_big.reason) == (
+        Status.UNKNOWN, "552", "5.3.4", "message_too_large"
+    )
+    assert str(SIZE_LIMIT) in too_big.detail
+    assert outcomes["reader@big-mx.example"].code == "250"
+    assert mailbox_from_dict(mailbox_to_dict(small)).size_limit == SIZE_LIMIT

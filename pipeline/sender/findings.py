@@ -60,15 +60,40 @@ class SenderImpact:
     """Every finding of a run's sender checks, in the order they bear on a row (first wins)."""
 
     findings: tuple[SenderFinding, ...] = ()
+    #: the message's size in octets as sent (``--message``); None without a message
+    message_size: int | None = None
 
     def for_row(self, domain: DomainVerdict | None, mailbox: MailboxVerdict | None) -> SenderFinding | None:
-        """The finding that decides a sendable row's forecast, or None when none touches it."""
+        """The finding that decides a sendable row's forecast, or None when none touches it.
+
+        After the findings, a probed row whose mail host advertised a SIZE smaller than the
+        message gets that host's 552 5.3.4 (RFC 1870).
+        """
         for finding in self.findings:
             if finding.touches(domain, mailbox):
                 return finding
+        limit = mailbox.size_limit if mailbox is not None else None
+        if mailbox is not None and limit is not None and self.message_size is not None and self.message_size > limit:
+            return host_size_finding(mailbox.verdict.mx, limit, self.message_size)
         return None
 
     @property
     def problems(self) -> tuple[SenderFinding, ...]:
         """The findings that change rows (not ``ok``)."""
         return tuple(f for f in self.findings if not f.ok)
+
+
+def host_size_finding(host: str, limit: int, size: int) -> SenderFinding:
+    """The 552 5.3.4 a mail host advertising ``SIZE limit`` gives a message of ``size`` octets."""
+    name = host.lower().rstrip(".")
+    return SenderFinding(
+        "message",
+        False,
+        "552",
+        "5.3.4",
+        "message_too_large",
+        f"The message is {size} octets; the mail host {name or 'of this row'} takes at most {limit} (its SIZE).",
+        "Make the message smaller: link to large files instead of attaching them, compress images.",
+        scope=Scope.HOST,
+        hosts=(name,),
+    )

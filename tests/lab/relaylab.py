@@ -9,6 +9,8 @@ probe lab) plays the relays that need no password database:
   refused with 553 5.7.1;
 - ``relay-open`` (127.0.4.2): STARTTLS offered, no AUTH at all (503 5.5.1 to AUTH), MAIL FROM
   accepted (a relay that trusts its network), :data:`FOREIGN_SENDER` refused with 553 5.7.1;
+- ``mx-small`` / ``mx-big`` (127.0.4.21 / .22, port 25): plain mail hosts advertising a small and
+  a large ``SIZE``, for the message size against each recipient host;
 - nothing listens on :data:`DEAD` (connection refused).
 
 Cyrus SASL with a sasldb was tried for AUTH: Debian's Postfix 3.7 did not read the
@@ -75,7 +77,18 @@ OPEN = Listener(
     "no AUTH offered, MAIL accepted",
     port=RELAY_PORT,
 )
-RELAY_LISTENERS = [MAIN, OPEN]
+#: Two mail hosts (port 25) for the message size against each recipient host's SIZE.
+MX_SMALL = Listener(
+    "mx-small", f"{RELAY_NET}.21", {"message_size_limit": str(SIZE_LIMIT), "smtpd_recipient_restrictions": "$mx_rules"},
+    f"SIZE {SIZE_LIMIT}",
+)
+MX_BIG = Listener(
+    "mx-big",
+    f"{RELAY_NET}.22",
+    {"message_size_limit": str(SIZE_LIMIT * 50), "smtpd_recipient_restrictions": "$mx_rules"},
+    f"SIZE {SIZE_LIMIT * 50}",
+)
+RELAY_LISTENERS = [MAIN, OPEN, MX_SMALL, MX_BIG]
 
 
 def relay_cert(folder: Path) -> tuple[Path, Path]:
@@ -103,13 +116,14 @@ def relay_lab_spec(cert_dir: Path) -> LabSpec:
     cert, key = relay_cert(cert_dir)
     return LabSpec(
         listeners=RELAY_LISTENERS,
-        mailboxes={"sender-lab.example": ["news"]},
+        mailboxes={"sender-lab.example": ["news"], "small-mx.example": ["reader"], "big-mx.example": ["reader"]},
         sender_access={FOREIGN_SENDER: _FOREIGN_REPLY},
         main={
             "smtpd_tls_cert_file": str(cert),
             "smtpd_tls_key_file": str(key),
             "myhostname": "relay.lab.example",
             "smtpd_banner": "$myhostname ESMTP relay lab",
+            "mx_rules": "reject_unlisted_recipient",
             "relay_refused_senders": "check_sender_access texthash:$config_directory/sender_access",
             "relay_auth_required": (
                 "check_sender_access texthash:$config_directory/sender_access, "
