@@ -216,6 +216,7 @@ def mailbox_to_dict(mailbox: MailboxVerdict) -> dict[str, Any]:
         "verdict": verdict_to_dict(mailbox.verdict),
         "catch_all": mailbox.catch_all,
         **({"size_limit": mailbox.size_limit} if mailbox.size_limit is not None else {}),
+        **({"extensions": list(mailbox.extensions)} if mailbox.extensions else {}),
     }
 
 
@@ -227,4 +228,5 @@ def mailbox_from_dict(data: dict[str, Any]) -> MailboxVerdict:
         catch_all=data["catch_all"],
         from_cache=True,
         size_limit=data.get("size_limit"),
+        extensions=tuple(data.get("extensions", ())),
     )

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cache import mailbox_from_dict, mailbox_to_dict
-from pipeline.models import MxHost, Status
+from pipeline.models import MailboxVerdict, MxHost, Status, Verdict
 from pipeline.options import ProbeOptions, SenderOptions
 from pipeline.ports import ProbeTarget
 from pipeline.probe.prober import SmtpProber
@@ -26,7 +26,7 @@ from pipeline.sender.findings import Scope, SenderFinding, SenderImpact
 from pipeline.sender.relay import CAFILE_ENV, INSECURE_ENV, relay_findings, split_relay
 from pipeline.verdict import RowFacts, VerdictOptions, decide
 from tests.conftest import postfix_binaries
-from tests.lab.postfixlab import PostfixLab, start_postfix
+from tests.lab.postfixlab import Listener, PostfixLab, start_postfix
 from tests.lab.relaylab import (
     AUTH_CLEAR,
     AUTH_MAIN,
@@ -34,6 +34,7 @@ from tests.lab.relaylab import (
     DEAD,
     FOREIGN_SENDER,
     MAIN,
+    MX_7BIT,
     MX_BIG,
     MX_SMALL,
     OPEN,
@@ -202,31 +203,31 @@ def test_nothing_listening_is_unknown_not_an_answer(tmp_path: Path) -> None:
     assert "refused" in problem.detail
 
 
+def mx_target(domain: str, listener: Listener) -> ProbeTarget:
+    return ProbeTarget(
+        f"reader@{domain}", "reader", domain, domain, False, (MxHost(10, listener.host, (listener.address,)),)
+    )
+
+
+def decided(result: dict[str, MailboxVerdict], impact: SenderImpact) -> dict[str, Verdict]:
+    return {
+        email: decide(RowFacts(check=check_address(email), mailbox=m), VerdictOptions(sender=impact)).verdict
+        for email, m in result.items()
+    }
+
+
 def test_message_size_against_each_probed_host(postfix_relay: PostfixLab) -> None:
     """The probe carries each host's SIZE to the row; a message too large for one host gets
     that host's 552 5.3.4 through the one verdict path, the other host's row keeps its 250."""
     prober = SmtpProber(
         ProbeOptions(enabled=True, mail_from=OWNED_SENDER, helo="sender-lab.example", port=25, timeout=5.0)
     )
-    targets = {
-        "reader@small-mx.example": ProbeTarget(
-            "reader@small-mx.example", "reader", "small-mx.example", "small-mx.example", False,
-            (MxHost(10, MX_SMALL.host, (MX_SMALL.address,)),),
-        ),
-        "reader@big-mx.example": ProbeTarget(
-            "reader@big-mx.example", "reader", "big-mx.example", "big-mx.example", False,
-            (MxHost(10, MX_BIG.host, (MX_BIG.address,)),),
-        ),
-    }
-    result = prober.probe(list(targets.values()))
+    result = prober.probe([mx_target("small-mx.example", MX_SMALL), mx_target("big-mx.example", MX_BIG)])
     small, big = result["reader@small-mx.example"], result["reader@big-mx.example"]
     assert (small.verdict.code, small.size_limit) == ("250", SIZE_LIMIT), postfix_relay.log_text()[-2000:]
     assert big.size_limit == SIZE_LIMIT * 50
     impact = SenderImpact(findings=(), message_size=SIZE_LIMIT + 1)
-    outcomes = {}
-    for email, mailbox in result.items():
-        check = check_address(email)
-        outcomes[email] = decide(RowFacts(check=check, mailbox=mailbox), VerdictOptions(sender=impact)).verdict
+    outcomes = decided(result, impact)
     too_big = outcomes["reader@small-mx.example"]
     assert (too_big.status, too_big.code, too_big.enhanced, too_big.reason) == (
         Status.UNKNOWN, "552", "5.3.4", "message_too_large"
@@ -234,3 +235,20 @@ def test_message_size_against_each_probed_host(postfix_relay: PostfixLab) -> Non
     assert str(SIZE_LIMIT) in too_big.detail
     assert outcomes["reader@big-mx.example"].code == "250"
     assert mailbox_from_dict(mailbox_to_dict(small)).size_limit == SIZE_LIMIT
+
+
+
+def test_eight_bit_message_against_a_host_without_8bitmime(postfix_relay: PostfixLab) -> None:
+    prober = SmtpProber(
+        ProbeOptions(enabled=True, mail_from=OWNED_SENDER, helo="sender-lab.example", port=25, timeout=5.0)
+    )
+    result = prober.probe([mx_target("7bit-mx.example", MX_7BIT), mx_target("big-mx.example", MX_BIG)])
+    seven = result["reader@7bit-mx.example"]
+    assert seven.verdict.code == "250" and "8BITMIME" not in seven.extensions and seven.extensions
+    assert "8BITMIME" in result["reader@big-mx.example"].extensions
+    outcomes = decided(result, SenderImpact(message_needs=("8BITMIME", "SMTPUTF8")))
+    refused = outcomes["reader@7bit-mx.example"]
+    assert (refused.code, refused.enhanced, refused.reason) == ("554", "5.6.3", "host_lacks_8bitmime")
+    assert outcomes["reader@big-mx.example"].code == "250"
+    utf8_only = decided(result, SenderImpact(message_needs=("SMTPUTF8",)))["reader@7bit-mx.example"]
+    assert (utf8_only.code, utf8_only.enhanced, utf8_only.reason) == ("553", "5.6.7", "host_lacks_smtputf8")

@@ -465,8 +465,11 @@ class _Run:
             prober.answered(address)
         if result.greeted:
             prober.record_host(host, address, result.extensions, result.esmtp, result.tls)
-        if result.size_limit is not None:
-            result.decided = {e: replace(m, size_limit=result.size_limit) for e, m in result.decided.items()}
+        if result.greeted:
+            size, extensions = result.size_limit, tuple(sorted(result.extensions))
+            result.decided = {
+                e: replace(m, size_limit=size, extensions=extensions) for e, m in result.decided.items()
+            }
         if result.rcpt_limit is not None:
             prober.lower_rcpt_limit(address, result.rcpt_limit)
         async with self.attempts_ended:

@@ -58,6 +58,11 @@ class MessageFacts:
         return len(self.raw)
 
     @property
+    def needs(self) -> tuple[str, ...]:
+        """EHLO extensions a host must offer to take the message as it is (for ``SenderImpact.message_needs``)."""
+        return (("8BITMIME",) if self.eight_bit_body else ()) + (("SMTPUTF8",) if self.needs_smtputf8 else ())
+
+    @property
     def needs_smtputf8(self) -> bool:
         """Whether the header section carries raw UTF-8 (RFC 6532): only SMTPUTF8 hosts take it."""
         return bool(self.non_ascii_headers)

@@ -113,6 +113,10 @@ def relay_findings(options: SenderOptions, password: str | None) -> list[SenderF
         session.add(connection_finding(where, f"its TLS certificate was refused: {exc.verify_message}", tls=True))
     except (smtplib.SMTPServerDisconnected, OSError, ssl.SSLError) as exc:
         session.add(connection_finding(where, _describe(exc)))
+    except smtplib.SMTPResponseException as exc:
+        session.add(reply_finding("session", exc.smtp_code, exc.smtp_error, where, "a command"))
+    except smtplib.SMTPException as exc:
+        session.add(connection_finding(where, f"the session failed ({exc})"))
     finally:
         if client is not None:
             _close(client)

@@ -10,7 +10,8 @@ probe lab) plays the relays that need no password database:
 - ``relay-open`` (127.0.4.2): STARTTLS offered, no AUTH at all (503 5.5.1 to AUTH), MAIL FROM
   accepted (a relay that trusts its network), :data:`FOREIGN_SENDER` refused with 553 5.7.1;
 - ``mx-small`` / ``mx-big`` (127.0.4.21 / .22, port 25): plain mail hosts advertising a small and
-  a large ``SIZE``, for the message size against each recipient host;
+  a large ``SIZE``, for the message size against each recipient host; ``mx-7bit`` (.23) offers
+  neither 8BITMIME nor SMTPUTF8;
 - nothing listens on :data:`DEAD` (connection refused).
 
 Cyrus SASL with a sasldb was tried for AUTH: Debian's Postfix 3.7 did not read the
@@ -88,7 +89,13 @@ MX_BIG = Listener(
     {"message_size_limit": str(SIZE_LIMIT * 50), "smtpd_recipient_restrictions": "$mx_rules"},
     f"SIZE {SIZE_LIMIT * 50}",
 )
-RELAY_LISTENERS = [MAIN, OPEN, MX_SMALL, MX_BIG]
+MX_7BIT = Listener(
+    "mx-7bit",
+    f"{RELAY_NET}.23",
+    {"smtpd_discard_ehlo_keywords": "8bitmime", "smtputf8_enable": "no", "smtpd_recipient_restrictions": "$mx_rules"},
+    "no 8BITMIME, no SMTPUTF8",
+)
+RELAY_LISTENERS = [MAIN, OPEN, MX_SMALL, MX_BIG, MX_7BIT]
 
 
 def relay_cert(folder: Path) -> tuple[Path, Path]:
@@ -116,7 +123,8 @@ def relay_lab_spec(cert_dir: Path) -> LabSpec:
     cert, key = relay_cert(cert_dir)
     return LabSpec(
         listeners=RELAY_LISTENERS,
-        mailboxes={"sender-lab.example": ["news"], "small-mx.example": ["reader"], "big-mx.example": ["reader"]},
+        mailboxes={"sender-lab.example": ["news"], "small-mx.example": ["reader"], "big-mx.example": ["reader"],
+                   "7bit-mx.example": ["reader"]},
         sender_access={FOREIGN_SENDER: _FOREIGN_REPLY},
         main={
             "smtpd_tls_cert_file": str(cert),
