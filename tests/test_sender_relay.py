@@ -30,6 +30,7 @@ from tests.lab.postfixlab import Listener, PostfixLab, start_postfix
 from tests.lab.relaylab import (
     AUTH_CLEAR,
     AUTH_MAIN,
+    AUTH_OAUTH,
     AUTH_WEAK,
     DEAD,
     FOREIGN_SENDER,
@@ -195,6 +196,13 @@ def test_starttls_required_but_not_offered() -> None:
 def test_weak_mechanism_is_534() -> None:
     problem = only_problem(relay_findings(sender(AUTH_WEAK.address, user=USER), PASSWORD))
     assert (problem.code, problem.enhanced, problem.reason) == ("534", "5.7.9", "relay_mechanism_too_weak")
+
+
+@pytest.mark.usefixtures("trust_auth")
+def test_no_mechanism_in_common_is_504() -> None:
+    problem = only_problem(relay_findings(sender(AUTH_OAUTH.address, user=USER), PASSWORD))
+    assert (problem.code, problem.enhanced, problem.reason) == ("504", "5.5.4", "relay_mechanism_not_implemented")
+    assert "It offers AUTH XOAUTH2" in problem.detail
 
 
 def test_nothing_listening_is_unknown_not_an_answer(tmp_path: Path) -> None:

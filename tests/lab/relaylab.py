@@ -24,7 +24,8 @@ for /etc/sasldb2), and the lab does not write system files. So AUTH is played by
   :data:`FOREIGN_SENDER` 553 5.7.1;
 - ``auth-clear`` (127.0.4.12): no TLS at all, AUTH only over TLS (538 5.7.11 to AUTH);
 - ``auth-weak`` (127.0.4.13): STARTTLS, but the password mechanisms are refused as too weak
-  (534 5.7.9), as servers that want a challenge mechanism do.
+  (534 5.7.9), as servers that want a challenge mechanism do;
+- ``auth-oauth`` (127.0.4.14): STARTTLS, only XOAUTH2 offered (504 5.5.4 to AUTH PLAIN).
 """
 
 from __future__ import annotations
@@ -150,12 +151,14 @@ class AuthRelay:
     address: str
     tls: bool = True  # STARTTLS offered (and required before MAIL)
     weak: bool = False  # refuse PLAIN / LOGIN as too weak (534 5.7.9)
+    oauth_only: bool = False  # offer XOAUTH2 only (PLAIN and LOGIN not implemented: 504 5.5.4)
 
 
 AUTH_MAIN = AuthRelay("auth-main", f"{RELAY_NET}.11")
 AUTH_CLEAR = AuthRelay("auth-clear", f"{RELAY_NET}.12", tls=False)
 AUTH_WEAK = AuthRelay("auth-weak", f"{RELAY_NET}.13", weak=True)
-AUTH_RELAYS = [AUTH_MAIN, AUTH_CLEAR, AUTH_WEAK]
+AUTH_OAUTH = AuthRelay("auth-oauth", f"{RELAY_NET}.14", oauth_only=True)
+AUTH_RELAYS = [AUTH_MAIN, AUTH_CLEAR, AUTH_WEAK, AUTH_OAUTH]
 
 
 class _RelayHandler:
@@ -174,6 +177,10 @@ class _RelayHandler:
             return _FOREIGN_REPLY
         envelope.mail_from = address
         return "250 2.1.0 Ok"
+
+    async def auth_XOAUTH2(self, server: SMTP, args: list[str]) -> AuthResult:
+        """A token mechanism presend does not speak (only offered by ``oauth_only`` relays)."""
+        return AuthResult(success=False, handled=False)
 
     async def handle_RCPT(self, *args: Any) -> str:
         self.commands.append("RCPT")
@@ -226,6 +233,7 @@ class AuthRelays:
             auth_require_tls=True,
             authenticator=_authenticator(relay),
             data_size_limit=SIZE_LIMIT,
+            auth_exclude_mechanism=["PLAIN", "LOGIN"] if relay.oauth_only else ["XOAUTH2"],
             ready_timeout=10.0,
         )
         controller.start()
