@@ -205,6 +205,13 @@ def test_no_mechanism_in_common_is_504() -> None:
     assert "It offers AUTH XOAUTH2" in problem.detail
 
 
+@pytest.mark.usefixtures("trust_postfix")
+def test_non_ascii_sender_needs_smtputf8() -> None:
+    findings = relay_findings(sender(OPEN.address, from_addr="jörg@sender-lab.example"), None)
+    assert problems(findings) == [], findings  # Postfix offers SMTPUTF8: MAIL FROM ... SMTPUTF8 accepted
+    assert any("SMTPUTF8" in f.detail for f in findings if f.reason == "relay_mail_from_ok")
+
+
 def test_nothing_listening_is_unknown_not_an_answer(tmp_path: Path) -> None:
     problem = only_problem(relay_findings(sender(DEAD), None))
     assert (problem.code, problem.enhanced, problem.reason) == ("421", "4.4.1", "relay_unreachable")
@@ -260,3 +267,10 @@ def test_eight_bit_message_against_a_host_without_8bitmime(postfix_relay: Postfi
     assert outcomes["reader@big-mx.example"].code == "250"
     utf8_only = decided(result, SenderImpact(message_needs=("SMTPUTF8",)))["reader@7bit-mx.example"]
     assert (utf8_only.code, utf8_only.enhanced, utf8_only.reason) == ("553", "5.6.7", "host_lacks_smtputf8")
+
+
+@pytest.mark.usefixtures("trust_auth")
+def test_non_ascii_sender_where_the_relay_lacks_smtputf8() -> None:
+    findings = relay_findings(sender(AUTH_MAIN.address, user=USER, from_addr="jörg@sender-lab.example"), PASSWORD)
+    problem = only_problem(findings)
+    assert (problem.code, problem.enhanced, problem.reason) == ("553", "5.6.7", "relay_lacks_smtputf8")

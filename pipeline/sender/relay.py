@@ -151,6 +151,11 @@ def _converse(
     facts = read_message(options.message) if options.message is not None else None
     if facts is not None and not _message_fits(client, facts, session, where):
         return
+    utf8_sender = not options.from_addr.isascii()
+    if utf8_sender and not client.has_extn("smtputf8"):
+        why = f"the From address {options.from_addr} is not ASCII"
+        session.add(lacks_extension(where, "SMTPUTF8", "553", "5.6.7", why))
+        return
     _mail_from(client, options.from_addr, session, where, authenticated=bool(options.user), facts=facts)
 
 
@@ -238,14 +243,15 @@ def _message_fits(client: smtplib.SMTP, facts: MessageFacts, session: RelaySessi
     return not session.stopped
 
 
-def _mail_parameters(client: smtplib.SMTP, facts: MessageFacts | None) -> list[str]:
+def _mail_parameters(client: smtplib.SMTP, sender: str, facts: MessageFacts | None) -> list[str]:
     """MAIL FROM parameters that tell the relay about the message (it may refuse by SIZE at once)."""
+    utf8_sender = ["SMTPUTF8"] if not sender.isascii() else []
     if facts is None:
-        return []
+        return utf8_sender
     params = [f"SIZE={facts.size}"] if client.has_extn("size") else []
     if facts.eight_bit_body:
         params.append("BODY=8BITMIME")
-    if facts.needs_smtputf8:
+    if facts.needs_smtputf8 or utf8_sender:
         params.append("SMTPUTF8")
     return params
 
@@ -259,7 +265,7 @@ def _mail_from(
     authenticated: bool,
     facts: MessageFacts | None,
 ) -> None:
-    params = _mail_parameters(client, facts)
+    params = _mail_parameters(client, sender, facts)
     code, text = client.mail(sender, params)
     command = " ".join([f"MAIL FROM:<{sender}>", *params])
     if code == 250:

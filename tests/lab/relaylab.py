@@ -21,7 +21,7 @@ for /etc/sasldb2), and the lab does not write system files. So AUTH is played by
 
 - ``auth-main`` (127.0.4.11): STARTTLS required, AUTH PLAIN LOGIN after it, the lab user
   (:data:`USER` / :data:`PASSWORD`; anything else 535 5.7.8), SIZE, MAIL without AUTH 530,
-  :data:`FOREIGN_SENDER` 553 5.7.1;
+  :data:`FOREIGN_SENDER` 553 5.7.1, no SMTPUTF8 (as every aiosmtpd relay here);
 - ``auth-clear`` (127.0.4.12): no TLS at all, AUTH only over TLS (538 5.7.11 to AUTH);
 - ``auth-weak`` (127.0.4.13): STARTTLS, but the password mechanisms are refused as too weak
   (534 5.7.9), as servers that want a challenge mechanism do;
@@ -233,6 +233,7 @@ class AuthRelays:
             auth_require_tls=True,
             authenticator=_authenticator(relay),
             data_size_limit=SIZE_LIMIT,
+            enable_SMTPUTF8=False,
             auth_exclude_mechanism=["PLAIN", "LOGIN"] if relay.oauth_only else ["XOAUTH2"],
             ready_timeout=10.0,
         )
