@@ -237,6 +237,8 @@ def mailbox_to_dict(mailbox: MailboxVerdict) -> dict[str, Any]:
         "email": mailbox.email,
         "verdict": verdict_to_dict(mailbox.verdict),
         "catch_all": mailbox.catch_all,
+        **({"size_limit": mailbox.size_limit} if mailbox.size_limit is not None else {}),
+        **({"extensions": list(mailbox.extensions)} if mailbox.extensions else {}),
     }
 
 
@@ -247,4 +249,6 @@ def mailbox_from_dict(data: dict[str, Any]) -> MailboxVerdict:
         verdict=verdict_from_dict(data["verdict"]),
         catch_all=data["catch_all"],
         from_cache=True,
+        size_limit=data.get("size_limit"),
+        extensions=tuple(data.get("extensions", ())),
     )

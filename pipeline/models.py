@@ -107,6 +107,10 @@ class MailboxVerdict:
     verdict: Verdict
     catch_all: bool = False
     from_cache: bool = False
+    #: the deciding host's advertised SIZE limit in octets (RFC 1870), None when not advertised
+    size_limit: int | None = None
+    #: the deciding host's EHLO keywords (``8BITMIME``, ``SMTPUTF8`` ...); () when not known
+    extensions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -724,6 +724,11 @@ class _Run:
             prober.answered(address)
         if result.greeted:
             prober.record_host(host, address, result.extensions, result.esmtp, result.tls)
+        if result.greeted:
+            size, extensions = result.size_limit, tuple(sorted(result.extensions))
+            result.decided = {
+                e: replace(m, size_limit=size, extensions=extensions) for e, m in result.decided.items()
+            }
         if result.rcpt_limit is not None:
             prober.lower_rcpt_limit(address, result.rcpt_limit)
         prober.catch_all.update(result.catch_all)

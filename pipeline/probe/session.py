@@ -97,6 +97,7 @@ class SessionResult:
     esmtp: bool = True
     tls: bool = False
     rcpt_limit: int | None = None  # a lower RCPTs-per-MAIL FROM limit learnt from 452 4.5.3
+    size_limit: int | None = None  # the host's advertised SIZE (RFC 1870), for the message check
     counters: Counter[str] = field(default_factory=Counter)
     cut: Cut | None = None  # the session ended early; what is unsettled wants a fresh one
     catch_all: dict[str, bool] = field(default_factory=dict)  # domains whose question was settled
@@ -309,6 +310,8 @@ class _Session:
         self.result.greeted = True
         self.result.esmtp = bool(self.smtp.does_esmtp)
         self.result.extensions |= {name.upper() for name in self.smtp.esmtp_features}
+        size = self.smtp.esmtp_features.get("size", "").strip()
+        self.result.size_limit = int(size) if size.isdigit() and int(size) > 0 else None
 
     def start_tls(self) -> bool:
         """STARTTLS; a refusal keeps the plain session, a failed handshake ends it."""

@@ -60,15 +60,74 @@ class SenderImpact:
     """Every finding of a run's sender checks, in the order they bear on a row (first wins)."""
 
     findings: tuple[SenderFinding, ...] = ()
+    #: the message's size in octets as sent (``--message``); None without a message
+    message_size: int | None = None
+    #: EHLO extensions the message needs (``8BITMIME`` for an 8-bit body, ``SMTPUTF8`` for UTF-8 headers)
+    message_needs: tuple[str, ...] = ()
 
     def for_row(self, domain: DomainVerdict | None, mailbox: MailboxVerdict | None) -> SenderFinding | None:
-        """The finding that decides a sendable row's forecast, or None when none touches it."""
+        """The finding that decides a sendable row's forecast, or None when none touches it.
+
+        After the findings, a probed row whose mail host advertised a SIZE smaller than the
+        message gets that host's 552 5.3.4 (RFC 1870).
+        """
         for finding in self.findings:
             if finding.touches(domain, mailbox):
                 return finding
+        return self._host_finding(mailbox) if mailbox is not None else None
+
+    def _host_finding(self, mailbox: MailboxVerdict) -> SenderFinding | None:
+        """What the probed host's EHLO says about this message: SIZE, 8BITMIME, SMTPUTF8."""
+        limit = mailbox.size_limit
+        if limit is not None and self.message_size is not None and self.message_size > limit:
+            return host_size_finding(mailbox.verdict.mx, limit, self.message_size)
+        if mailbox.extensions:  # known only when the host was greeted in this run or cached so
+            for need in self.message_needs:
+                if need not in mailbox.extensions:
+                    return host_extension_finding(mailbox.verdict.mx, need)
         return None
 
     @property
     def problems(self) -> tuple[SenderFinding, ...]:
         """The findings that change rows (not ``ok``)."""
         return tuple(f for f in self.findings if not f.ok)
+
+
+def host_size_finding(host: str, limit: int, size: int) -> SenderFinding:
+    """The 552 5.3.4 a mail host advertising ``SIZE limit`` gives a message of ``size`` octets."""
+    name = host.lower().rstrip(".")
+    return SenderFinding(
+        "message",
+        False,
+        "552",
+        "5.3.4",
+        "message_too_large",
+        f"The message is {size} octets; the mail host {name or 'of this row'} takes at most {limit} (its SIZE).",
+        "Make the message smaller: link to large files instead of attaching them, compress images.",
+        scope=Scope.HOST,
+        hosts=(name,),
+    )
+
+
+#: extension → (code, enhanced, what in the message needs it)
+_NEEDS = {
+    "8BITMIME": ("554", "5.6.3", "its body has 8-bit octets"),
+    "SMTPUTF8": ("553", "5.6.7", "its headers carry raw UTF-8"),
+}
+
+
+def host_extension_finding(host: str, extension: str) -> SenderFinding:
+    """The refusal a mail host without ``extension`` (8BITMIME, SMTPUTF8) gives this message."""
+    name = host.lower().rstrip(".")
+    code, enhanced, why = _NEEDS.get(extension, ("554", "5.6.0", "it needs it"))
+    return SenderFinding(
+        "message",
+        False,
+        code,
+        enhanced,
+        f"host_lacks_{extension.lower()}",
+        f"The mail host {name} does not offer {extension}, and the message needs it: {why}.",
+        "Encode the message 7-bit (quoted-printable or base64 bodies, RFC 2047 encoded headers).",
+        scope=Scope.HOST,
+        hosts=(name,),
+    )

@@ -66,12 +66,13 @@ postlog   unix-dgram n  -       n       -       1       postlogd
 
 @dataclass(frozen=True)
 class Listener:
-    """One mail host: an smtpd listener on ``address:25`` with per-listener overrides."""
+    """One mail host: an smtpd listener on ``address:port`` with per-listener overrides."""
 
     name: str
     address: str
     overrides: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    port: int = 25  # 587 for a submission relay (tests/lab/relaylab.py)
 
     @property
     def host(self) -> str:
@@ -201,7 +202,7 @@ class PostfixLab:
         (self.conf / "main.cf").write_text("".join(f"{k} = {v}\n" for k, v in main.items()))
         lines = []
         for listener in spec.listeners:
-            lines.append(f"{listener.address}:25 inet n - n - - smtpd")
+            lines.append(f"{listener.address}:{listener.port} inet n - n - - smtpd")
             # Each listener logs under its own name (postfix/127.0.2.N/smtpd[pid]), so the log
             # tells which mail host a session was with (see session_peaks).
             lines.append(f"  -o syslog_name=postfix/{listener.address}")
@@ -220,7 +221,7 @@ class PostfixLab:
             raise
 
     def _start(self, timeout: float) -> None:
-        taken = [f"{x.address}:25" for x in self.spec.listeners if _port_open(x.address, 25)]
+        taken = [f"{x.address}:{x.port}" for x in self.spec.listeners if _port_open(x.address, x.port)]
         if taken:
             raise RuntimeError(
                 f"already answering: {', '.join(taken)} (a Postfix left over from an earlier run, or a "
@@ -236,7 +237,7 @@ class PostfixLab:
         if result.returncode != 0:
             raise RuntimeError(f"postfix start failed: {result.stdout}{result.stderr}\n{self.log_text()}")
         for listener in self.spec.listeners:
-            _wait_port(listener.address, 25, timeout, self.log_text)
+            _wait_port(listener.address, listener.port, timeout, self.log_text)
 
     def _start_postgrey(self, delay: int) -> None:
         grey = self.root / "grey"
