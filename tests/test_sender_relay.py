@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.cache import mailbox_from_dict, mailbox_to_dict
-from pipeline.models import MailboxVerdict, MxHost, Status, Verdict
+from pipeline.models import DomainVerdict, MailboxVerdict, MxHost, Status, Verdict
 from pipeline.options import ProbeOptions, SenderOptions
 from pipeline.ports import ProbeTarget
 from pipeline.probe.prober import SmtpProber
@@ -225,8 +225,14 @@ def mx_target(domain: str, listener: Listener) -> ProbeTarget:
 
 
 def decided(result: dict[str, MailboxVerdict], impact: SenderImpact) -> dict[str, Verdict]:
+    """Each probed row's verdict through the one verdict path (its domain took mail: DNS ran)."""
+    def domain(email: str, mailbox: MailboxVerdict) -> DomainVerdict:
+        return DomainVerdict(email.rsplit("@", 1)[1], None, (MxHost(10, mailbox.verdict.mx),))
+
     return {
-        email: decide(RowFacts(check=check_address(email), mailbox=m), VerdictOptions(sender=impact)).verdict
+        email: decide(
+            RowFacts(check=check_address(email), domain=domain(email, m), mailbox=m), VerdictOptions(sender=impact)
+        ).verdict
         for email, m in result.items()
     }
 
