@@ -195,8 +195,8 @@ def _domain_findings(dns: SenderDns, domain: str, role: str) -> list[SenderFindi
     mx = dns.ask(domain, "MX")
     if mx.failed:
         return [_unchecked("domain", f"Whether the {role} domain {domain} takes mail: {mx.error}.")]
-    hosts = [value.split()[1] if " " in value else "" for value in mx.values]
-    if hosts and all(host in ("", ".") for host in hosts):
+    hosts = [value.partition(" ")[2].strip() for value in mx.values]
+    if hosts and not any(hosts):
         problem = f"the {role} domain {domain} publishes a null MX: it says it takes no mail"
     elif hosts:
         return [_ok("domain", f"The {role} domain {domain} takes mail (MX {', '.join(hosts)}).")]

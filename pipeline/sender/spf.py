@@ -204,7 +204,7 @@ class _Evaluation:
         )
 
     def _mx(self, target: str, four: int | None, six: int | None) -> bool:
-        hosts = [value.split()[1] for value in self.ask(target, "MX")]
+        hosts = [value.partition(" ")[2].strip() for value in self.ask(target, "MX")]
         if len(hosts) > _NAME_LIMIT:
             raise _Abort(SpfResult.PERMERROR, f"{target} has more than {_NAME_LIMIT} MX hosts (RFC 7208 §4.6.4)")
         return any(self._any_in(self.ask(host, "ADDR"), four, six) for host in hosts if host)
