@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from pipeline.columns import RESULT_COLUMNS
 from pipeline.errors import UsageError
-from pipeline.io.outputs import sendable_statuses
+from pipeline.io.outputs import SENDER_REASON_PREFIX, sendable_statuses
 from pipeline.options import RunOptions, build_options, check_options, option_specs
 from pipeline.ports import DomainResolver, MailboxProber
 
@@ -160,4 +160,5 @@ def _sendable(results: pd.DataFrame, options: RunOptions) -> Any:
     """Which results rows the clean list holds: the sendable statuses (ill-formed rows and
     duplicates never are)."""
     sendable = results["presend_status"].isin(sendable_statuses(options.keep_risky))
-    return sendable & (results["presend_reason"] != "malformed_row")
+    held = (results["presend_status"] == "unknown") & results["presend_reason"].str.startswith(SENDER_REASON_PREFIX)
+    sendable = sendable | held & (results["presend_reason"] != "malformed_row")

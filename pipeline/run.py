@@ -27,6 +27,7 @@ from pipeline.io.ingest import Table, open_table
 from pipeline.io.lock import RunLock
 from pipeline.io.outputs import atomic_write_json, atomic_write_text, ensure_writable_dir, remove_stale_temps
 from pipeline.io.runfiles import RunFiles, guard_run_files
+from pipeline.io.safetext import json_safe
 from pipeline.io.state import InputFingerprint, check_held_still, file_sha256
 from pipeline.options import RunOptions, check_options
 from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
@@ -35,6 +36,7 @@ from pipeline.report.plausibility import resolver_warning
 from pipeline.report.summary import NetworkReport, build_summary, levels_of
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import DuplicateIndex
+from pipeline.sender.readiness import SenderReport, report_data, sender_note, sender_stage
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -79,16 +81,19 @@ def run(
     prober: MailboxProber | None = None,
     progress: ProgressCallback = no_progress,
     events: EventCallback = no_events,
+    password: str | None = None,
 ) -> RunResult:
     """Run the pipeline over ``options.input`` and write the four outputs.
 
     ``resolver`` must be given when ``options.dns.enabled``; ``prober`` when
     ``options.probe.enabled``. Raises :class:`~pipeline.errors.PresendError` subclasses
     only for whole-run failures (:class:`~pipeline.errors.LockedError` when another run
-    holds ``<out>/<stem>.lock``).
+    holds ``<out>/<stem>.lock``). ``password`` is the relay's, for the sender checks (else read
+    from the environment variable ``--password-env`` names).
     """
     check_options(options)
     check_engine(options)
+    sender = sender_stage(options, password)
     with open_table(options.input, options.email_column, options.encoding) as table:
         ensure_writable_dir(options.output_dir)
         files = RunFiles.of(options.output_dir, options.stem)
@@ -97,7 +102,7 @@ def run(
             remove_stale_temps([*files.outputs.values(), files.state])
             resolver = resolver if options.dns.enabled else None
             prober = prober if options.probe.enabled else None
-            return _run_locked(options, table, resolver, prober, progress, events)
+            return _run_locked(options, table, resolver, prober, progress, events, sender)
 
 
 def _run_locked(
@@ -107,6 +112,7 @@ def _run_locked(
     prober: MailboxProber | None,
     progress: ProgressCallback,
     events: EventCallback,
+    sender: SenderReport | None = None,
 ) -> RunResult:
     """The stages that run under the lock: commit.start → engine → held still → commit.finish → summary."""
     t0 = time.perf_counter()
@@ -121,7 +127,8 @@ def _run_locked(
         )
         keep = InOrder(commit.writer, index, tally, commit.commit, _committed(progress, events))
         engine = pick_engine(options, table)
-        outcome = engine.run(Job(options, table, keep, resolver, prober, progress, done))
+        impact = sender.impact if sender is not None else None
+        outcome = engine.run(Job(options, table, keep, resolver, prober, progress, done, impact))
         if outcome.read is not None:
             table.stats = outcome.read
         check_held_still(options.input, commit.fingerprint, table.stats.decode if table.text_format else None)
@@ -134,11 +141,15 @@ def _run_locked(
     warnings = _warnings(options, tally)
     for warning in warnings:
         events("warning", {"message": warning})
+    if sender is not None and not sender.ready:
+        events("note", {"message": sender_note(sender)})
     summary = build_summary(
         options, input_report=table.report(), commit=commit, tally=tally, outcome=outcome,
         network=NetworkReport.of(resolver, prober), notes=notes + warnings, seconds=time.perf_counter() - t0,
     )
     summary["warnings"] = warnings
+    if sender is not None:
+        summary["sender"] = json_safe(report_data(sender, dict(tally.by_reason)))
     paths = commit.writer.paths
     atomic_write_json(paths["summary"], summary)
     atomic_write_text(paths["report"], render_report(summary, tally))

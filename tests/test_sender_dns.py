@@ -129,9 +129,9 @@ def test_a_sender_with_problems(lab: DnsLab) -> None:
     assert problems["sender_ip_blocklisted"].code == "554" and problems["sender_ip_blocklisted"].enhanced == "5.7.1"
     assert problems["sender_ip_blocklisted"].scope is Scope.CAMPAIGN
     # softfail, no DKIM selector given: Gmail's "SPF or DKIM" is missed only if both are known to miss
-    assert "gmail_unauthenticated" not in problems
-    assert problems["gmail_no_reverse_dns"].providers == ("Google",)
-    assert problems["yahoo_no_reverse_dns"].code == "553"
+    assert "sender_gmail_unauthenticated" not in problems
+    assert problems["sender_gmail_no_reverse_dns"].providers == ("Google",)
+    assert problems["sender_yahoo_no_reverse_dns"].code == "553"
     # the campaign-wide block-list finding comes first: it decides every row it touches
     assert report.impact.problems[0].reason == "sender_ip_blocklisted"
 

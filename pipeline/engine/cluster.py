@@ -61,6 +61,7 @@ from pipeline.options import DnsOptions, ProbeOptions, RunOptions
 from pipeline.ports import DomainResolver, MailboxProber, ProbeTarget, ProgressCallback
 from pipeline.probe.prober import ProbeFindings, SmtpProber
 from pipeline.report.tally import DomainCounter
+from pipeline.sender.findings import SenderImpact
 
 __all__ = ["DaskEngine", "judge_on_cluster"]
 
@@ -414,7 +415,9 @@ class DaskEngine:
 
     def run(self, job: Job) -> EngineOutcome:
         """Judge the list on the cluster ``--scheduler`` names, or on a local one."""
-        return judge_on_cluster(job.options, job.table, job.keep, job.resolver, job.prober, job.progress, job.done)
+        return judge_on_cluster(
+            job.options, job.table, job.keep, job.resolver, job.prober, job.progress, job.done, sender=job.sender
+        )
 
 
 def judge_on_cluster(
@@ -425,8 +428,13 @@ def judge_on_cluster(
     prober: MailboxProber | None,
     progress: ProgressCallback,
     done: int = 0,
+    *,
+    sender: SenderImpact | None = None,
 ) -> EngineOutcome:
-    """Judge the list on a Dask cluster; write and commit it piece by piece, in file order."""
+    """Judge the list on a Dask cluster; write and commit it piece by piece, in file order.
+
+    ``sender`` (the sender checks' findings) travels to the workers in the step context.
+    """
     from pipeline.engine.processes import cut_pieces, piece_lines
 
     text = table.text_format
@@ -439,7 +447,7 @@ def judge_on_cluster(
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         levels = _levels(client, workers, resolver, prober, progress)
         outputs = keep.writer.open_for_others()
-        context = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap)
+        context = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap, sender)
         pool = ClusterPool(client, context, url, outputs, 4 * workers + 2, DomainCounter(keep.tally.domain_cap))
         try:
             coordinator = Coordinator(options, table, keep, pool, pieces, levels=levels, done=done, read=read)

@@ -26,7 +26,8 @@ class ProcessesEngine:
         """Judge the list with ``self.workers`` processes; this process commits in file order."""
         levels = NetworkLevels(job.resolver, job.prober, job.progress) if job.resolver is not None else None
         with paused_gc():
-            done = judge_in_parallel(job.options, job.table, job.keep, self.workers, levels=levels, done=job.done)
+            done = judge_in_parallel(job.options, job.table, job.keep, self.workers, levels=levels, done=job.done,
+                                      sender=job.sender)
         timings = stage_timings()
         for stage, seconds in done.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds

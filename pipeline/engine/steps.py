@@ -41,6 +41,7 @@ from pipeline.options import RunOptions
 from pipeline.ports import no_progress
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import hash_keys
+from pipeline.sender.findings import SenderImpact
 
 _LINE_END_BYTES = LINE_END.encode("utf-8")
 
@@ -68,6 +69,8 @@ class StepContext:
     rows: RowFormat
     #: The run's Tally.domain_cap (a piece's own tally never prunes below it).
     domain_cap: int
+    #: What the sender checks found (``--from``): every worker's verdicts count it in.
+    sender: SenderImpact | None = None
     #: Names the run, so a worker that serves many runs keeps their judges apart.
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
 
@@ -202,7 +205,7 @@ def new_judge(context: StepContext, memo_limit: int) -> ChunkJudge:
     """
     options = context.options
     judge = ChunkJudge(options, context.info.email_index, None, None, no_progress,
-                       dns_level=options.dns.enabled, syntax_workers=1)
+                       dns_level=options.dns.enabled, syntax_workers=1, sender=context.sender)
     judge.hygiene.memo_limit = memo_limit
     return judge
 

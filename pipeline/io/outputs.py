@@ -24,7 +24,7 @@ from itertools import compress
 from pathlib import Path
 from typing import IO, Any
 
-from pipeline.columns import RESULT_COLUMNS, STATUS
+from pipeline.columns import REASON, RESULT_COLUMNS, STATUS
 from pipeline.errors import OutputError
 from pipeline.io.ingest import TableInfo
 from pipeline.models import Status
@@ -223,11 +223,30 @@ class CsvLines:
         return texts
 
 
+#: The reasons of rows that only a sender finding keeps from being sent start with this.
+SENDER_REASON_PREFIX = "sender_"
+
+
+def held_for_sender(status: str, reason: str) -> bool:
+    """Whether a row is unknown only because of our own side of the send (a sender finding).
+
+    Such a row stays in the clean list: the fix is in how the campaign is sent (SPF, DKIM,
+    the sending IP, the relay), not in the list, and once it is made the row is as good as
+    the recipient side said (:func:`pipeline.verdict.fold_sender` lowers only deliverable
+    and risky rows).
+    """
+    return status == Status.UNKNOWN.value and reason.startswith(SENDER_REASON_PREFIX)
+
+
 def sendable_statuses(keep_risky: bool) -> frozenset[str]:
     """The statuses whose rows go to the clean list: ``deliverable`` (and ``risky`` with ``--keep-risky``)."""
     if keep_risky:
         return frozenset((Status.DELIVERABLE.value, Status.RISKY.value))
     return frozenset((Status.DELIVERABLE.value,))
+
+
+def _held(values: Sequence[str]) -> bool:
+    return held_for_sender(values[STATUS], values[REASON])
 
 
 class RowFormat:
@@ -293,9 +312,9 @@ class RowFormat:
             tails[index] = delimiter + text
         sendable = self._sendable
         if tails_sendable:
-            keep = [not values or values[STATUS] in sendable for values in columns]
+            keep = [not values or values[STATUS] in sendable or _held(values) for values in columns]
         else:
-            keep = [bool(values) and values[STATUS] in sendable for values in columns]
+            keep = [bool(values) and (values[STATUS] in sendable or _held(values)) for values in columns]
         for index in held_back:
             keep[index] = False
         return heads, tails, keep
@@ -403,7 +422,8 @@ class TableWriter:
         """Append one chunk given as each row's cells and its RESULT_COLUMNS values.
 
         Every row goes to results; the sendable ones to clean: ``deliverable`` (and ``risky``
-        too with ``keep_risky``). A duplicate never is sendable, and the rows whose index is in
+        too with ``keep_risky``), and the rows held back only by a sender finding
+        (:func:`held_for_sender`). A duplicate never is sendable, and the rows whose index is in
         ``ill_formed`` never go to the clean list.
         """
         results, clean = self.format_columns(cells, columns, ill_formed)

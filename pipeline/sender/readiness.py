@@ -10,6 +10,7 @@ and the message, then each provider's rules, then the From domain's own DMARC po
 from __future__ import annotations
 
 import importlib
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from types import ModuleType
@@ -17,7 +18,7 @@ from typing import Any
 
 from pipeline.dns.resolver import ascii_domain
 from pipeline.errors import UsageError
-from pipeline.options import DnsOptions, SenderOptions
+from pipeline.options import DnsOptions, RunOptions, SenderOptions
 from pipeline.sender.dkimkey import DkimKey, look_up_key
 from pipeline.sender.dmarc import DmarcPolicy, aligned, look_up_policy
 from pipeline.sender.findings import Scope, SenderFinding, SenderImpact
@@ -183,7 +184,9 @@ def requirement_met(requirement: str, facts: SenderFacts) -> Met:
         states = [facts.reverse[ip].state for ip in facts.ips]
         return _all(None if state == "unchecked" else state == "confirmed" for state in states)
     if requirement == "dmarc_pass":
-        return dmarc if dmarc is not True else (True if not facts.dmarc.enforcing else is_aligned)
+        if dmarc is None:
+            return None
+        return is_aligned if facts.dmarc.enforcing else True  # no policy, or p=none: nothing to fail
     raise ValueError(f"unknown requirement {requirement!r}")
 
 
@@ -341,6 +344,35 @@ def _ok(check: str, detail: str, remedy: str = "") -> SenderFinding:
 
 def _unchecked(check: str, detail: str) -> SenderFinding:
     return SenderFinding(check, True, "", "", "", detail, checked=False)
+
+
+def sender_stage(options: RunOptions, password: str | None = None) -> SenderReport | None:
+    """A run's sender checks (None when ``--from`` is not given), run once before the rows.
+
+    The checks ask DNS, so with ``--no-dns`` they are reported as not run. The relay's
+    password is ``password``, else the environment variable ``--password-env`` names.
+    """
+    sender = options.sender
+    if not sender.enabled:
+        return None
+    if not options.dns.enabled:
+        domain_of(sender.from_addr, "--from")
+        note = _unchecked("domain", "The sender checks ask DNS; --no-dns turned them off.")
+        return SenderReport(sender.from_addr.strip(), sender.from_addr.strip(), (note,), bulk=sender.bulk)
+    if password is None and sender.password_env:
+        password = os.environ.get(sender.password_env)
+    mail_from = options.probe.mail_from if options.probe.enabled else ""
+    return check_sender(sender, options.dns, mail_from=mail_from, password=password)
+
+
+def sender_note(report: SenderReport) -> str:
+    """One line for the run's notes when the sender checks found problems."""
+    count = len(report.impact.problems)
+    return (
+        f"The sender checks found {count} problem{'s' if count != 1 else ''} on your side of the send "
+        f"(From {report.from_addr}); affected rows are unknown with the reply they would draw. "
+        "See the report's Sender readiness section."
+    )
 
 
 # -- the relay and the message (branch i14r) -----------------------------------------------
