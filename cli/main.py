@@ -36,8 +36,10 @@ from .params import (
     settings_sources,
     with_check_parameters,
     with_option_parameters,
+    with_sender_parameters,
 )
 from .progress import make_progress
+from .sender import sender
 from .settings import CliSettings
 from .signals import exit_status, stop_on_signals, stopped_by
 from .streams import stdin_spooled, write_results
@@ -159,6 +161,7 @@ def _over_thresholds(summary: dict[str, Any], settings: CliSettings) -> list[str
 
 app.command()(with_option_parameters(clean))
 app.command(name="check")(with_check_parameters(check))
+app.command(name="sender")(with_sender_parameters(sender))
 
 
 def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:

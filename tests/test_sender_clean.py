@@ -99,9 +99,11 @@ def test_a_ready_sender_changes_no_row(lab: DnsLab, listing: Path, tmp_path: Pat
     plain = _clean(lab, listing, tmp_path / "plain")
     assert summary["sender"]["ready"] is True  # type: ignore[index]
     assert all(f["state"] != "problem" for f in summary["sender"]["findings"])  # type: ignore[index]
-    assert _by_domain(tmp_path / "ready") == _by_domain(tmp_path / "plain") == {
-        d: {("deliverable", "250", "2.0.0", "domain_accepts_mail")} for d in DOMAINS
-    }
+    assert (
+        _by_domain(tmp_path / "ready")
+        == _by_domain(tmp_path / "plain")
+        == {d: {("deliverable", "250", "2.0.0", "domain_accepts_mail")} for d in DOMAINS}
+    )
     assert "sender" not in plain
 
 
@@ -157,9 +159,7 @@ def test_a_listed_ip_makes_every_row_unknown(lab: DnsLab, listing: Path, tmp_pat
 
 
 @pytest.mark.parametrize("engine", ["processes", "dask"])
-def test_every_engine_folds_the_same_findings(
-    lab: DnsLab, listing: Path, tmp_path: Path, engine: str
-) -> None:
+def test_every_engine_folds_the_same_findings(lab: DnsLab, listing: Path, tmp_path: Path, engine: str) -> None:
     sender = ("--from", "news@weak.example", "--ip", NO_PTR_IP, "--dkim-selector", "s1", "--bulk")
     reference, other = tmp_path / "local", tmp_path / engine
     _clean(lab, listing, reference, *sender, "--engine", "local", "--chunk-size", "50")
