@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -125,6 +126,14 @@ def test_provider_codes_exactly_where_the_sender_misses_the_rule(lab: DnsLab, li
     # the rows keep the recipient side's own sentence after ours
     gmail = next(r for r in _rows(out) if r["email"] == "user1@gm.example")
     assert gmail["presend_detail"].startswith("A sender problem: Missed: Gmail requires every sender")
+    # the HTML report opens with the sender readiness section, and `presend report` keeps it
+    html = (out / "campaign.report.html").read_text(encoding="utf-8")
+    assert html.index('id="sender-h"') < html.index('id="answer-h"')
+    assert "Fix how you send before sending." in html and "5.7.515" in html
+    again = tmp_path / "again.html"
+    done = run_cli([sys.executable, "-m", "cli", "report", str(out / "campaign.results.csv"), "--out", str(again)])
+    assert done.returncode == 0, done.stderr
+    assert 'id="sender-h"' in again.read_text(encoding="utf-8")
     # the sender's problem is not the list's: those rows stay in the clean list (see outputs.py)
     clean = (out / "campaign.clean.csv").read_text(encoding="utf-8")
     assert "user1@gm.example" in clean and "not-an-address" not in clean

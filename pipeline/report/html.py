@@ -27,6 +27,7 @@ from platformdirs import user_cache_dir
 
 from pipeline.codes import CodeInfo, lookup
 from pipeline.models import Status
+from pipeline.report.sender_section import sender_context
 from pipeline.report.tally import ProblemRow, Tally
 from pipeline.rules.providers import identify_provider
 from pipeline.verdict import DUPLICATE_REASON, MALFORMED_REASON, SYNTAX_OK_REASON
@@ -338,6 +339,7 @@ def report_context(
             "probe_stats": _flat_stats(summary.get("probe") or {}),
         },
         "notes": list(summary.get("notes") or []),
+        "sender": sender_context(summary),
         "generated_at": generated_at or datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
 
