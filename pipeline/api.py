@@ -157,8 +157,10 @@ def _run(options: RunOptions, resolver: DomainResolver | None, prober: MailboxPr
 
 
 def _sendable(results: pd.DataFrame, options: RunOptions) -> Any:
-    """Which results rows the clean list holds: the sendable statuses (ill-formed rows and
-    duplicates never are)."""
-    sendable = results["presend_status"].isin(sendable_statuses(options.keep_risky))
-    held = (results["presend_status"] == "unknown") & results["presend_reason"].str.startswith(SENDER_REASON_PREFIX)
-    sendable = sendable | held & (results["presend_reason"] != "malformed_row")
+    """Which results rows the clean list holds: the sendable statuses, and the rows held back
+    only by a sender finding (see io/outputs.held_for_sender); ill-formed rows and duplicates
+    never are."""
+    status, reason = results["presend_status"], results["presend_reason"]
+    sendable = status.isin(sendable_statuses(options.keep_risky))
+    held = (status == "unknown") & reason.str.startswith(SENDER_REASON_PREFIX, na=False)
+    return (sendable | held) & (reason != "malformed_row")

@@ -178,3 +178,17 @@ def test_every_engine_folds_the_same_findings(lab: DnsLab, listing: Path, tmp_pa
     assert summary["engine"] == ("local" if engine == "plain" else engine)
     assert_same_outputs(other, reference, "campaign")
     assert {r["presend_reason"] for r in _rows(other)} >= {"sender_gmail_unauthenticated", "sender_microsoft_bulk_spf"}
+
+
+def test_the_python_api_keeps_the_same_rows(lab: DnsLab, listing: Path, tmp_path: Path) -> None:
+    import pipeline
+
+    out = tmp_path / "cli"
+    _clean(lab, listing, out, "--from", "news@none.example", "--ip", NO_PTR_IP)
+    done = pipeline.clean(
+        listing, nameserver=[lab.nameserver], allow_private_mx=True, dnsbl=[BLOCKLIST], from_addr="news@none.example",
+        ip=[NO_PTR_IP], no_cache=True,
+    )
+    with (out / "campaign.clean.csv").open(newline="", encoding="utf-8") as handle:
+        kept = [row["email"] for row in csv.DictReader(handle)]
+    assert list(done.clean["email"]) == kept and "user1@gm.example" in kept

@@ -141,3 +141,18 @@ def test_a_from_domain_that_takes_no_mail(lab: DnsLab, tmp_path: Path) -> None:
         report = check_sender(SenderOptions(from_addr=address), DnsOptions(nameservers=(lab.nameserver,)))
         first = report.impact.problems[0]
         assert (first.code, first.enhanced, first.reason) == ("553", "5.1.8", "sender_domain_invalid"), address
+
+
+def test_an_enforcing_dmarc_policy_that_mail_would_fail(lab: DnsLab) -> None:
+    options = SenderOptions(
+        from_addr="news@reject.example", ips=(GOOD_IP,), dkim_selectors=("s1",), dnsbl_zones=(BLOCKLIST,)
+    )
+    report = check_sender(options, DnsOptions(nameservers=(lab.nameserver,), timeout=2.0))
+    problems = [(f.reason, f.code, f.enhanced, str(f.scope)) for f in report.impact.problems]
+    assert problems == [
+        ("sender_gmail_unauthenticated", "550", "5.7.26", "provider"),
+        ("sender_gmail_dmarc_fail", "550", "5.7.26", "provider"),
+        ("sender_yahoo_unauthenticated", "550", "5.7.9", "provider"),
+        ("sender_yahoo_dmarc_fail", "554", "5.7.9", "provider"),
+        ("sender_dmarc_fail", "550", "5.7.1", "campaign"),
+    ]

@@ -82,6 +82,10 @@ def sender_records(dkim_public: str) -> list[str]:
         txt("none.example.", "v=spf1 a mx exists:%{i}.allow.example -all"),
         f"{GOOD_IP}.allow.example. A 127.0.0.2",
         txt("_dmarc.none.example.", "v=DMARC1; p=none"),
+        # reject.example: DMARC p=reject, but SPF only neutral and no DKIM key: DMARC fails
+        "reject.example. MX 10 mx.good.example.",
+        txt("reject.example.", "v=spf1 ?all"),
+        txt("_dmarc.reject.example.", "v=DMARC1; p=reject"),
         # nullmx.example: takes no mail; nomail.example: neither MX nor address
         "nullmx.example. MX 0 .",
         txt("nomail.example.", "v=spf1 -all"),
