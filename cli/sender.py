@@ -20,6 +20,7 @@ from pipeline.errors import PresendError, UsageError
 from pipeline.options import DnsOptions, SenderOptions, build_options, check_options
 
 from .events import EXIT_FAILURE, EXIT_THRESHOLD, EXIT_USAGE, EventLog
+from .params import loaded_config
 
 #: ``presend sender``'s exit status when a problem finding exists.
 EXIT_NOT_READY = EXIT_THRESHOLD
@@ -34,6 +35,7 @@ def sender(ctx: typer.Context, output_format: str, **values: Any) -> None:
     try:
         if output_format not in ("text", "json"):
             raise UsageError(f"--format: expected text or json, not {output_format!r}")
+        loaded_config(ctx)  # a config file that could not be read is a usage error
         options = build_options(SenderOptions, values)
         dns = build_options(DnsOptions, values)
         check_options(options)

@@ -186,8 +186,13 @@ def test_the_python_api_keeps_the_same_rows(lab: DnsLab, listing: Path, tmp_path
     out = tmp_path / "cli"
     _clean(lab, listing, out, "--from", "news@none.example", "--ip", NO_PTR_IP)
     done = pipeline.clean(
-        listing, nameserver=[lab.nameserver], allow_private_mx=True, dnsbl=[BLOCKLIST], from_addr="news@none.example",
-        ip=[NO_PTR_IP], no_cache=True,
+        listing,
+        nameserver=[lab.nameserver],
+        allow_private_mx=True,
+        dnsbl=[BLOCKLIST],
+        from_addr="news@none.example",
+        ip=[NO_PTR_IP],
+        no_cache=True,
     )
     with (out / "campaign.clean.csv").open(newline="", encoding="utf-8") as handle:
         kept = [row["email"] for row in csv.DictReader(handle)]

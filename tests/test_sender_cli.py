@@ -74,6 +74,7 @@ def test_json_format(lab: DnsLab) -> None:
     ("args", "message"),
     [
         ((), "--from ADDR is required"),
+        (("--config", "/nonexistent/presend.toml", "--from", "a@good.example"), "no such file"),
         (("--from", "not-an-address"), "--from 'not-an-address': expected an address"),
         (("--from", "a@good.example", "--ip", "300.1.1.1"), "--ip '300.1.1.1': expected an IPv4 or IPv6 address"),
         (
