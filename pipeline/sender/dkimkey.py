@@ -71,7 +71,7 @@ def judge_key(selector: str, domain: str, tags: dict[str, str]) -> DkimKey:
     bits = _rsa_bits(raw) if key_type == "rsa" else 256
     if key_type == "rsa" and bits == 0:
         return DkimKey(selector, domain, "broken", f"{name} has a p= that is no RSA public key", key_type)
-    return DkimKey(selector, domain, "ok", f"{name} publishes a {key_type} key ({bits} bits)", key_type, bits)
+    return DkimKey(selector, domain, "ok", f"{name} publishes a key (k={key_type}, {bits} bits)", key_type, bits)
 
 
 def _rsa_bits(raw: bytes) -> int:

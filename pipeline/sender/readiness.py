@@ -277,7 +277,7 @@ def _dkim_findings(facts: SenderFacts) -> list[SenderFinding]:
     return [
         _unchecked("dkim", key.why + ".")
         if key.state == "unchecked"
-        else _ok("dkim", key.why[0].upper() + key.why[1:] + ".", "" if key.ok else REMEDIES["dkim"])
+        else _ok("dkim", f"DKIM: {key.why}.", "" if key.ok else REMEDIES["dkim"])
         for key in facts.dkim
     ]
 
@@ -325,8 +325,12 @@ def _dmarc_pass_finding(facts: SenderFacts) -> SenderFinding:
     what = f"the From domain's DMARC policy (p={facts.dmarc.policy or 'none'})"
     if met is None:
         return _unchecked("dmarc", f"Whether mail passes {what} is not known (give --ip and --dkim-selector).")
+    if met and facts.dmarc.enforcing:
+        return _ok("dmarc", f"Mail passes {what}: SPF or DKIM passes with an aligned domain.")
+    if met and facts.dmarc.ok:
+        return _ok("dmarc", f"The From domain's DMARC policy is p={facts.dmarc.policy}: it asks for no refusal.")
     if met:
-        return _ok("dmarc", f"Mail passes {what}, or the policy asks for no action.")
+        return _ok("dmarc", "The From domain publishes no DMARC policy, so none can be failed.")
     return SenderFinding(
         "dmarc",
         False,

@@ -30,7 +30,10 @@ def readiness_text(report: SenderReport) -> str:
             "the campaign is sent; fix them before sending."
         )
     else:
-        lines.append("READY: no problem found on the sending side (see what was not checked above).")
+        unchecked = any(f.state == "unchecked" for f in report.findings)
+        lines.append(
+            "READY: no problem found on the sending side" + (" (see what was not checked above)." if unchecked else ".")
+        )
     return "\n".join(lines) + "\n"
 
 
