@@ -53,6 +53,10 @@ def dns(lab: DnsLab) -> SenderDns:
         (GOOD_IP, "twice.example", SpfResult.PERMERROR),  # two records
         (GOOD_IP, "nullmx.example", SpfResult.NONE),
         (GOOD_IP, "nowhere.example", SpfResult.NONE),
+        ("2001:db8::25", "v6.example", SpfResult.PASS),  # ip6
+        ("2001:db9::25", "v6.example", SpfResult.FAIL),
+        ("127.0.4.1", "v6.example", SpfResult.PASS),  # a/24
+        ("127.0.5.1", "v6.example", SpfResult.FAIL),
     ],
 )
 def test_spf_results(dns: SenderDns, ip: str, domain: str, result: SpfResult) -> None:

@@ -86,6 +86,10 @@ def sender_records(dkim_public: str) -> list[str]:
         "reject.example. MX 10 mx.good.example.",
         txt("reject.example.", "v=spf1 ?all"),
         txt("_dmarc.reject.example.", "v=DMARC1; p=reject"),
+        # v6.example: an IPv6 network, and a 24-bit a: match for IPv4
+        "v6.example. MX 10 mx.good.example.",
+        "v6.example. A 127.0.4.200",
+        txt("v6.example.", "v=spf1 ip6:2001:db8::/32 a/24 -all"),
         # nullmx.example: takes no mail; nomail.example: neither MX nor address
         "nullmx.example. MX 0 .",
         txt("nomail.example.", "v=spf1 -all"),
