@@ -76,5 +76,5 @@ def test_demo_run_matches_its_expectations_row_by_row(tmp_path: Path) -> None:
     assert page.index('id="sender-h"') < page.index('id="answer-h"')
     problems = [f for f in result.summary["sender"]["findings"] if f["state"] == "problem"]
     assert [(f["reason"], f.get("rows_affected")) for f in problems if f.get("rows_affected")] == [
-        ("sender_gmail_no_reverse_dns", 1)
+        ("sending_gmail_no_reverse_dns", 1)
     ]

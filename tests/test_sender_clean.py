@@ -114,15 +114,15 @@ def test_provider_codes_exactly_where_the_sender_misses_the_rule(lab: DnsLab, li
     out = tmp_path / "weak"
     summary = _clean(lab, listing, out, *sender)
     assert _by_domain(out) == {
-        "gm.example": {("unknown", "550", "5.7.26", "sender_gmail_unauthenticated")},
-        "ya.example": {("unknown", "550", "5.7.9", "sender_yahoo_unauthenticated")},
-        "ms.example": {("unknown", "550", "5.7.515", "sender_microsoft_bulk_spf")},
+        "gm.example": {("unknown", "550", "5.7.26", "sending_gmail_unauthenticated")},
+        "ya.example": {("unknown", "550", "5.7.9", "sending_yahoo_unauthenticated")},
+        "ms.example": {("unknown", "550", "5.7.515", "sending_microsoft_bulk_spf")},
         "plain.example": {("deliverable", "250", "2.0.0", "domain_accepts_mail")},
     }
     findings = {f["reason"]: f for f in summary["sender"]["findings"] if f["state"] == "problem"}  # type: ignore[index]
-    assert findings["sender_gmail_unauthenticated"]["rows_affected"] == PER_DOMAIN
-    assert findings["sender_gmail_no_reverse_dns"]["rows_affected"] == 0  # Gmail's rows went to the first rule
-    assert findings["sender_microsoft_bulk_spf"]["source"].startswith("https://techcommunity.microsoft.com/")
+    assert findings["sending_gmail_unauthenticated"]["rows_affected"] == PER_DOMAIN
+    assert findings["sending_gmail_no_reverse_dns"]["rows_affected"] == 0  # Gmail's rows went to the first rule
+    assert findings["sending_microsoft_bulk_spf"]["source"].startswith("https://techcommunity.microsoft.com/")
     # the rows keep the recipient side's own sentence after ours
     gmail = next(r for r in _rows(out) if r["email"] == "user1@gm.example")
     assert gmail["presend_detail"].startswith("A sender problem: Missed: Gmail requires every sender")
@@ -145,13 +145,13 @@ def test_without_bulk_only_the_rules_for_every_sender_apply(lab: DnsLab, listing
     _clean(lab, listing, out, *sender)
     # SPF fails for this IP (a campaign-wide 550 5.7.1 before any provider rule)
     assert {key for keys in _by_domain(out).values() for key in keys} == {
-        ("unknown", "550", "5.7.1", "sender_spf_fail")
+        ("unknown", "550", "5.7.1", "sending_spf_fail")
     }
     out = tmp_path / "ptr-good-spf"
     _clean(lab, listing, out, "--from", "news@none.example", "--ip", NO_PTR_IP)
     assert _by_domain(out) == {
-        "gm.example": {("unknown", "550", "5.7.25", "sender_gmail_no_reverse_dns")},
-        "ya.example": {("unknown", "553", "5.7.2", "sender_yahoo_no_reverse_dns")},
+        "gm.example": {("unknown", "550", "5.7.25", "sending_gmail_no_reverse_dns")},
+        "ya.example": {("unknown", "553", "5.7.2", "sending_yahoo_no_reverse_dns")},
         "ms.example": {("deliverable", "250", "2.0.0", "domain_accepts_mail")},
         "plain.example": {("deliverable", "250", "2.0.0", "domain_accepts_mail")},
     }
@@ -163,7 +163,7 @@ def test_a_listed_ip_makes_every_row_unknown(lab: DnsLab, listing: Path, tmp_pat
     counts = Counter(
         (r["presend_status"], r["presend_code"], r["presend_enhanced"], r["presend_reason"]) for r in _rows(out)
     )
-    assert counts[("unknown", "554", "5.7.1", "sender_ip_blocklisted")] == PER_DOMAIN * len(DOMAINS)
+    assert counts[("unknown", "554", "5.7.1", "sending_ip_blocklisted")] == PER_DOMAIN * len(DOMAINS)
     assert counts[("undeliverable", "501", "5.1.3", "invalid_syntax")] + counts[("duplicate", "", "", "duplicate")] >= 1
 
 
@@ -180,7 +180,10 @@ def test_every_engine_folds_the_same_findings(lab: DnsLab, listing: Path, tmp_pa
     theirs, ours = result_rows(reference / "campaign.results.csv"), result_rows(other / "campaign.results.csv")
     assert [(a, b) for a, b in zip(theirs, ours, strict=True) if a != b][:3] == []
     assert_same_outputs(other, reference, "campaign")
-    assert {r["presend_reason"] for r in _rows(other)} >= {"sender_gmail_unauthenticated", "sender_microsoft_bulk_spf"}
+    assert {r["presend_reason"] for r in _rows(other)} >= {
+        "sending_gmail_unauthenticated",
+        "sending_microsoft_bulk_spf",
+    }
 
 
 def test_the_python_api_keeps_the_same_rows(lab: DnsLab, listing: Path, tmp_path: Path) -> None:

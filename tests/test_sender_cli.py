@@ -67,7 +67,7 @@ def test_json_format(lab: DnsLab) -> None:
     assert data["from"] == "news@weak.example" and data["ready"] is False
     assert data["resolvers"] == [lab.nameserver]
     reasons = {f["reason"] for f in data["findings"] if f["state"] == "problem"}
-    assert reasons == {"sender_gmail_no_reverse_dns", "sender_yahoo_no_reverse_dns"}
+    assert reasons == {"sending_gmail_no_reverse_dns", "sending_yahoo_no_reverse_dns"}
 
 
 @pytest.mark.parametrize(

@@ -130,21 +130,21 @@ def test_a_sender_with_problems(lab: DnsLab) -> None:
     options = SenderOptions(from_addr="news@weak.example", ips=(LISTED_IP, NO_PTR_IP), dnsbl_zones=(BLOCKLIST,))
     report = check_sender(options, DnsOptions(nameservers=(lab.nameserver,), timeout=2.0))
     problems = {f.reason: f for f in report.impact.problems}
-    assert problems["sender_ip_blocklisted"].code == "554" and problems["sender_ip_blocklisted"].enhanced == "5.7.1"
-    assert problems["sender_ip_blocklisted"].scope is Scope.CAMPAIGN
+    assert problems["sending_ip_blocklisted"].code == "554" and problems["sending_ip_blocklisted"].enhanced == "5.7.1"
+    assert problems["sending_ip_blocklisted"].scope is Scope.CAMPAIGN
     # softfail, no DKIM selector given: Gmail's "SPF or DKIM" is missed only if both are known to miss
-    assert "sender_gmail_unauthenticated" not in problems
-    assert problems["sender_gmail_no_reverse_dns"].providers == ("Google",)
-    assert problems["sender_yahoo_no_reverse_dns"].code == "553"
+    assert "sending_gmail_unauthenticated" not in problems
+    assert problems["sending_gmail_no_reverse_dns"].providers == ("Google",)
+    assert problems["sending_yahoo_no_reverse_dns"].code == "553"
     # the campaign-wide block-list finding comes first: it decides every row it touches
-    assert report.impact.problems[0].reason == "sender_ip_blocklisted"
+    assert report.impact.problems[0].reason == "sending_ip_blocklisted"
 
 
 def test_a_from_domain_that_takes_no_mail(lab: DnsLab, tmp_path: Path) -> None:
     for address in ("news@nullmx.example", "news@nomail.example", "news@nowhere.example"):
         report = check_sender(SenderOptions(from_addr=address), DnsOptions(nameservers=(lab.nameserver,)))
         first = report.impact.problems[0]
-        assert (first.code, first.enhanced, first.reason) == ("553", "5.1.8", "sender_domain_invalid"), address
+        assert (first.code, first.enhanced, first.reason) == ("553", "5.1.8", "sending_domain_invalid"), address
 
 
 def test_an_enforcing_dmarc_policy_that_mail_would_fail(lab: DnsLab) -> None:
@@ -154,9 +154,9 @@ def test_an_enforcing_dmarc_policy_that_mail_would_fail(lab: DnsLab) -> None:
     report = check_sender(options, DnsOptions(nameservers=(lab.nameserver,), timeout=2.0))
     problems = [(f.reason, f.code, f.enhanced, str(f.scope)) for f in report.impact.problems]
     assert problems == [
-        ("sender_gmail_unauthenticated", "550", "5.7.26", "provider"),
-        ("sender_gmail_dmarc_fail", "550", "5.7.26", "provider"),
-        ("sender_yahoo_unauthenticated", "550", "5.7.9", "provider"),
-        ("sender_yahoo_dmarc_fail", "554", "5.7.9", "provider"),
-        ("sender_dmarc_fail", "550", "5.7.1", "campaign"),
+        ("sending_gmail_unauthenticated", "550", "5.7.26", "provider"),
+        ("sending_gmail_dmarc_fail", "550", "5.7.26", "provider"),
+        ("sending_yahoo_unauthenticated", "550", "5.7.9", "provider"),
+        ("sending_yahoo_dmarc_fail", "554", "5.7.9", "provider"),
+        ("sending_dmarc_fail", "550", "5.7.1", "campaign"),
     ]

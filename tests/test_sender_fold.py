@@ -29,19 +29,19 @@ GMAIL_RULE = SenderFinding(
     False,
     "550",
     "5.7.25",
-    "sender_gmail_no_reverse_dns",
+    "sending_gmail_no_reverse_dns",
     "Missed: a PTR.",
     "Set a PTR.",
     scope=Scope.PROVIDER,
     providers=("Google",),
 )
-LISTED = SenderFinding("dnsbl", False, "554", "5.7.1", "sender_ip_blocklisted", "Listed.", "Delist.")
+LISTED = SenderFinding("dnsbl", False, "554", "5.7.1", "sending_ip_blocklisted", "Listed.", "Delist.")
 HOST = SenderFinding(
     "message",
     False,
     "552",
     "5.3.4",
-    "sender_message_too_big",
+    "sending_message_too_big",
     "Too big.",
     scope=Scope.HOST,
     hosts=("mx.plain.example",),
@@ -58,16 +58,16 @@ def _decide(address: str, domain: DomainVerdict | None, impact: SenderImpact | N
 def test_the_provider_finding_touches_only_its_providers_rows() -> None:
     impact = SenderImpact((UNCHECKED, GMAIL_RULE))
     gmail = _decide("a@gm.example", GMAIL, impact)
-    assert (gmail[STATUS], gmail[REASON]) == ("unknown", "sender_gmail_no_reverse_dns")
+    assert (gmail[STATUS], gmail[REASON]) == ("unknown", "sending_gmail_no_reverse_dns")
     assert gmail[1:3] == ["550", "5.7.25"]
     assert _decide("a@plain.example", PLAIN, impact) == _decide("a@plain.example", PLAIN, None)
 
 
 def test_the_first_finding_that_touches_a_row_decides_it() -> None:
     impact = SenderImpact((LISTED, GMAIL_RULE))
-    assert _decide("a@gm.example", GMAIL, impact)[REASON] == "sender_ip_blocklisted"
-    assert _decide("a@plain.example", PLAIN, SenderImpact((HOST, LISTED)))[REASON] == "sender_message_too_big"
-    assert _decide("a@gm.example", GMAIL, SenderImpact((HOST, LISTED)))[REASON] == "sender_ip_blocklisted"
+    assert _decide("a@gm.example", GMAIL, impact)[REASON] == "sending_ip_blocklisted"
+    assert _decide("a@plain.example", PLAIN, SenderImpact((HOST, LISTED)))[REASON] == "sending_message_too_big"
+    assert _decide("a@gm.example", GMAIL, SenderImpact((HOST, LISTED)))[REASON] == "sending_ip_blocklisted"
 
 
 def test_rows_the_recipient_side_refuses_keep_their_own_verdict() -> None:
@@ -78,7 +78,7 @@ def test_rows_the_recipient_side_refuses_keep_their_own_verdict() -> None:
 
 def test_a_risky_row_stays_risky_with_the_senders_reply() -> None:
     row = _decide("a@gm.example", GMAIL, SenderImpact((LISTED,)), disposable=True)
-    assert (row[STATUS], row[1], row[REASON]) == ("risky", "554", "sender_ip_blocklisted")
+    assert (row[STATUS], row[1], row[REASON]) == ("risky", "554", "sending_ip_blocklisted")
     assert "The recipient side:" in row[4]
 
 

@@ -223,8 +223,9 @@ class CsvLines:
         return texts
 
 
-#: The reasons of rows that only a sender finding keeps from being sent start with this.
-SENDER_REASON_PREFIX = "sender_"
+#: The reasons of rows that only a sender finding keeps from being sent start with this (not
+#: ``sender_``: the mailbox level's ``sender_blocked``, a host refusing us, is not one of them).
+SENDER_REASON_PREFIX = "sending_"
 
 
 def held_for_sender(status: str, reason: str) -> bool:

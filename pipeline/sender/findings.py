@@ -30,7 +30,7 @@ class SenderFinding:
     ``message`` ...). ``ok`` findings are reported but change no row. For a problem, ``code``
     and ``enhanced`` are the forecast reply, ``reason`` the row's machine slug, ``detail`` one
     sentence of what was found and ``remedy`` what to do about it. A problem's ``reason``
-    starts with ``sender_`` (:data:`pipeline.io.outputs.SENDER_REASON_PREFIX`): that is how
+    starts with ``sending_`` (:data:`pipeline.io.outputs.SENDER_REASON_PREFIX`): that is how
     the clean list tells a row held back only by our side of the send.
 
     An ``ok`` finding with a ``remedy`` is advice: it changes no row, but something could be

@@ -218,7 +218,7 @@ def _domain_findings(dns: SenderDns, domain: str, role: str) -> list[SenderFindi
             False,
             "553",
             "5.1.8",
-            "sender_domain_invalid",
+            "sending_domain_invalid",
             problem[0].upper() + problem[1:] + ".",
             "Send from an address of a domain that exists and receives mail (bounces and replies go there).",
         )
@@ -238,7 +238,7 @@ def _blocklist_findings(dns: SenderDns, ips: tuple[str, ...], zones: tuple[str, 
                     False,
                     "554",
                     "5.7.1",
-                    "sender_ip_blocklisted",
+                    "sending_ip_blocklisted",
                     " ".join(r.why for r in listed),
                     "Stop sending from this IP, find out why it was listed (the list's site says how) and "
                     "ask for removal; or send through a relay whose IPs are clean.",
@@ -260,10 +260,10 @@ def _spf_findings(facts: SenderFacts) -> list[SenderFinding]:
         if outcome.result is SpfResult.PASS:
             found.append(_ok("spf", text))
         elif outcome.result is SpfResult.FAIL:
-            found.append(SenderFinding("spf", False, "550", "5.7.1", "sender_spf_fail", text, REMEDIES["spf"]))
+            found.append(SenderFinding("spf", False, "550", "5.7.1", "sending_spf_fail", text, REMEDIES["spf"]))
         elif outcome.result is SpfResult.PERMERROR:
             fix = "Repair the SPF record (one record, valid terms, at most 10 DNS-querying terms in all includes)."
-            found.append(SenderFinding("spf", False, "550", "5.5.2", "sender_spf_permerror", text, fix))
+            found.append(SenderFinding("spf", False, "550", "5.5.2", "sending_spf_permerror", text, fix))
         elif outcome.result is SpfResult.TEMPERROR:
             found.append(_unchecked("spf", text))
         else:
@@ -336,7 +336,7 @@ def _dmarc_pass_finding(facts: SenderFacts) -> SenderFinding:
         False,
         "550",
         "5.7.1",
-        "sender_dmarc_fail",
+        "sending_dmarc_fail",
         f"Mail would fail {what}: neither SPF nor DKIM passes with an aligned domain.",
         REMEDIES["dmarc_pass"],
     )

@@ -28,7 +28,8 @@ VOID_LIMIT = 2
 _NAME_LIMIT = 10
 _QUALIFIERS = {"+": "pass", "-": "fail", "~": "softfail", "?": "neutral"}
 _MECHANISMS = ("all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists")
-_TERM = re.compile(r"^([+\-~?]?)([a-z0-9][a-z0-9_.\-]*)(?:([:=])(.*))?$", re.IGNORECASE)
+#: a term: qualifier, name, then ``:value`` or ``=value``, or a CIDR length (``a/24``, ``mx//64``)
+_TERM = re.compile(r"^([+\-~?]?)([a-z][a-z0-9_.\-]*)(?:([:=])(.*)|(/.*))?$", re.IGNORECASE)
 
 
 class SpfResult(StrEnum):
@@ -128,7 +129,8 @@ class _Evaluation:
             match = _TERM.match(term)
             if not match:
                 raise _Abort(SpfResult.PERMERROR, f"{domain}: the term {term!r} is not SPF syntax")
-            qualifier, name, sep, value = match.groups()
+            qualifier, name, sep, value, cidr = match.groups()
+            value = cidr or value
             name = name.lower()
             if sep == "=":
                 if name == "redirect":
