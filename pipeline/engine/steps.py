@@ -277,6 +277,9 @@ def finish(judge: ChunkJudge, context: StepContext, prepared: Prepared, verdicts
     duplicate_of = dict(zip(np.frombuffer(verdicts.repeated, dtype=np.int64).tolist(),
                             np.frombuffer(verdicts.firsts, dtype=np.int64).tolist(), strict=True))
     if verdicts.domains:
+        # Templates are keyed by a domain verdict's identity: the previous piece's verdicts
+        # are freed here, and a new verdict may get a freed one's id, so their templates go too.
+        judge.forget_domains()
         judge.domains = verdicts.domains
     rows = context.rows
     # Once the report holds all the problem rows it shows, duplicates are only counted.
