@@ -39,8 +39,10 @@ from .params import (
     settings_sources,
     with_check_parameters,
     with_option_parameters,
+    with_sender_parameters,
 )
 from .progress import make_progress
+from .sender import sender
 from .settings import CliSettings
 from .signals import exit_status, stop_on_signals, stopped_by
 from .streams import stdin_spooled, write_results
@@ -180,6 +182,7 @@ app.command(cls=Command, epilog=CLEAN_EPILOG)(with_option_parameters(clean))
 app.command(name="check", cls=Command)(with_check_parameters(check))
 app.command(name="calibrate", cls=Command)(calibrate)
 app.command(name="suppress", cls=Command)(suppress)
+app.command(name="sender", cls=Command)(with_sender_parameters(sender))
 
 
 def read_options(ctx: typer.Context, values: dict[str, Any]) -> tuple[CliSettings, RunOptions]:

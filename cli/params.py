@@ -85,6 +85,28 @@ def with_check_parameters(command: F) -> F:
     return command
 
 
+#: The options ``presend sender`` takes: the sender's, the resolver's, the envelope and the config.
+SENDER_SPECS: tuple[OptionSpec, ...] = tuple(
+    spec for spec in SPECS
+    if spec.section == "sender" or spec.name in {"nameserver", "dns_timeout", "mail_from", "config", "log_format"}
+)
+
+
+def with_sender_parameters(command: F) -> F:
+    """Give ``command(ctx, output_format, **values)`` the signature typer reads: ``--format`` and
+    the options of the sender checks (see SENDER_SPECS)."""
+    context = inspect.Parameter("ctx", inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=typer.Context)
+    output = inspect.Parameter(
+        "output_format", inspect.Parameter.KEYWORD_ONLY, default="text",
+        annotation=Annotated[str, typer.Option(
+            "--format", help="text (the report) or json (one object).", metavar="<text|json>"
+        )],
+    )
+    parameters = [context, output, *(_parameter(spec) for spec in SENDER_SPECS)]
+    command.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    return command
+
+
 def _parameter(spec: OptionSpec) -> inspect.Parameter:
     """The typer parameter of one option."""
     kind = inspect.Parameter.POSITIONAL_OR_KEYWORD if spec.meta.positional else inspect.Parameter.KEYWORD_ONLY

@@ -33,7 +33,7 @@ from typing import IO, TYPE_CHECKING, Any, TypeAlias
 
 from pipeline.columns import RESULT_COLUMNS
 from pipeline.errors import UsageError
-from pipeline.io.outputs import SENDABLE_REASONS, sendable_statuses
+from pipeline.io.outputs import SENDABLE_REASONS, SENDER_REASON_PREFIX, sendable_statuses
 from pipeline.options import RunOptions, build_options, check_options, option_specs
 from pipeline.ports import DomainResolver, MailboxProber
 
@@ -157,8 +157,10 @@ def _run(options: RunOptions, resolver: DomainResolver | None, prober: MailboxPr
 
 
 def _sendable(results: pd.DataFrame, options: RunOptions) -> Any:
-    """Which results rows the clean list holds: the sendable statuses (ill-formed rows and
-    duplicates never are)."""
-    sendable = results["presend_status"].isin(sendable_statuses(options.keep_risky))
-    sendable |= results["presend_reason"].isin(SENDABLE_REASONS)
-    return sendable & (results["presend_reason"] != "malformed_row")
+    """Which results rows the clean list holds (the rule of :func:`pipeline.io.outputs.is_sendable`):
+    the sendable statuses, the rows only left unchecked, and the rows held back only by a
+    sender finding; ill-formed rows and duplicates never are."""
+    status, reason = results["presend_status"], results["presend_reason"]
+    sendable = status.isin(sendable_statuses(options.keep_risky)) | reason.isin(SENDABLE_REASONS)
+    held = (status == "unknown") & reason.str.startswith(SENDER_REASON_PREFIX, na=False)
+    return (sendable | held) & (reason != "malformed_row")

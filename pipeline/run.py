@@ -29,6 +29,7 @@ from pipeline.io.ingest import Table, open_table
 from pipeline.io.lock import RunLock
 from pipeline.io.outputs import atomic_write_json, atomic_write_text, ensure_writable_dir, remove_stale_temps
 from pipeline.io.runfiles import RunFiles, guard_run_files
+from pipeline.io.safetext import json_safe
 from pipeline.io.state import InputFingerprint, check_held_still, file_sha256
 from pipeline.options import RunOptions, check_options
 from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
@@ -38,6 +39,7 @@ from pipeline.report.summary import NetworkReport, build_summary, levels_of
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import DuplicateIndex
 from pipeline.rules.tlds import tld_list
+from pipeline.sender.readiness import SenderReport, report_data, sender_note, sender_stage
 
 #: ``events(name, fields)``: run_started, chunk_committed, level_finished, note (see run()).
 EventCallback = Callable[[str, dict[str, Any]], None]
@@ -104,13 +106,15 @@ def run(
     prober: MailboxProber | None = None,
     progress: ProgressCallback = no_progress,
     events: EventCallback = no_events,
+    password: str | None = None,
 ) -> RunResult:
     """Run the pipeline over ``options.input`` and write the four outputs.
 
     ``resolver`` must be given when ``options.dns.enabled``; ``prober`` when
     ``options.probe.enabled``. Raises :class:`~pipeline.errors.PresendError` subclasses
     only for whole-run failures (:class:`~pipeline.errors.LockedError` when another run
-    holds ``<out>/<stem>.lock``).
+    holds ``<out>/<stem>.lock``). ``password`` is the relay's, for the sender checks (else read
+    from the environment variable ``--password-env`` names).
     """
     check_options(options)
     check_engine(options)
@@ -119,6 +123,7 @@ def run(
 
         preflight(options.probe)  # a proxy that is down stops the run here, in one line
     tld_list(options.hygiene.tld_list)  # a --tld-list that cannot be read stops the run before it starts
+    sender = sender_stage(options, password)
     with open_table(options.input, options.email_column, options.encoding) as table:
         ensure_writable_dir(options.output_dir)
         files = RunFiles.of(options.output_dir, options.stem)
@@ -127,7 +132,7 @@ def run(
             remove_stale_temps([*files.outputs.values(), files.state])
             resolver = resolver if options.dns.enabled else None
             prober = prober if options.probe.enabled else None
-            return _run_locked(options, table, resolver, prober, progress, events)
+            return _run_locked(options, table, resolver, prober, progress, events, sender)
 
 
 def _run_locked(
@@ -137,6 +142,7 @@ def _run_locked(
     prober: MailboxProber | None,
     progress: ProgressCallback,
     events: EventCallback,
+    sender: SenderReport | None = None,
 ) -> RunResult:
     """The stages that run under the lock: commit.start → engine → held still → commit.finish → summary."""
     t0 = time.perf_counter()
@@ -151,7 +157,9 @@ def _run_locked(
         )
         keep = InOrder(commit.writer, index, tally, commit.commit, _committed(progress, events))
         engine = pick_engine(options, table)
-        outcome = engine.run(Job(options, table, keep, resolver, prober, progress, done, kept_bounces(options)))
+        impact = sender.impact if sender is not None else None
+        job = Job(options, table, keep, resolver, prober, progress, done, kept_bounces(options), impact)
+        outcome = engine.run(job)
         if outcome.read is not None:
             table.stats = outcome.read
         check_held_still(options.input, commit.fingerprint, table.stats.decode if table.text_format else None)
@@ -164,11 +172,15 @@ def _run_locked(
     warnings = _warnings(options, tally)
     for warning in warnings:
         events("warning", {"message": warning})
+    if sender is not None and not sender.ready:
+        events("note", {"message": sender_note(sender)})
     summary = build_summary(
         options, input_report=table.report(), commit=commit, tally=tally, outcome=outcome,
         network=NetworkReport.of(resolver, prober), notes=notes + warnings, seconds=time.perf_counter() - t0,
     )
     summary["warnings"] = warnings
+    if sender is not None:
+        summary["sender"] = json_safe(report_data(sender, dict(tally.by_reason)))
     paths = dict(commit.writer.paths)
     downloads = write_downloads(paths["results"], options.output_dir, options.stem, table.info.output_delimiter)
     summary["downloads"] = downloads_summary(downloads)

@@ -124,9 +124,11 @@ def fold_sender(
     """A sendable row's verdict once our own side of the send is counted in.
 
     A row the recipient side would accept (deliverable or risky) takes the reply of the first
-    sender finding that touches it, with status unknown: the send would be refused because of
-    how it is sent, so nothing is known of the mailbox's own answer. Rows the recipient side
-    already refuses, duplicates and unknowns keep their own verdict.
+    sender finding that touches it. A deliverable row becomes unknown: the send would be
+    refused because of how it is sent, so the mailbox's own answer cannot be seen. A risky
+    row stays risky (it was at best risky before; the clean list keeps it only with
+    --keep-risky, as any risky row). Rows the recipient side already refuses, duplicates and
+    unknowns keep their own verdict.
     """
     if verdict.status not in (Status.DELIVERABLE, Status.RISKY) and verdict.reason != NOT_CHECKED_REASON:
         return verdict
@@ -135,7 +137,7 @@ def fold_sender(
         return verdict
     return replace(
         verdict,
-        status=Status.UNKNOWN,
+        status=Status.UNKNOWN if verdict.status is Status.DELIVERABLE else verdict.status,
         code=finding.code,
         enhanced=finding.enhanced,
         reason=finding.reason,

@@ -72,3 +72,9 @@ def test_demo_run_matches_its_expectations_row_by_row(tmp_path: Path) -> None:
     }
     page = result.paths["report"].read_text(encoding="utf-8")
     assert "Mailboxes were probed with RCPT TO" in page
+    # The demo sender's one deliberate problem (no PTR for its IP) opens the report.
+    assert page.index('id="sender-h"') < page.index('id="answer-h"')
+    problems = [f for f in result.summary["sender"]["findings"] if f["state"] == "problem"]
+    assert [(f["reason"], f.get("rows_affected")) for f in problems if f.get("rows_affected")] == [
+        ("sending_gmail_no_reverse_dns", 1)
+    ]

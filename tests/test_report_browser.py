@@ -193,3 +193,21 @@ def test_million_row_results_give_a_small_report_that_opens_fast(browser: Any, t
         assert png_colours(page.screenshot()) > 20
     finally:
         page.close()
+
+
+def test_the_sender_readiness_section_opens_the_demo_report(browser: Any, tmp_path: Path) -> None:
+    """The demo (real lab DNS and mail hosts) has one sender problem: its section is first and readable."""
+    from pipeline.lab.demo import run_demo
+
+    report = run_demo(tmp_path).paths["report"]
+    page, errors, requests = open_report(browser, report)
+    try:
+        assert errors == [] and requests == [report.as_uri()]
+        headings = page.eval_on_selector_all("main h2", "hs => hs.map(h => h.textContent)")
+        assert headings[:2] == ["Sender readiness", "The answer"]
+        section = page.locator("section.sender")
+        assert section.is_visible()
+        assert "550 provider · Google rows" in section.inner_text()
+        assert "1 row decided by this" in section.inner_text()
+    finally:
+        page.close()

@@ -32,6 +32,7 @@ from pipeline.options import ENGINES, RunOptions
 from pipeline.ports import DomainResolver, MailboxProber, ProgressCallback, no_progress
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import DuplicateIndex
+from pipeline.sender.findings import SenderImpact
 
 #: The stages every engine's timings hold (zero when an engine spends nothing there).
 STAGES = ("syntax", "duplicates", "dns", "probe", "verdicts")
@@ -69,6 +70,8 @@ class Job:
     progress: ProgressCallback = no_progress
     done: int = 0
     bounces: Suppressions | None = None
+    #: what the sender checks found (``--from``), for every row's verdict; None when off
+    sender: SenderImpact | None = None
 
 
 def stage_timings() -> dict[str, float]:

@@ -32,6 +32,7 @@ from pipeline.rules.dedupe import DuplicateIndex, hash_keys
 from pipeline.rules.hygiene import Hygiene
 from pipeline.rules.syntax import check_address
 from pipeline.rules.tlds import deciding_name
+from pipeline.sender.findings import SenderImpact
 from pipeline.verdict import RowFacts, VerdictOptions, decide, duplicate_detail, shares_outcome
 
 #: Templates the general path keeps (then it forgets them all and starts again).
@@ -121,6 +122,7 @@ class ChunkJudge:
         *,
         dns_level: bool | None = None,
         syntax_workers: int | None = None,
+        sender: SenderImpact | None = None,
     ) -> None:
         self.options = options
         self.email_index = email_index
@@ -131,7 +133,7 @@ class ChunkJudge:
         #: are then put in :attr:`domains` by whoever resolved them).
         self.dns_level = resolver is not None if dns_level is None else dns_level
         self.hygiene = Hygiene(options.hygiene)
-        self.verdict_options = VerdictOptions(role_is_risky=options.hygiene.role_is_risky)
+        self.verdict_options = VerdictOptions(role_is_risky=options.hygiene.role_is_risky, sender=sender)
         # The general path's templates of shared outcomes (see _columns_general), keyed by the
         # DomainVerdict's identity (self.domains keeps each alive for the whole run, so an id
         # is never reused) and flags, or by the duplicate note (a text, never an id) and flags.

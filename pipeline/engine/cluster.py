@@ -64,6 +64,7 @@ from pipeline.probe.limits import HostLimits
 from pipeline.probe.pending import Pending
 from pipeline.probe.prober import ProbeFindings, SmtpProber
 from pipeline.report.tally import DomainCounter
+from pipeline.sender.findings import SenderImpact
 
 __all__ = ["DaskEngine", "judge_on_cluster"]
 
@@ -434,8 +435,10 @@ class DaskEngine:
 
     def run(self, job: Job) -> EngineOutcome:
         """Judge the list on the cluster ``--scheduler`` names, or on a local one."""
-        return judge_on_cluster(job.options, job.table, job.keep, job.resolver, job.prober, job.progress, job.done,
-                                job.bounces)
+        return judge_on_cluster(
+            job.options, job.table, job.keep, job.resolver, job.prober, job.progress, job.done,
+            bounces=job.bounces, sender=job.sender,
+        )
 
 
 def judge_on_cluster(
@@ -446,9 +449,14 @@ def judge_on_cluster(
     prober: MailboxProber | None,
     progress: ProgressCallback,
     done: int = 0,
+    *,
     bounces: Suppressions | None = None,
+    sender: SenderImpact | None = None,
 ) -> EngineOutcome:
-    """Judge the list on a Dask cluster; write and commit it piece by piece, in file order."""
+    """Judge the list on a Dask cluster; write and commit it piece by piece, in file order.
+
+    ``sender`` (the sender checks' findings) travels to the workers in the step context.
+    """
     from pipeline.engine.processes import cut_pieces, piece_lines
 
     text = table.text_format
@@ -461,7 +469,9 @@ def judge_on_cluster(
         workers = max(1, len(client.scheduler_info().get("workers", {})))
         levels = _levels(client, workers, resolver, prober, progress, bounces)
         outputs = keep.writer.open_for_others()
-        context = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap, bounces=bounces)
+        context = StepContext(
+            options, text, table.info, keep.writer.format, keep.tally.domain_cap, sender=sender, bounces=bounces
+        )
         pool = ClusterPool(client, context, url, outputs, 4 * workers + 2, DomainCounter(keep.tally.domain_cap))
         try:
             coordinator = Coordinator(options, table, keep, pool, pieces, levels=levels, done=done, read=read)

@@ -58,7 +58,9 @@ class LocalEngine:
     def run(self, job: Job) -> EngineOutcome:
         """Judge, write and commit every row after ``job.done``, in file order."""
         options = replace(job.options, workers=self.syntax_workers)
-        judge = ChunkJudge(options, job.table.info.email_index, job.resolver, job.prober, job.progress)
+        judge = ChunkJudge(
+            options, job.table.info.email_index, job.resolver, job.prober, job.progress, sender=job.sender
+        )
         # The run's duplicate index (filled from the partial outputs on --resume) is the one to extend.
         judge.index = job.keep.index
         judge.bounces = job.bounces

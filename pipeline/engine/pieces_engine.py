@@ -28,7 +28,7 @@ class ProcessesEngine:
                   if job.resolver is not None else None)
         with paused_gc():
             done = judge_in_parallel(job.options, job.table, job.keep, self.workers, levels=levels, done=job.done,
-                                     bounces=job.bounces)
+                                     bounces=job.bounces, sender=job.sender)
         timings = stage_timings()
         for stage, seconds in done.timings.items():
             timings[stage] = timings.get(stage, 0.0) + seconds

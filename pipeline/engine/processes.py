@@ -64,6 +64,7 @@ from pipeline.io.pieces import FilePiece, TextPiece, cut_as_bytes, file_pieces, 
 from pipeline.io.positional import write_at
 from pipeline.options import RunOptions
 from pipeline.report.tally import DomainCounter
+from pipeline.sender.findings import SenderImpact
 
 #: Hygiene memo entries per worker: every worker keeps its own memos. On the 1M-row bench list
 #: a worker meets ~72k distinct domains and ~110k distinct local parts; 100k entries (some
@@ -480,12 +481,14 @@ def judge_in_parallel(
     levels: NetworkLevels | None = None,
     done: int = 0,
     bounces: Suppressions | None = None,
+    sender: SenderImpact | None = None,
 ) -> ParallelOutcome:
     """Judge the whole list with ``workers`` processes; write and commit it piece by piece.
 
     ``levels`` runs the network levels in this process for each piece's new addresses;
     ``done`` rows were committed by an interrupted run (see :class:`Coordinator`); ``bounces``
-    go to every worker with the steps' context.
+    go to every worker with the steps' context, and so does ``sender``, what the sender checks
+    found, which every worker counts in.
     """
     text = table.text_format
     if text is None:
@@ -503,7 +506,9 @@ def judge_in_parallel(
             raise unreadable_input(table.path, exc) from exc
     pieces = cut_pieces(table, size, read)
     keep.writer.open_for_others()
-    steps = StepContext(options, text, table.info, keep.writer.format, keep.tally.domain_cap, bounces=bounces)
+    steps = StepContext(
+        options, text, table.info, keep.writer.format, keep.tally.domain_cap, sender=sender, bounces=bounces
+    )
     partials = {kind: str(path) for kind, path in keep.writer.partials.items()}
     context = _Context(steps, partials, str(keep.writer.paths["results"].parent), source)
     pool = ChunkWorkers(min(workers, pieces_at_most(table.path, size)), context)

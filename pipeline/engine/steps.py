@@ -42,6 +42,7 @@ from pipeline.options import RunOptions
 from pipeline.ports import no_progress
 from pipeline.report.tally import Tally
 from pipeline.rules.dedupe import hash_keys
+from pipeline.sender.findings import SenderImpact
 
 _LINE_END_BYTES = LINE_END.encode("utf-8")
 
@@ -69,6 +70,8 @@ class StepContext:
     rows: RowFormat
     #: The run's Tally.domain_cap (a piece's own tally never prunes below it).
     domain_cap: int
+    #: What the sender checks found (``--from``): every worker's verdicts count it in.
+    sender: SenderImpact | None = None
     #: Names the run, so a worker that serves many runs keeps their judges apart.
     token: str = field(default_factory=lambda: uuid.uuid4().hex)
     #: The real bounces kept by ``calibrate --suppress`` (None: none).
@@ -208,7 +211,7 @@ def new_judge(context: StepContext, memo_limit: int) -> ChunkJudge:
     """
     options = context.options
     judge = ChunkJudge(options, context.info.email_index, None, None, no_progress,
-                       dns_level=options.dns.enabled, syntax_workers=1)
+                       dns_level=options.dns.enabled, syntax_workers=1, sender=context.sender)
     judge.hygiene.memo_limit = memo_limit
     judge.bounces = context.bounces
     return judge
@@ -283,6 +286,9 @@ def finish(judge: ChunkJudge, context: StepContext, prepared: Prepared, verdicts
     duplicate_of = dict(zip(np.frombuffer(verdicts.repeated, dtype=np.int64).tolist(),
                             np.frombuffer(verdicts.firsts, dtype=np.int64).tolist(), strict=True))
     if verdicts.domains:
+        # Templates are keyed by a domain verdict's identity: the previous piece's verdicts
+        # are freed here, and a new verdict may get a freed one's id, so their templates go too.
+        judge.forget_domains()
         judge.domains = verdicts.domains
     rows = context.rows
     # Once the report holds all the problem rows it shows, duplicates are only counted.

@@ -240,6 +240,24 @@ class CsvLines:
         return texts
 
 
+#: The reasons of rows that only a sender finding keeps from being sent start with this (not
+#: ``sender_``: the mailbox level's ``sender_blocked``, a host refusing us, is not one of them).
+#: The reason families of our own side of the send (sender DNS, relay, message, DKIM, a mail
+#: host that cannot take the message): rows held back only by one of them stay in the clean list.
+SENDER_REASON_PREFIX: tuple[str, ...] = ("sending_", "relay_", "message_", "dkim_", "host_lacks_")
+
+
+def held_for_sender(status: str, reason: str) -> bool:
+    """Whether a row is unknown only because of our own side of the send (a sender finding).
+
+    Such a row stays in the clean list: the fix is in how the campaign is sent (SPF, DKIM,
+    the sending IP, the relay), not in the list, and once it is made the row is as good as
+    the recipient side said (:func:`pipeline.verdict.fold_sender` lowers only deliverable
+    and risky rows).
+    """
+    return status == Status.UNKNOWN.value and reason.startswith(SENDER_REASON_PREFIX)
+
+
 def sendable_statuses(keep_risky: bool) -> frozenset[str]:
     """The statuses whose rows go to the clean list: ``deliverable`` (and ``risky`` with ``--keep-risky``)."""
     if keep_risky:
@@ -257,8 +275,13 @@ SENDABLE_REASONS: frozenset[str] = frozenset((NOT_CHECKED_REASON,))
 def is_sendable(status: str, reason: str, keep_risky: bool) -> bool:
     """The clean list's rule: a row is clean when nothing was found against it at the levels
     that ran: ``deliverable`` (``risky`` too with ``--keep-risky``) or a reason of
-    :data:`SENDABLE_REASONS`. (Ill-formed rows are held back whatever they say.)"""
-    return status in sendable_statuses(keep_risky) or reason in SENDABLE_REASONS
+    :data:`SENDABLE_REASONS`, or held back only by our own side of the send
+    (:func:`held_for_sender`). (Ill-formed rows are held back whatever they say.)"""
+    return status in sendable_statuses(keep_risky) or reason in SENDABLE_REASONS or held_for_sender(status, reason)
+
+
+def _held(values: Sequence[str]) -> bool:
+    return held_for_sender(values[STATUS], values[REASON])
 
 
 class RowFormat:
@@ -323,11 +346,14 @@ class RowFormat:
         for index, text in zip(others, lines.parts([columns[index] for index in others]), strict=True):
             tails[index] = delimiter + text
         sendable = self._sendable
-        reasons = SENDABLE_REASONS
+
+        def clean(values: Sequence[str]) -> bool:
+            return values[STATUS] in sendable or values[REASON] in SENDABLE_REASONS or _held(values)
+
         if tails_sendable:
-            keep = [not values or values[STATUS] in sendable or values[REASON] in reasons for values in columns]
+            keep = [not values or clean(values) for values in columns]
         else:
-            keep = [bool(values) and (values[STATUS] in sendable or values[REASON] in reasons) for values in columns]
+            keep = [bool(values) and clean(values) for values in columns]
         for index in held_back:
             keep[index] = False
         return heads, tails, keep

@@ -6,12 +6,21 @@ from pathlib import Path
 
 from pipeline.errors import PresendError, UsageError
 from pipeline.lab.lab import DEMO_LIST, Lab
-from pipeline.options import CacheOptions, DnsOptions, HygieneOptions, ProbeOptions, RunOptions
+from pipeline.options import CacheOptions, DnsOptions, HygieneOptions, ProbeOptions, RunOptions, SenderOptions
 from pipeline.ports import ProgressCallback, no_progress
 from pipeline.run import RunResult, network_levels, run
 
 #: The demo list marks this lab domain as a disposable-address provider.
 DEMO_DISPOSABLE = ("throwaway.example",)
+
+#: The demo's sending side (see demo.zone): ready but for one deliberate problem, the sending
+#: IP's missing PTR, which Gmail's rules refuse (the Google-hosted row inbox.example).
+DEMO_SENDER = SenderOptions(
+    from_addr="news@presend.example",
+    ips=("127.0.0.1",),
+    dkim_selectors=("s1",),
+    dnsbl_zones=("dnsbl.example",),
+)
 
 
 def demo_options(lab: Lab, out_dir: Path, input_path: Path = DEMO_LIST) -> RunOptions:
@@ -39,6 +48,7 @@ def demo_options(lab: Lab, out_dir: Path, input_path: Path = DEMO_LIST) -> RunOp
         ),
         hygiene=HygieneOptions(disposable_block=DEMO_DISPOSABLE),
         cache=CacheOptions(enabled=False),
+        sender=DEMO_SENDER,
     )
 
 

@@ -1,8 +1,9 @@
 """A small authoritative DNS responder on loopback, built on dnspython, for the demo lab.
 
-It serves one zone file over UDP and TCP and pretends to be the only DNS there is: names
-outside the zone get NXDOMAIN. Chosen names can be made to fail with SERVFAIL or to get no
-answer at all (a timeout). It runs in a background thread; use it as a context manager.
+It serves one zone file (or several, each with its own origin) over UDP and TCP and pretends
+to be the only DNS there is: names outside the zones get NXDOMAIN. Chosen names can be made
+to fail with SERVFAIL or to get no answer at all (a timeout). It runs in a background
+thread; use it as a context manager.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ class LabDnsServer:
         self,
         zone_file: Path,
         *,
+        extra_zones: Iterable[Path] = (),
         host: str = "127.0.0.1",
         port: int = 0,
         servfail: Iterable[str] = (),
@@ -46,6 +48,9 @@ class LabDnsServer:
         if origin is None:
             raise ValueError(f"{zone_file}: the zone has no origin")
         self.origin: dns.name.Name = origin
+        #: every zone served, the first one's first; a name is answered from the deepest origin
+        extra = (dns.zone.from_file(str(path), relativize=False, check_origin=True) for path in extra_zones)
+        self.zones = [self.zone, *extra]
         self.servfail = {dns.name.from_text(n) for n in servfail}
         self.silent = {dns.name.from_text(n) for n in timeout}
         self.queries = 0
@@ -150,15 +155,16 @@ class LabDnsServer:
     def _fill(self, response: dns.message.Message, qname: dns.name.Name, rdtype: dns.rdatatype.RdataType) -> None:
         name = qname
         for _ in range(_MAX_CNAME_CHAIN):
-            if not name.is_subdomain(self.origin):
+            zone = self._zone_of(name)
+            if zone is None:
                 response.set_rcode(dns.rcode.NXDOMAIN)
-                self._add_soa(response)
+                self._add_soa(response, self.zone)
                 return
-            node = self.zone.get_node(name)
+            node = zone.get_node(name)
             if node is None:
-                if not self._has_descendant(name):
+                if not self._has_descendant(zone, name):
                     response.set_rcode(dns.rcode.NXDOMAIN)
-                self._add_soa(response)
+                self._add_soa(response, zone)
                 return
             rdataset = node.get_rdataset(dns.rdataclass.IN, rdtype)
             if rdataset is not None:
@@ -166,19 +172,27 @@ class LabDnsServer:
                 return
             cname = node.get_rdataset(dns.rdataclass.IN, dns.rdatatype.CNAME)
             if cname is None or rdtype == dns.rdatatype.CNAME:
-                self._add_soa(response)  # NOERROR with no data
+                self._add_soa(response, zone)  # NOERROR with no data
                 return
             response.answer.append(_rrset(name, cname))
             name = cname[0].target
         response.set_rcode(dns.rcode.SERVFAIL)
 
-    def _has_descendant(self, name: dns.name.Name) -> bool:
-        return any(other != name and other.is_subdomain(name) for other in self.zone.nodes)
+    def _zone_of(self, name: dns.name.Name) -> dns.zone.Zone | None:
+        """The zone with the deepest origin above ``name``, or None outside every zone."""
+        holding = [zone for zone in self.zones if zone.origin is not None and name.is_subdomain(zone.origin)]
+        return max(holding, key=lambda zone: len(zone.origin or dns.name.root), default=None)
 
-    def _add_soa(self, response: dns.message.Message) -> None:
-        soa = self.zone.get_rdataset(self.origin, dns.rdatatype.SOA)
+    @staticmethod
+    def _has_descendant(zone: dns.zone.Zone, name: dns.name.Name) -> bool:
+        return any(other != name and other.is_subdomain(name) for other in zone.nodes)
+
+    @staticmethod
+    def _add_soa(response: dns.message.Message, zone: dns.zone.Zone) -> None:
+        origin = zone.origin or dns.name.root
+        soa = zone.get_rdataset(origin, dns.rdatatype.SOA)
         if soa is not None:
-            response.authority.append(_rrset(self.origin, soa))
+            response.authority.append(_rrset(origin, soa))
 
 
 def _rrset(name: dns.name.Name, rdataset: dns.rdataset.Rdataset) -> dns.rrset.RRset:

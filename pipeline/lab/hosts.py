@@ -52,6 +52,7 @@ DEMO_HOSTS: tuple[HostScript, ...] = (
             "nina": OK,
             "anna": OK,
             "olga": OK,
+            "olivia": OK,
             "moved": "551 5.1.6 User not local; the mailbox moved to moved@elsewhere.example",
             "quota": "552 5.2.2 Mailbox over quota",
             "full": "452 4.2.2 Mailbox full, try again later",

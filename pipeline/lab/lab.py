@@ -12,6 +12,8 @@ from pipeline.lab.mail_hosts import LabMailHosts
 
 _HERE = Path(__file__).resolve().parent
 DEMO_ZONE = _HERE / "demo.zone"
+#: The lab's stand-ins for big providers' MX names (``gmail-smtp-in.l.google.com``): never the real ones.
+DEMO_PROVIDER_ZONE = _HERE / "providers.zone"
 DEMO_LIST = _HERE / "demo.csv"
 DEMO_EXPECTED = _HERE / "demo.expected.csv"
 
@@ -27,11 +29,12 @@ class Lab:
     def __init__(
         self,
         zone_file: Path = DEMO_ZONE,
+        extra_zones: Sequence[Path] = (DEMO_PROVIDER_ZONE,),
         hosts: Sequence[HostScript] = DEMO_HOSTS,
         servfail: frozenset[str] = DNS_SERVFAIL,
         timeout: frozenset[str] = DNS_TIMEOUT,
     ) -> None:
-        self.dns = LabDnsServer(zone_file, servfail=servfail, timeout=timeout)
+        self.dns = LabDnsServer(zone_file, extra_zones=extra_zones, servfail=servfail, timeout=timeout)
         try:
             self.mail = LabMailHosts(hosts)
         except BaseException:

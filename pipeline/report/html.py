@@ -30,6 +30,7 @@ from pipeline.columns import KEY_CODE, KEY_REASON, KEY_STATUS
 from pipeline.io.outputs import SENDABLE_REASONS
 from pipeline.models import Status
 from pipeline.report.advice import reason_notes
+from pipeline.report.sender_section import sender_context
 from pipeline.report.tally import ProblemRow, Tally
 from pipeline.report.trust_view import probe_trust_rows
 from pipeline.rules.providers import identify_provider
@@ -379,6 +380,7 @@ def report_context(
             "probe_stats": _flat_stats(summary.get("probe") or {}),
         },
         "notes": list(summary.get("notes") or []),
+        "sender": sender_context(summary),
         "generated_at": generated_at or datetime.now(UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z"),
     }
 

@@ -29,7 +29,15 @@ class SenderFinding:
     ``check`` names the check (``spf``, ``dkim``, ``dmarc``, ``ptr``, ``dnsbl``, ``relay``,
     ``message`` ...). ``ok`` findings are reported but change no row. For a problem, ``code``
     and ``enhanced`` are the forecast reply, ``reason`` the row's machine slug, ``detail`` one
-    sentence of what was found and ``remedy`` what to do about it.
+    sentence of what was found and ``remedy`` what to do about it. A problem's ``reason``
+    starts with one of :data:`pipeline.io.outputs.SENDER_REASON_PREFIX` (``sending_``,
+    ``relay_``, ``message_``, ``dkim_``, ``host_lacks_``): that is how the clean list tells a
+    row held back only by our side of the send.
+
+    An ``ok`` finding with a ``remedy`` is advice: it changes no row, but something could be
+    better (a missing DMARC record). ``checked`` is False for a check that could not run (a
+    DNS timeout, a needed option not given): it changes no row either, since nothing was
+    learned. ``source`` names the published rule a provider finding comes from.
     """
 
     check: str
@@ -42,10 +50,21 @@ class SenderFinding:
     scope: Scope = Scope.CAMPAIGN
     providers: tuple[str, ...] = ()
     hosts: tuple[str, ...] = ()
+    checked: bool = True
+    source: str = ""
+
+    @property
+    def state(self) -> str:
+        """``problem`` (changes rows), ``unchecked``, ``advice`` (ok, with a remedy) or ``ok``."""
+        if not self.checked:
+            return "unchecked"
+        if not self.ok:
+            return "problem"
+        return "advice" if self.remedy else "ok"
 
     def touches(self, domain: DomainVerdict | None, mailbox: MailboxVerdict | None) -> bool:
         """Whether this (problem) finding bears on a row with this domain and mailbox answer."""
-        if self.ok:
+        if self.ok or not self.checked:
             return False
         if self.scope is Scope.CAMPAIGN:
             return True
@@ -90,7 +109,7 @@ class SenderImpact:
     @property
     def problems(self) -> tuple[SenderFinding, ...]:
         """The findings that change rows (not ``ok``)."""
-        return tuple(f for f in self.findings if not f.ok)
+        return tuple(f for f in self.findings if f.state == "problem")
 
 
 def host_size_finding(host: str, limit: int, size: int) -> SenderFinding:

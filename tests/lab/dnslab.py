@@ -318,6 +318,8 @@ zone:
     so-reuseport: no
     module-config: "iterator"
     do-not-query-localhost: no
+    # The lab's PTR records for loopback sending IPs come from the root zone, not Unbound's own.
+    local-zone: "127.in-addr.arpa." nodefault
     qname-minimisation: no
     harden-referral-path: no
     prefetch: no
