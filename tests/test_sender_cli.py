@@ -108,3 +108,55 @@ def test_the_relay_password_never_reaches_an_output(lab: DnsLab, tmp_path: Path)
         assert SECRET not in path.read_text(encoding="utf-8"), path.name
     summary = json.loads((out / "list.summary.json").read_text(encoding="utf-8"))
     assert summary["options"]["sender"]["password_env"] == "LAB_RELAY_PASSWORD"  # the name, not the value
+
+
+def _message_without_date(tmp_path: Path) -> Path:
+    message = tmp_path / "campaign.eml"
+    message.write_bytes(
+        b"From: News <news@good.example>\r\nTo: list@good.example\r\nSubject: Hello\r\n"
+        b"Message-ID: <1@good.example>\r\n\r\nA plain body.\r\n"
+    )
+    return message
+
+
+def test_the_message_check_through_the_command(lab: DnsLab, tmp_path: Path) -> None:
+    """``--message`` reaches the message check through ``presend sender``: the missing Date is a
+    problem for the whole campaign, and the unsigned message is said to be unsigned."""
+    message = _message_without_date(tmp_path)
+    done = _sender(lab, "--from", "news@good.example", "--ip", GOOD_IP, "--message", str(message), "--format", "json")
+    assert done.returncode == 3, done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    problems = {f["reason"]: f for f in findings if f["state"] == "problem"}
+    assert set(problems) == {"message_header_missing"}, problems
+    assert (problems["message_header_missing"]["code"], problems["message_header_missing"]["enhanced"]) == (
+        "550", "5.7.1"
+    )
+    assert "Date" in problems["message_header_missing"]["detail"]
+    assert any(f["reason"] == "dkim_unsigned" for f in findings), [f["reason"] for f in findings]
+
+
+def test_a_message_problem_is_folded_into_every_row_and_keeps_the_clean_list(lab: DnsLab, tmp_path: Path) -> None:
+    """``clean --from --message``: a row the recipient side accepts takes the message's 550
+    5.7.1 (status unknown), yet stays in clean.csv, since the fix is in the message, not the list."""
+    listing = tmp_path / "list.csv"
+    listing.write_text("email\nuser@good.example\nnobody@nxdomain-nowhere.example\n", encoding="utf-8")
+    out = tmp_path / "out"
+    command = clean_command(
+        listing, out, "--nameserver", lab.nameserver, "--allow-private-mx",
+        "--from", "news@good.example", "--ip", GOOD_IP, "--dnsbl", BLOCKLIST,
+        "--message", str(_message_without_date(tmp_path)),
+    )
+    ran = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    rows = (out / "list.results.csv").read_text(encoding="utf-8").splitlines()
+    header = rows[0].split(",")
+    first = dict(zip(header, rows[1].split(","), strict=False))
+    assert (first["presend_status"], first["presend_code"], first["presend_reason"]) == (
+        "unknown", "550", "message_header_missing"
+    )
+    second = dict(zip(header, rows[2].split(","), strict=False))
+    assert second["presend_status"] == "undeliverable"  # its own verdict: the sender finding does not touch it
+    clean = (out / "list.clean.csv").read_text(encoding="utf-8").splitlines()
+    assert clean == ["email", "user@good.example"]
+    summary = json.loads((out / "list.summary.json").read_text(encoding="utf-8"))
+    assert any(f["reason"] == "message_header_missing" for f in summary["sender"]["findings"])
