@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -131,3 +132,11 @@ def _parse_text_date(text: str) -> datetime | None:
         return parsedate_to_datetime(text)
     except (TypeError, ValueError, IndexError):
         return None
+
+
+def log_lines(lines: Iterable[str], name: str) -> Iterator[tuple[str, str]]:
+    """The non-blank lines of a mail log, each with its place (``name:number``, 1-based)."""
+    for number, raw in enumerate(lines, start=1):
+        line = raw.rstrip("\r\n")
+        if line.strip():
+            yield f"{name}:{number}", line

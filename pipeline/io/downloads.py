@@ -33,16 +33,9 @@ from pipeline.models import Status
 
 #: The groups, in the order they are written and named in summary.json.
 GROUPS: tuple[str, ...] = ("undeliverable", "risky", "unknown", "fixable", "duplicates")
-#: The presend columns each download keeps after the row's original columns.
-DOWNLOAD_COLUMNS: tuple[str, ...] = (
-    "presend_status",
-    "presend_code",
-    "presend_enhanced",
-    "presend_reason",
-    "presend_detail",
-    "presend_email",
-    "presend_suggestion",
-)
+#: The presend columns each download keeps after the row's original columns: the result
+#: columns from presend_status through presend_suggestion (what a person acts on).
+DOWNLOAD_COLUMNS: tuple[str, ...] = RESULT_COLUMNS[: RESULT_COLUMNS.index("presend_suggestion") + 1]
 _PICK = tuple(RESULT_COLUMNS.index(name) for name in DOWNLOAD_COLUMNS)
 _UTF8_BOM = b"\xef\xbb\xbf"
 

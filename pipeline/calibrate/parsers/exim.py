@@ -11,7 +11,16 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Iterator
 
-from pipeline.calibrate.outcome import Counts, Kind, Outcome, enhanced_code, iso_utc, reply_code, stage_of
+from pipeline.calibrate.outcome import (
+    Counts,
+    Kind,
+    Outcome,
+    enhanced_code,
+    iso_utc,
+    log_lines,
+    reply_code,
+    stage_of,
+)
 
 NAME = "exim"
 
@@ -36,11 +45,7 @@ def detect(head: str) -> bool:
 
 def parse(lines: Iterable[str], name: str, counts: Counts) -> Iterator[Outcome]:
     """The outcomes of an Exim main log, in log order."""
-    for number, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            continue
-        where = f"{name}:{number}"
+    for where, line in log_lines(lines, name):
         match = _LINE.match(line)
         if match is None:
             counts.unknown_at(where)

@@ -14,7 +14,16 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
 
-from pipeline.calibrate.outcome import Counts, Kind, Outcome, enhanced_code, iso_utc, reply_code, stage_of
+from pipeline.calibrate.outcome import (
+    Counts,
+    Kind,
+    Outcome,
+    enhanced_code,
+    iso_utc,
+    log_lines,
+    reply_code,
+    stage_of,
+)
 
 NAME = "postfix"
 
@@ -41,11 +50,7 @@ def parse(lines: Iterable[str], name: str, counts: Counts) -> Iterator[Outcome]:
     """The outcomes of a Postfix log, in log order."""
     pending: dict[str, dict[str, Outcome]] = {}  # queue id → recipient → its last deferral
     year = datetime.now(UTC).year
-    for number, raw in enumerate(lines, start=1):
-        line = raw.rstrip("\r\n")
-        if not line.strip():
-            continue
-        where = f"{name}:{number}"
+    for where, line in log_lines(lines, name):
         match = _LINE.match(line)
         queued = _QUEUED.match(match.group("rest")) if match else None
         if match is None or queued is None:
