@@ -232,25 +232,13 @@ def report(
     out: Annotated[Path | None, typer.Option("--out", help="HTML file to write (default: <stem>.report.html beside the results).", metavar="FILE.html")] = None,
     report_rows: Annotated[int, typer.Option("--report-rows", min=0, help=REPORT_ROWS.meta.help, metavar="N")] = REPORT_ROWS.default,
 ) -> None:
-    """Re-render the HTML report from a results file."""
-    import os
+    """Re-render the HTML report from a results file (with the calibration section when a
+    <stem>.calibration.json from presend calibrate lies beside it)."""
+    from pipeline.report.rerender import rerender_report, results_stem
 
-    from pipeline.io.outputs import atomic_write_text
-    from pipeline.report.html import render_report
-    from pipeline.report.tally import read_results, results_summary, sibling_summary
-
-    name = results.name
-    stem = name[: -len(".results.csv")] if name.endswith(".results.csv") else results.stem
-    target = out if out is not None else results.with_name(f"{stem}.report.html")
+    target = out if out is not None else results.with_name(f"{results_stem(results)}.report.html")
     try:
-        if not results.is_file():
-            raise InputError(f"{results}: no such file; give the path of a <stem>.results.csv")
-        sibling = sibling_summary(results)
-        email_column = (sibling or {}).get("input", {}).get("email_column")
-        tally, info = read_results(results, row_cap=report_rows, email_column=email_column)
-        summary = results_summary(info, tally, sibling)
-        link = os.path.relpath(results.resolve(), target.resolve().parent)
-        atomic_write_text(target, render_report(summary, tally, results_name=link))
+        rerender_report(results, target, report_rows=report_rows)
     except (InputError, OutputError) as exc:
         raise _fail(str(exc)) from None
     except PresendError as exc:

@@ -108,11 +108,18 @@ def test_calibrate_scores_the_forecast(tmp_path: Path) -> None:
     assert row["forecast"]["reason"] == "domain_not_checked" and row["forecast"]["detail"]
     assert {"forecast": "-", "actual": "550", "rows": 1} in data["codes"]
     assert data["outcome_files"][0]["format"] == "postfix" and data["outcome_files"][0]["unknown"] == 1
+    # the run's report, rendered again beside the calibration, carries the calibration section
+    report = (tmp_path / "cal" / "list.report.html").read_text(encoding="utf-8")
+    assert '<section aria-labelledby="cal-h" id="calibration">' in report
+    assert "Forecast against reality" in report and "Ghost@good-shop.com" in report
+    assert report.index('id="calibration"') < report.index('id="method-h"')
     page = (tmp_path / "cal" / "list.calibration.html").read_text()
     assert "Forecast status × actual outcome" in page and "Ghost@good-shop.com" in page and "<style>" in page
     assert "http://" not in page and "https://" not in page  # self-contained
     assert (results.read_bytes(), log.read_bytes()) == before  # inputs never touched
-    assert sorted(p.name for p in (tmp_path / "cal").iterdir()) == ["list.calibration.html", "list.calibration.json"]
+    assert sorted(p.name for p in (tmp_path / "cal").iterdir()) == [
+        "list.calibration.html", "list.calibration.json", "list.report.html"
+    ]
 
 
 def test_bad_input_is_one_line_naming_the_file(tmp_path: Path) -> None:
@@ -185,3 +192,18 @@ def test_a_delivery_clears_a_kept_bounce(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     listed = run_cli([*PRESEND, "suppress", "--list", "--cache", cache]).stdout
     assert "ghost@good-shop.com" not in listed and "gone@down-shop.com" in listed
+
+
+def test_presend_report_keeps_the_calibration_beside_the_results(tmp_path: Path) -> None:
+    results = _forecast(tmp_path)
+    log = tmp_path / "maillog"
+    log.write_text(LOG)
+    assert "calibration" not in (tmp_path / "list.report.html").read_text(encoding="utf-8")
+    assert run_cli([*PRESEND, "calibrate", str(results), str(log)]).returncode == 0
+    done = run_cli([*PRESEND, "report", str(results), "--out", str(tmp_path / "again.html")])
+    assert done.returncode == 0, done.stderr
+    again = (tmp_path / "again.html").read_text(encoding="utf-8")
+    assert "Forecast against reality" in again and "will bounce" in again.lower()
+    (tmp_path / "list.calibration.json").write_text("{not json", encoding="utf-8")
+    assert run_cli([*PRESEND, "report", str(results), "--out", str(tmp_path / "plain.html")]).returncode == 0
+    assert "Forecast against reality" not in (tmp_path / "plain.html").read_text(encoding="utf-8")

@@ -11,7 +11,7 @@ from typing import Any
 from pipeline.calibrate.score import ACTUALS
 from pipeline.report.html import STATUSES, _asset, _environment, reason_label
 
-__all__ = ["render_calibration", "summary_line"]
+__all__ = ["calibration_context", "render_calibration", "summary_line"]
 
 
 def _pct(ratio: float | None) -> str:
@@ -30,8 +30,8 @@ def summary_line(data: dict[str, Any]) -> str:
     )
 
 
-def render_calibration(data: dict[str, Any]) -> str:
-    """The calibration page of ``data`` (the body of calibration.json)."""
+def calibration_context(data: dict[str, Any]) -> dict[str, Any]:
+    """What the section partial ``calibration.section.html.j2`` reads, from calibration.json's ``data``."""
     matrix = data["matrix"]["forecast"]
     rows = [
         {"status": status, "glyph": STATUSES[status][0], "label": STATUSES[status][1],
@@ -39,6 +39,10 @@ def render_calibration(data: dict[str, Any]) -> str:
         for status in matrix
     ]
     reasons = [dict(item, label=reason_label(item["reason"])) for item in data["wrong_reasons"]]
+    return {"data": data, "actuals": ACTUALS, "matrix_rows": rows, "reasons": reasons, "pct": _pct}
+
+
+def render_calibration(data: dict[str, Any]) -> str:
+    """The calibration page of ``data`` (the body of calibration.json)."""
     template = _environment().get_template("calibration.html.j2")
-    return template.render(css=_asset("report.css"), data=data, actuals=ACTUALS, matrix_rows=rows,
-                           reasons=reasons, pct=_pct)
+    return template.render(css=_asset("report.css"), **calibration_context(data))

@@ -24,6 +24,8 @@ from pipeline.calibrate.score import Scores
 from pipeline.calibrate.suppress import remember
 from pipeline.errors import InputError
 from pipeline.io.outputs import atomic_write_json, atomic_write_text, ensure_writable_dir
+from pipeline.options import RunOptions
+from pipeline.report.rerender import rerender_report, results_stem
 
 if TYPE_CHECKING:
     from pipeline.cache import VerdictCache
@@ -40,12 +42,20 @@ class Calibration:
     line: str
 
 
+#: The problem rows the re-rendered report shows (``clean``'s --report-rows default).
+REPORT_ROWS: int = int(RunOptions.__dataclass_fields__["report_row_cap"].default)  # type: ignore[arg-type]
+
+
 def calibration_paths(results: Path, out_dir: Path | None) -> dict[str, Path]:
-    """Where the outputs go: ``<stem>.calibration.json`` / ``.html`` in ``out_dir`` or beside the results."""
-    name = results.name
-    stem = name[: -len(".results.csv")] if name.endswith(".results.csv") else results.stem
+    """Where the outputs go: ``<stem>.calibration.json`` / ``.html`` and the run's report again
+    (``<stem>.report.html``, now with the calibration section), in ``out_dir`` or beside the results."""
+    stem = results_stem(results)
     folder = out_dir if out_dir is not None else results.parent
-    return {"json": folder / f"{stem}.calibration.json", "html": folder / f"{stem}.calibration.html"}
+    return {
+        "json": folder / f"{stem}.calibration.json",
+        "html": folder / f"{stem}.calibration.html",
+        "report": folder / f"{stem}.report.html",
+    }
 
 
 def calibrate(
@@ -88,4 +98,6 @@ def calibrate(
     ensure_writable_dir(paths["json"].parent)
     atomic_write_json(paths["json"], data)
     atomic_write_text(paths["html"], render_calibration(data))
+    # the run's report again, now with its "Forecast against reality" section
+    rerender_report(results, paths["report"], report_rows=REPORT_ROWS, calibration=data)
     return Calibration(paths, data, summary_line(data))

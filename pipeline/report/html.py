@@ -536,10 +536,19 @@ def render_report(
     results_name: str | None = None,
     top_domains: int = 25,
     top_suggestions: int = 50,
+    calibration: dict[str, Any] | None = None,
 ) -> str:
-    """Render the self-contained HTML report of a run from its summary and tally."""
+    """Render the self-contained HTML report of a run from its summary and tally.
+
+    ``calibration`` is the body of the run's ``<stem>.calibration.json`` (``presend calibrate``):
+    when given, the report gains its "Forecast against reality" section.
+    """
     context = report_context(
         summary, tally, results_name=results_name, top_domains=top_domains, top_suggestions=top_suggestions
     )
+    if calibration is not None:
+        from pipeline.calibrate.report import calibration_context
+
+        context["calibration"] = calibration_context(calibration)
     template = _environment().get_template("report.html.j2")
     return template.render(css=_asset("report.css"), js=_asset("report.js"), **context)
