@@ -118,10 +118,12 @@ def run(
     """
     check_options(options)
     check_engine(options)
-    if options.probe.enabled and options.probe.proxy:
-        from pipeline.probe.connect import preflight
+    if options.probe.proxy:
+        from pipeline.probe.connect import parse_proxy, preflight
 
-        preflight(options.probe)  # a proxy that is down stops the run here, in one line
+        parse_proxy(options.probe.proxy)  # a malformed --proxy is a usage error, probing or not
+        if options.probe.enabled:
+            preflight(options.probe)  # a proxy that is down stops the run here, in one line
     tld_list(options.hygiene.tld_list)  # a --tld-list that cannot be read stops the run before it starts
     sender = sender_stage(options, password)
     with open_table(options.input, options.email_column, options.encoding) as table:

@@ -71,6 +71,16 @@ def test_a_bad_proxy_url_is_one_line_without_the_password(url: str) -> None:
     assert SECRET not in message
 
 
+def test_a_bad_proxy_url_stops_a_run_without_the_probe_too(tmp_path: Path) -> None:
+    listing = tmp_path / "list.csv"
+    listing.write_text("email\nann@acme-co.com\n", encoding="utf-8")
+    options = RunOptions(input=listing, dns=DnsOptions(enabled=False), probe=ProbeOptions(proxy=f"socks5://u:{SECRET}@h"))
+    with pytest.raises(UsageError, match=r"^--proxy: ") as caught:
+        run(options)
+    assert SECRET not in str(caught.value)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["list.csv"]  # nothing written
+
+
 def test_redaction_in_the_options_dump_and_the_resume_fingerprint(tmp_path: Path) -> None:
     url = f"socks5://probe:{SECRET}@127.0.6.2:1080"
     assert redact_proxy(url) == "socks5://***@127.0.6.2:1080"
